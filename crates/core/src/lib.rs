@@ -1,0 +1,11 @@
+//! Incident Commander's core: pure, synchronous and deterministic.
+//!
+//! Every stage of the pipeline that decides something lives here as a plain type whose methods
+//! take the current time as an argument: the parsers, the tumbling window, the template miner,
+//! the condenser and the analyzer. The binary wraps them in thin async shells.
+
+pub mod event;
+pub mod parse;
+pub mod miner;
+
+pub use event::{Level, LevelCounts, LogEvent};

@@ -1,0 +1,1 @@
+//! Template miner (in progress).
