@@ -5,7 +5,9 @@
 //! the condenser and the analyzer. The binary wraps them in thin async shells.
 
 pub mod event;
-pub mod parse;
 pub mod miner;
+pub mod parse;
+pub mod window;
 
 pub use event::{Level, LevelCounts, LogEvent};
+pub use window::{Batch, FlushReason, TumblingWindow, WindowConfig};
