@@ -4,6 +4,7 @@
 //! take the current time as an argument: the parsers, the tumbling window, the template miner,
 //! the condenser and the analyzer. The binary wraps them in thin async shells.
 
+pub mod demo;
 pub mod event;
 pub mod miner;
 pub mod parse;
