@@ -10,12 +10,12 @@
 use std::ops::Add;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::event::LogEvent;
 
 /// Why a window closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FlushReason {
     /// It reached `max_events`.
@@ -144,8 +144,8 @@ where
             self.deadline = Some(now + self.config.max_age);
         }
         self.events.push(event);
-        let full = (self.events.len() >= self.config.max_events)
-            .then(|| self.close(FlushReason::Size));
+        let full =
+            (self.events.len() >= self.config.max_events).then(|| self.close(FlushReason::Size));
         expired.into_iter().chain(full)
     }
 

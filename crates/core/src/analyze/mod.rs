@@ -1,0 +1,253 @@
+//! The built-in analyzer: deterministic, offline, explainable.
+//!
+//! For each window it compares every template with its own usual rate (see [`history`]),
+//! flags the templates that are not the usual noise (see [`signals`]), and from those decides
+//! the severity, the root-cause service (the one whose anomalous lines began first: in a
+//! cascade the failure spreads from it), the impacted services, a title and a summary.
+
+mod history;
+mod narrate;
+mod signals;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+pub use signals::{Signal, SignalConfig};
+
+use crate::condense::{Digest, TemplateStat};
+use crate::report::{
+    Report, ReportTemplate, RootCause, Severity, WindowSummary, noise_reduction_ratio,
+};
+use history::{History, Observed};
+use signals::{Assessment, Maturity};
+
+/// The analyzer's settings; the defaults are documented in the README.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnalyzerConfig {
+    pub signals: SignalConfig,
+    /// Time constant of the usual rates: how fast they follow a change that is not flagged.
+    pub baseline_tau: Duration,
+    /// Stream time to learn the usual rates before "new" and "surge" are reported.
+    pub warmup: Duration,
+    /// How long a service must be quiet before its next failure counts as a new onset.
+    pub episode_gap: Duration,
+    /// A flagged share of error lines from which a surge is Critical rather than a Warning.
+    pub critical_share: f64,
+}
+
+impl Default for AnalyzerConfig {
+    fn default() -> Self {
+        Self {
+            signals: SignalConfig::default(),
+            baseline_tau: Duration::from_secs(300),
+            warmup: Duration::from_secs(30),
+            episode_gap: Duration::from_secs(60),
+            critical_share: 0.3,
+        }
+    }
+}
+
+/// The name the built-in analyzer signs its reports with.
+pub const BUILTIN: &str = "builtin";
+
+/// A service with anomalous lines in the window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Culprit {
+    pub service: String,
+    /// When its current failure began (possibly in an earlier window).
+    pub onset: DateTime<Utc>,
+    /// Anomalous lines of this service in the window.
+    pub lines: u32,
+    /// Its anomalous lines above their expected bound.
+    pub excess: f64,
+    /// Index into the digest's templates of its main anomalous template.
+    pub template: usize,
+    pub signal: Signal,
+}
+
+/// What the analyzer concluded about one window, before it is written up as a report.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub severity: Severity,
+    /// Culprits, the root cause first, then in order of onset.
+    pub culprits: Vec<Culprit>,
+    /// One per digest template, in the digest's order.
+    pub assessments: Vec<Assessment>,
+    /// Whether the history was long enough to judge rates.
+    pub warm: bool,
+}
+
+/// The built-in analyzer; keeps the history of earlier windows.
+#[derive(Debug)]
+pub struct BuiltinAnalyzer {
+    config: AnalyzerConfig,
+    history: History,
+}
+
+impl BuiltinAnalyzer {
+    pub fn new(config: AnalyzerConfig) -> Self {
+        Self {
+            config,
+            history: History::new(config.baseline_tau, config.episode_gap),
+        }
+    }
+
+    /// Analyzes one window and remembers it for the next.
+    pub fn analyze(&mut self, digest: &Digest) -> Report {
+        let finding = self.find(digest);
+        report(digest, &finding)
+    }
+
+    /// The conclusion without the prose; updates the history.
+    pub fn find(&mut self, digest: &Digest) -> Finding {
+        self.history.open_window(digest.start);
+        let started = self.history.started().unwrap_or(digest.start);
+        let maturity = Maturity {
+            warm: self.history.span(digest.start) >= self.config.warmup,
+            news_since: started + self.config.warmup,
+        };
+        let assessments: Vec<Assessment> = (0..digest.templates.len())
+            .map(|i| {
+                let known = self.history.known(digest.templates[i].id, digest.start);
+                signals::assess(&self.config.signals, digest, i, known, maturity)
+            })
+            .collect();
+        let culprits = self.culprits(digest, &assessments);
+        self.learn(digest, &assessments);
+        Finding {
+            severity: self.severity(digest, &assessments),
+            culprits,
+            assessments,
+            warm: maturity.warm,
+        }
+    }
+
+    fn severity(&self, digest: &Digest, assessments: &[Assessment]) -> Severity {
+        let flagged = |s: Signal| assessments.iter().filter(move |a| a.signal == Some(s));
+        let surge_lines: f64 = flagged(Signal::Surge).map(|a| a.excess).sum();
+        let surge_share = surge_lines / f64::from(digest.log_count.max(1));
+        if flagged(Signal::Storm).next().is_some() || surge_share >= self.config.critical_share {
+            Severity::Critical
+        } else if assessments.iter().any(|a| a.signal.is_some()) {
+            Severity::Warning
+        } else {
+            Severity::Info
+        }
+    }
+
+    /// Groups the flagged templates by service and orders the services by onset.
+    fn culprits(&mut self, digest: &Digest, assessments: &[Assessment]) -> Vec<Culprit> {
+        let mut culprits: Vec<Culprit> = Vec::new();
+        for a in assessments {
+            let Some(signal) = a.signal else { continue };
+            let stat = &digest.templates[a.index];
+            for (service, lines) in &stat.services {
+                let onset = self.history.failing(service, stat.first, stat.last);
+                let share = f64::from(*lines) / f64::from(stat.count);
+                add_culprit(
+                    &mut culprits,
+                    service,
+                    onset,
+                    *lines,
+                    a.excess * share,
+                    a.index,
+                    signal,
+                );
+            }
+        }
+        culprits.sort_by(|a, b| {
+            a.onset
+                .cmp(&b.onset)
+                .then_with(|| b.excess.total_cmp(&a.excess))
+                .then_with(|| a.service.cmp(&b.service))
+        });
+        culprits
+    }
+
+    fn learn(&mut self, digest: &Digest, assessments: &[Assessment]) {
+        for a in assessments {
+            let stat: &TemplateStat = &digest.templates[a.index];
+            let observed = Observed {
+                start: digest.start,
+                end: digest.end,
+                first: stat.first,
+                seconds: digest.seconds,
+                rate: a.rate,
+            };
+            self.history.observe(stat.id, observed, a.signal.is_some());
+        }
+        self.history.close_window(digest.end);
+    }
+}
+
+fn add_culprit(
+    culprits: &mut Vec<Culprit>,
+    service: &str,
+    onset: DateTime<Utc>,
+    lines: u32,
+    excess: f64,
+    template: usize,
+    signal: Signal,
+) {
+    match culprits.iter_mut().find(|c| c.service == service) {
+        Some(c) => {
+            c.onset = c.onset.min(onset);
+            c.lines += lines;
+            if (signal, excess) > (c.signal, c.excess) {
+                (c.template, c.signal) = (template, signal);
+            }
+            c.excess += excess;
+        }
+        None => culprits.push(Culprit {
+            service: service.to_owned(),
+            onset,
+            lines,
+            excess,
+            template,
+            signal,
+        }),
+    }
+}
+
+/// Writes a finding up as the window's report.
+pub fn report(digest: &Digest, finding: &Finding) -> Report {
+    let root_cause = finding.culprits.first().map(|c| RootCause {
+        service: c.service.clone(),
+        template: digest.templates[c.template].template.clone(),
+    });
+    Report {
+        title: narrate::title(digest, finding),
+        severity: finding.severity,
+        impacted_services: finding.culprits.iter().map(|c| c.service.clone()).collect(),
+        summary: narrate::summary(digest, finding),
+        noise_reduction_ratio: noise_reduction_ratio(digest.log_count, digest.templates.len()),
+        window: WindowSummary::of(digest),
+        root_cause,
+        templates: report_templates(digest, &finding.assessments),
+        analyzer: BUILTIN.to_owned(),
+    }
+}
+
+/// The window's templates, flagged ones first (strongest signal first), then by count.
+fn report_templates(digest: &Digest, assessments: &[Assessment]) -> Vec<ReportTemplate> {
+    let mut order: Vec<&Assessment> = assessments.iter().collect();
+    order.sort_by(|a, b| b.signal.cmp(&a.signal).then(a.index.cmp(&b.index)));
+    order
+        .into_iter()
+        .map(|a| {
+            let stat = &digest.templates[a.index];
+            ReportTemplate {
+                id: stat.id.to_string(),
+                template: stat.template.clone(),
+                count: stat.count,
+                level: stat.levels.dominant().unwrap_or_default(),
+                services: stat.services.iter().map(|(s, _)| s.clone()).collect(),
+                signal: a.signal.map(|s| s.as_str().to_owned()),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

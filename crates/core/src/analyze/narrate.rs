@@ -1,0 +1,179 @@
+//! Titles and summaries a human would write, from a finding.
+
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+
+use super::{Culprit, Finding, Signal};
+use crate::condense::Digest;
+
+/// Templates are cut to this many characters in titles and summaries.
+const TITLE_TEMPLATE_CHARS: usize = 80;
+const SUMMARY_TEMPLATE_CHARS: usize = 120;
+/// Culprits named after the root cause in a summary.
+const FOLLOWERS_NAMED: usize = 3;
+
+pub fn title(digest: &Digest, finding: &Finding) -> String {
+    let Some(root) = finding.culprits.first() else {
+        return format!(
+            "No incident: {} lines in {} templates",
+            digest.log_count,
+            digest.templates.len()
+        );
+    };
+    let template = shorten(
+        &digest.templates[root.template].template,
+        TITLE_TEMPLATE_CHARS,
+    );
+    let service = &root.service;
+    let mut title = match root.signal {
+        Signal::Storm => format!("{service} failing: {template}"),
+        Signal::Surge => format!("{service} error surge: {template}"),
+        Signal::New => format!("New error in {service}: {template}"),
+        Signal::Climb => format!("{service} warnings climbing: {template}"),
+    };
+    match finding.culprits.len() - 1 {
+        0 => {}
+        1 => title.push_str(" (+1 service)"),
+        n => {
+            let _ = write!(title, " (+{n} services)");
+        }
+    }
+    title
+}
+
+pub fn summary(digest: &Digest, finding: &Finding) -> String {
+    let mut out = String::new();
+    match finding.culprits.split_first() {
+        Some((root, followers)) => {
+            describe_root(&mut out, digest, finding, root);
+            for culprit in followers.iter().take(FOLLOWERS_NAMED) {
+                describe_follower(&mut out, digest, root, culprit);
+            }
+            if followers.len() > FOLLOWERS_NAMED {
+                let _ = write!(
+                    out,
+                    " {} more services show anomalies.",
+                    followers.len() - FOLLOWERS_NAMED
+                );
+            }
+            let _ = write!(
+                out,
+                " {} lines condensed into {} templates; {} errors in all.",
+                digest.log_count,
+                digest.templates.len(),
+                digest.levels.errors()
+            );
+        }
+        None => describe_quiet(&mut out, digest, finding),
+    }
+    out
+}
+
+fn describe_root(out: &mut String, digest: &Digest, finding: &Finding, root: &Culprit) {
+    let stat = &digest.templates[root.template];
+    let assessment = &finding.assessments[root.template];
+    let level = stat.levels.dominant().unwrap_or_default();
+    let _ = write!(
+        out,
+        "{} of {} lines ({}%) are {} \"{}\" from {}",
+        stat.count,
+        digest.log_count,
+        percent(stat.count, digest.log_count),
+        level,
+        shorten(&stat.template, SUMMARY_TEMPLATE_CHARS),
+        root.service,
+    );
+    match root.signal {
+        Signal::New => out.push_str(", a message not seen before"),
+        _ => {
+            let _ = write!(
+                out,
+                ", {}/s against a usual {}/s",
+                rate(assessment.rate),
+                rate(assessment.usual)
+            );
+        }
+    }
+    let _ = write!(out, "; failing since {}.", clock(root.onset));
+}
+
+fn describe_follower(out: &mut String, digest: &Digest, root: &Culprit, culprit: &Culprit) {
+    let template = shorten(
+        &digest.templates[culprit.template].template,
+        SUMMARY_TEMPLATE_CHARS,
+    );
+    let delay = (culprit.onset - root.onset).num_milliseconds() as f64 / 1000.0;
+    let when = if delay > 0.0 {
+        format!("followed {delay:.1} s later")
+    } else {
+        "failed at the same time".to_owned()
+    };
+    let _ = write!(
+        out,
+        " {} {when} ({} lines of \"{template}\").",
+        culprit.service, culprit.lines
+    );
+}
+
+fn describe_quiet(out: &mut String, digest: &Digest, finding: &Finding) {
+    let errors = digest.levels.errors();
+    let _ = write!(
+        out,
+        "{} lines from {} services condensed into {} templates; {} errors ({}%)",
+        digest.log_count,
+        digest.services.len(),
+        digest.templates.len(),
+        errors,
+        percent(errors, digest.log_count),
+    );
+    if finding.warm {
+        out.push_str(", all from templates at their usual rates.");
+    } else {
+        out.push_str(". Usual rates are still being learned.");
+    }
+}
+
+fn percent(part: u32, whole: u32) -> u32 {
+    (f64::from(part) * 100.0 / f64::from(whole.max(1))).round() as u32
+}
+
+fn rate(lines_per_second: f64) -> String {
+    if lines_per_second >= 10.0 {
+        format!("{lines_per_second:.0}")
+    } else {
+        format!("{lines_per_second:.1}")
+    }
+}
+
+fn clock(at: DateTime<Utc>) -> String {
+    at.format("%H:%M:%S UTC").to_string()
+}
+
+/// Cuts `text` to at most `max` characters, marking the cut with an ellipsis.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max.saturating_sub(1)) {
+        Some((cut, _)) if text.chars().count() > max => format!("{}…", &text[..cut]),
+        _ => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shorten_cuts_on_characters() {
+        assert_eq!(shorten("abc", 3), "abc");
+        assert_eq!(shorten("abcdef", 4), "abc…");
+        assert_eq!(shorten("ééééé", 3), "éé…");
+    }
+
+    #[test]
+    fn rates_read_naturally() {
+        assert_eq!(rate(350.4), "350");
+        assert_eq!(rate(0.26), "0.3");
+        assert_eq!(percent(70, 100), 70);
+        assert_eq!(percent(1, 0), 100);
+    }
+}

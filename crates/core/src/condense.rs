@@ -1,0 +1,287 @@
+//! Condense: a window's batch of events becomes a [`Digest`] of log templates.
+//!
+//! The miner keeps its state across windows, so a template keeps its id from one window to the
+//! next and the analyzer can compare it with its own history.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::event::{LevelCounts, LogEvent};
+use crate::miner::{Miner, MinerConfig, TemplateId};
+use crate::window::{Batch, FlushReason};
+
+/// The service name used for events that named none.
+pub const UNKNOWN_SERVICE: &str = "unknown";
+
+/// Windows shorter than this are measured as this long when rates are computed, so that a
+/// window of 100 lines that all carry the same second does not claim an infinite rate.
+const MIN_RATE_SPAN: Duration = Duration::from_secs(1);
+
+/// One window, condensed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Digest {
+    /// The window's number in the run (1 for the first).
+    pub seq: u64,
+    /// Earliest and latest event timestamps in the window.
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub log_count: u32,
+    pub flush: FlushReason,
+    /// The time the window stands for, in seconds, for rates: its age limit when it closed on
+    /// time, otherwise the span of its timestamps (at least one second).
+    pub seconds: f64,
+    /// Templates, most lines first (ties: the older template first).
+    pub templates: Vec<TemplateStat>,
+    /// Per-service totals, most lines first.
+    pub services: Vec<ServiceStat>,
+    pub levels: LevelCounts,
+}
+
+/// One template's lines in one window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateStat {
+    pub id: TemplateId,
+    /// The template as the miner knows it when the window closes.
+    pub template: String,
+    pub count: u32,
+    pub levels: LevelCounts,
+    /// Services that logged it, most lines first.
+    pub services: Vec<(String, u32)>,
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+    /// The first raw message of the window with this template.
+    pub example: String,
+}
+
+impl TemplateStat {
+    /// The service with the most lines of this template.
+    pub fn main_service(&self) -> &str {
+        self.services
+            .first()
+            .map_or(UNKNOWN_SERVICE, |(name, _)| name.as_str())
+    }
+}
+
+/// One service's lines in one window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceStat {
+    pub name: String,
+    pub levels: LevelCounts,
+}
+
+/// Turns batches into digests; owns the miner.
+#[derive(Debug)]
+pub struct Condenser {
+    miner: Miner,
+    max_age: Duration,
+}
+
+impl Condenser {
+    /// `max_age` is the window's age limit, the length of a window that closed on time.
+    pub fn new(miner: MinerConfig, max_age: Duration) -> Self {
+        Self {
+            miner: Miner::new(miner),
+            max_age,
+        }
+    }
+
+    pub fn miner(&self) -> &Miner {
+        &self.miner
+    }
+
+    /// Condenses one batch. An empty batch gives an empty digest stamped with the Unix epoch.
+    pub fn condense(&mut self, batch: Batch) -> Digest {
+        let mut acc = Accumulator::default();
+        for event in batch.events {
+            let id = self.miner.add(&event.message);
+            acc.add(id, event);
+        }
+        let seconds = match batch.flush {
+            FlushReason::Time => self.max_age,
+            FlushReason::Size | FlushReason::End => acc.span().max(MIN_RATE_SPAN),
+        }
+        .as_secs_f64();
+        acc.finish(&self.miner, batch.seq, batch.flush, seconds)
+    }
+}
+
+/// Per-window running totals.
+#[derive(Default)]
+struct Accumulator {
+    index: HashMap<TemplateId, usize>,
+    templates: Vec<TemplateStat>,
+    services: Vec<ServiceStat>,
+    levels: LevelCounts,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+}
+
+impl Accumulator {
+    fn add(&mut self, id: TemplateId, event: LogEvent) {
+        let LogEvent {
+            timestamp,
+            service,
+            level,
+            message,
+            ..
+        } = event;
+        let service = if service.is_empty() {
+            UNKNOWN_SERVICE.to_owned()
+        } else {
+            service
+        };
+        self.levels.add(level);
+        self.start = Some(self.start.map_or(timestamp, |s| s.min(timestamp)));
+        self.end = Some(self.end.map_or(timestamp, |e| e.max(timestamp)));
+        count_service(&mut self.services, &service, level);
+
+        let slot = *self.index.entry(id).or_insert_with(|| {
+            self.templates.push(TemplateStat {
+                id,
+                template: String::new(),
+                count: 0,
+                levels: LevelCounts::default(),
+                services: Vec::new(),
+                first: timestamp,
+                last: timestamp,
+                example: message,
+            });
+            self.templates.len() - 1
+        });
+        let stat = &mut self.templates[slot];
+        stat.count += 1;
+        stat.levels.add(level);
+        stat.first = stat.first.min(timestamp);
+        stat.last = stat.last.max(timestamp);
+        match stat.services.iter_mut().find(|(name, _)| *name == service) {
+            Some((_, n)) => *n += 1,
+            None => stat.services.push((service, 1)),
+        }
+    }
+
+    fn span(&self) -> Duration {
+        match (self.start, self.end) {
+            (Some(start), Some(end)) => (end - start).to_std().unwrap_or_default(),
+            _ => Duration::ZERO,
+        }
+    }
+
+    fn finish(mut self, miner: &Miner, seq: u64, flush: FlushReason, seconds: f64) -> Digest {
+        for stat in &mut self.templates {
+            stat.template = miner.template(stat.id).unwrap_or_default();
+            stat.services
+                .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        }
+        self.templates
+            .sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.id.cmp(&b.id)));
+        self.services.sort_by(|a, b| {
+            (b.levels.total().cmp(&a.levels.total())).then_with(|| a.name.cmp(&b.name))
+        });
+        let epoch = DateTime::<Utc>::UNIX_EPOCH;
+        Digest {
+            seq,
+            start: self.start.unwrap_or(epoch),
+            end: self.end.unwrap_or(epoch),
+            log_count: self.levels.total(),
+            flush,
+            seconds,
+            templates: self.templates,
+            services: self.services,
+            levels: self.levels,
+        }
+    }
+}
+
+fn count_service(services: &mut Vec<ServiceStat>, service: &str, level: crate::Level) {
+    match services.iter_mut().find(|s| s.name == service) {
+        Some(stat) => stat.levels.add(level),
+        None => {
+            let mut levels = LevelCounts::default();
+            levels.add(level);
+            services.push(ServiceStat {
+                name: service.to_owned(),
+                levels,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::Level;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap()
+    }
+
+    fn batch(events: Vec<LogEvent>, flush: FlushReason) -> Batch {
+        Batch {
+            seq: 1,
+            events,
+            flush,
+        }
+    }
+
+    #[test]
+    fn counts_templates_services_and_levels() {
+        let mut condenser = Condenser::new(MinerConfig::default(), Duration::from_secs(5));
+        let mut events = Vec::new();
+        for i in 0..7 {
+            events.push(LogEvent::new(
+                at(i % 3),
+                "db",
+                Level::Error,
+                "Pool exhausted",
+            ));
+        }
+        for i in 0..3 {
+            let msg = format!("User {} logged in", 1000 + i);
+            events.push(LogEvent::new(at(1), "auth", Level::Info, msg));
+        }
+        events.push(LogEvent::new(at(2), "", Level::Warn, "Disk almost full"));
+        let digest = condenser.condense(batch(events, FlushReason::Size));
+
+        assert_eq!(digest.log_count, 11);
+        assert_eq!(digest.templates.len(), 3);
+        let top = &digest.templates[0];
+        assert_eq!((top.count, top.main_service()), (7, "db"));
+        assert_eq!(top.levels.get(Level::Error), 7);
+        assert_eq!((top.first, top.last), (at(0), at(2)));
+        assert_eq!(top.example, "Pool exhausted");
+        assert_eq!(digest.templates[1].count, 3);
+        assert!(digest.templates[1].template.contains("<*>"));
+        assert_eq!(digest.templates[1].example, "User 1000 logged in");
+        assert_eq!(digest.templates[2].main_service(), UNKNOWN_SERVICE);
+        assert_eq!(digest.services[0].name, "db");
+        assert_eq!(digest.levels.errors(), 7);
+        assert_eq!((digest.start, digest.end), (at(0), at(2)));
+        assert_eq!(digest.seconds, 2.0);
+    }
+
+    #[test]
+    fn templates_keep_their_ids_across_windows() {
+        let mut condenser = Condenser::new(MinerConfig::default(), Duration::from_secs(5));
+        let line =
+            |n: i64| LogEvent::new(at(n), "db", Level::Error, format!("timeout after {n}ms"));
+        let first = condenser.condense(batch(vec![line(1), line(2)], FlushReason::Size));
+        let second = condenser.condense(batch(vec![line(3)], FlushReason::Time));
+        assert_eq!(first.templates[0].id, second.templates[0].id);
+        assert_eq!(
+            second.seconds, 5.0,
+            "a window closed on time stands for its age limit"
+        );
+    }
+
+    #[test]
+    fn a_window_within_one_second_counts_as_one_second() {
+        let mut condenser = Condenser::new(MinerConfig::default(), Duration::from_secs(5));
+        let events = vec![LogEvent::new(at(0), "db", Level::Error, "x"); 3];
+        let digest = condenser.condense(batch(events, FlushReason::End));
+        assert_eq!(digest.seconds, 1.0);
+    }
+}
