@@ -37,7 +37,10 @@ fn closes_on_size() {
     assert_eq!(batches[0].flush, FlushReason::Size);
     assert_eq!(batches[0].events.len(), 3);
     assert_eq!(batches[0].seq, 1);
-    assert!(w.deadline().is_none(), "a closed window leaves nothing to wait for");
+    assert!(
+        w.deadline().is_none(),
+        "a closed window leaves nothing to wait for"
+    );
 }
 
 #[test]
@@ -46,7 +49,11 @@ fn closes_on_age_measured_from_the_first_event() {
     let _ = w.push(event(0), ms(1000));
     assert_eq!(w.deadline(), Some(ms(6000)));
     let _ = w.push(event(1), ms(5999));
-    assert_eq!(w.deadline(), Some(ms(6000)), "later events do not extend the window");
+    assert_eq!(
+        w.deadline(),
+        Some(ms(6000)),
+        "later events do not extend the window"
+    );
     assert!(w.close_due(ms(5999)).is_none());
     let batch = w.close_due(ms(6000)).unwrap();
     assert_eq!(batch.flush, FlushReason::Time);
@@ -68,7 +75,8 @@ fn an_event_past_the_end_closes_the_window_and_opens_the_next() {
 #[test]
 fn a_late_event_joins_the_open_window() {
     let base = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
-    let mut w: TumblingWindow<DateTime<Utc>> = TumblingWindow::new(WindowConfig::default()).unwrap();
+    let mut w: TumblingWindow<DateTime<Utc>> =
+        TumblingWindow::new(WindowConfig::default()).unwrap();
     let _ = w.push(event(0), base);
     assert_eq!(w.push(event(1), base - Duration::from_secs(2)).count(), 0);
     assert_eq!(w.len(), 2);
