@@ -1,1 +1,63 @@
-fn main() {}
+//! `incident-commander`: condenses log storms into incident reports that name the root-cause
+//! service.
+
+mod cli;
+mod commands;
+mod config;
+mod output;
+mod pipeline;
+mod shutdown;
+mod sources;
+mod web;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, Command};
+use config::FileConfig;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let file = FileConfig::load(cli.config.as_deref())?;
+    match cli
+        .command
+        .unwrap_or_else(|| Command::Serve(Default::default()))
+    {
+        Command::Templates(args) => commands::templates::run(&args),
+        Command::DemoLogs(args) => commands::demo_logs::run(&args),
+        Command::Analyze(args) => runtime()?.block_on(commands::analyze::run(args, &file)),
+        Command::Serve(args) => runtime()?.block_on(commands::serve::run(args, &file)),
+    }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+/// Our own log lines go to stderr (stdout holds reports); `IC_LOG` or `RUST_LOG` filter them.
+fn init_logging() {
+    let filter = std::env::var("IC_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .or_else(|| EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

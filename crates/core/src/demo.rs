@@ -158,13 +158,20 @@ impl DemoGenerator {
 
 /// One event as the seed's JSON line: `{"timestamp", "service", "level", "message"}`.
 pub fn to_json_line(event: &LogEvent) -> String {
-    serde_json::json!({
-        "timestamp": event.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
-        "service": event.service,
-        "level": event.level,
-        "message": event.message,
-    })
-    .to_string()
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        timestamp: String,
+        service: &'a str,
+        level: Level,
+        message: &'a str,
+    }
+    let line = Line {
+        timestamp: event.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
+        service: &event.service,
+        level: event.level,
+        message: &event.message,
+    };
+    serde_json::to_string(&line).expect("a struct of strings always serializes")
 }
 
 #[cfg(test)]

@@ -1,0 +1,223 @@
+//! The command line: `serve` (the default), `analyze`, `templates`, `demo-logs`.
+//!
+//! Every setting can come from a flag, an `IC_*` environment variable or the TOML file given
+//! by `--config`, in that order of precedence; see `config.rs` for the file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "incident-commander",
+    version,
+    about = "Condenses log storms into incident reports that name the root-cause service.",
+    long_about = "Condenses log storms into incident reports that name the root-cause service.\n\n\
+        Logs are cut into tumbling windows (100 lines or 5 seconds), each window is condensed \
+        into log templates, and the analyzer compares every template with its usual rate to \
+        decide what is an incident.\n\n\
+        With no command, runs `serve` with the demo source."
+)]
+pub struct Cli {
+    /// TOML file with settings; flags and IC_* variables override it.
+    #[arg(long, global = true, env = "IC_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the pipeline live on one or more sources and prints each window's report.
+    Serve(ServeArgs),
+    /// Replays a log file (or stdin) through the pipeline by event time and prints one report
+    /// per window.
+    Analyze(AnalyzeArgs),
+    /// Mines the log templates of a file (or stdin) and prints the template table.
+    Templates(TemplatesArgs),
+    /// Prints the demo source's log lines (JSON) on stdout.
+    DemoLogs(DemoLogsArgs),
+}
+
+/// The window's limits, shared by `serve` and `analyze`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WindowArgs {
+    /// A window closes when it holds this many events [default: 100].
+    #[arg(long, env = "IC_WINDOW_EVENTS", value_name = "N")]
+    pub window_events: Option<usize>,
+
+    /// A window closes this many seconds after its first event [default: 5].
+    #[arg(long, env = "IC_WINDOW_SECS", value_name = "SECS")]
+    pub window_secs: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Where logs come from: `demo`, `stdin` or `file:PATH` (read, then follow). Repeat the
+    /// flag to run several at once [default: demo].
+    #[arg(
+        long = "source",
+        env = "IC_SOURCE",
+        value_name = "SOURCE",
+        value_delimiter = ','
+    )]
+    pub sources: Vec<String>,
+
+    /// Address of the HTTP server (demo control, health) [default: 127.0.0.1:8080].
+    #[arg(long, env = "IC_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// How reports are printed [default: text on a terminal, json otherwise].
+    #[arg(long, env = "IC_FORMAT", value_enum)]
+    pub format: Option<Format>,
+
+    /// Print only reports at this severity or above [default: info].
+    #[arg(long, env = "IC_MIN_SEVERITY", value_enum)]
+    pub min_severity: Option<MinSeverity>,
+
+    /// Start the demo source in meltdown.
+    #[arg(long)]
+    pub meltdown: bool,
+
+    /// Seed of the demo source's random choices [default: from the clock].
+    #[arg(long, env = "IC_DEMO_SEED")]
+    pub seed: Option<u64>,
+
+    #[command(flatten)]
+    pub window: WindowArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AnalyzeArgs {
+    /// The log file; `-` or nothing reads stdin.
+    #[arg(value_name = "PATH|-")]
+    pub path: Option<PathBuf>,
+
+    /// Report format [default: text on a terminal, json otherwise]. `json` prints exactly one
+    /// report per window, one JSON object per line, and nothing else.
+    #[arg(long, env = "IC_FORMAT", value_enum)]
+    pub format: Option<Format>,
+
+    /// In text format, print only reports at this severity or above [default: info].
+    #[arg(long, env = "IC_MIN_SEVERITY", value_enum)]
+    pub min_severity: Option<MinSeverity>,
+
+    #[command(flatten)]
+    pub window: WindowArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TemplatesArgs {
+    /// The log file; `-` or nothing reads stdin.
+    #[arg(value_name = "PATH|-")]
+    pub path: Option<PathBuf>,
+
+    /// Print one line per input line, in input order: `TEMPLATE_ID<TAB>TEMPLATE` (the
+    /// template as it stood when the line was mined).
+    #[arg(long)]
+    pub assign: bool,
+
+    /// Table format [default: text].
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoLogsArgs {
+    /// Generate meltdown traffic from the start.
+    #[arg(long)]
+    pub meltdown: bool,
+
+    /// Lines per second [default: 10, or 500 in a meltdown].
+    #[arg(long, value_name = "N")]
+    pub rate: Option<f64>,
+
+    /// Stop after this many lines [default: never].
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Seed of the random choices; the same seed prints the same messages.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Don't wait between lines: print as fast as possible, with timestamps spaced as the
+    /// rate says (simulated time).
+    #[arg(long)]
+    pub fast: bool,
+
+    /// Timestamp of the first line, RFC 3339 [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub start: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// Switch the meltdown on after this many seconds of (simulated) time.
+    #[arg(long, value_name = "SECS")]
+    pub meltdown_after: Option<f64>,
+
+    /// Switch the meltdown off again after it lasted this many seconds.
+    #[arg(long, value_name = "SECS", requires = "meltdown_after")]
+    pub meltdown_for: Option<f64>,
+}
+
+/// Output format of reports and tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// The least severity a report must have to be printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MinSeverity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl From<MinSeverity> for ic_core::Severity {
+    fn from(value: MinSeverity) -> Self {
+        match value {
+            MinSeverity::Info => ic_core::Severity::Info,
+            MinSeverity::Warning => ic_core::Severity::Warning,
+            MinSeverity::Critical => ic_core::Severity::Critical,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_arguments_means_serve_with_defaults() {
+        let cli = Cli::try_parse_from(["incident-commander"]).unwrap();
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn sources_repeat_or_take_commas() {
+        let cli = Cli::try_parse_from([
+            "incident-commander",
+            "serve",
+            "--source",
+            "demo",
+            "--source",
+            "stdin,file:/var/log/app.log",
+        ])
+        .unwrap();
+        let Some(Command::Serve(args)) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.sources, ["demo", "stdin", "file:/var/log/app.log"]);
+    }
+}

@@ -1,0 +1,85 @@
+//! `analyze`: replay a file (or stdin) through the pipeline by event time.
+
+use std::io::{self, BufWriter, IsTerminal};
+use std::time::Instant;
+
+use crate::cli::AnalyzeArgs;
+use crate::config::FileConfig;
+use crate::output::{ReportPrinter, Tally};
+use crate::pipeline::{self, Counters, Engine, EventTime, SharedCounters};
+use crate::shutdown;
+use crate::sources::reader::{self, Stamping};
+
+pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
+    let window = file.window(&args.window)?;
+    let stdout_is_terminal = io::stdout().is_terminal();
+    let format = file.format(args.format, stdout_is_terminal);
+    let input = super::open_input(args.path.as_deref())?;
+    let name = super::input_name(args.path.as_ref());
+
+    let cancel = shutdown::on_signals();
+    let counters = SharedCounters::default();
+    let (tx, rx) = pipeline::ingest_channel();
+    let source = tokio::spawn(reader::relay(
+        input,
+        Stamping::Replay,
+        tx,
+        counters.clone(),
+        cancel,
+    ));
+    let (mut reports, stages) = pipeline::spawn(rx, window, EventTime, Engine::new(window))?;
+
+    let started = Instant::now();
+    let color = super::color_stdout(stdout_is_terminal);
+    let min_severity = file.min_severity(args.min_severity);
+    let mut printer = ReportPrinter::new(
+        BufWriter::new(io::stdout().lock()),
+        format,
+        min_severity,
+        color,
+    );
+    while let Some(report) = reports.recv().await {
+        if let Err(err) = printer
+            .print(&report)
+            .and_then(|()| flush_if_live(&mut printer, stdout_is_terminal))
+        {
+            if super::is_broken_pipe(&err) {
+                return Ok(());
+            }
+            return Err(err.into());
+        }
+    }
+    match printer.flush() {
+        Err(err) if super::is_broken_pipe(&err) => return Ok(()),
+        other => other?,
+    }
+    stages.await?;
+    source
+        .await?
+        .map_err(|err| anyhow::anyhow!("reading {name} failed: {err}"))?;
+    eprintln!(
+        "{}",
+        summary(&name, &counters, printer.tally(), started.elapsed())
+    );
+    Ok(())
+}
+
+fn flush_if_live<W: io::Write>(printer: &mut ReportPrinter<W>, terminal: bool) -> io::Result<()> {
+    if terminal { printer.flush() } else { Ok(()) }
+}
+
+/// The closing line on stderr: lines, windows, reports by severity, throughput.
+fn summary(name: &str, counters: &Counters, tally: Tally, elapsed: std::time::Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let lines = counters.lines();
+    format!(
+        "{name}: {lines} lines ({} events) in {} windows: {} critical, {} warning, {} info; {:.2} s, {:.0} lines/s",
+        counters.events(),
+        tally.windows,
+        tally.critical,
+        tally.warning,
+        tally.info,
+        secs,
+        lines as f64 / secs
+    )
+}

@@ -1,0 +1,48 @@
+//! One module per subcommand.
+
+pub mod analyze;
+pub mod demo_logs;
+pub mod serve;
+pub mod templates;
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+/// The input named on the command line: a file, or stdin for `-` or nothing.
+pub fn open_input(path: Option<&Path>) -> anyhow::Result<Box<dyn Read + Send>> {
+    match path {
+        None => Ok(Box::new(io::stdin())),
+        Some(p) if p == Path::new("-") => Ok(Box::new(io::stdin())),
+        Some(p) => {
+            if p.is_dir() {
+                anyhow::bail!(
+                    "{} is a directory; give a log file, or - for stdin",
+                    p.display()
+                );
+            }
+            let file = File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+            Ok(Box::new(file))
+        }
+    }
+}
+
+/// How the input is named in messages.
+pub fn input_name(path: Option<&PathBuf>) -> String {
+    match path {
+        Some(p) if p.as_os_str() != "-" => p.display().to_string(),
+        _ => "stdin".to_owned(),
+    }
+}
+
+/// True for the error a closed pipe gives (`… | head`): the reader has seen enough.
+pub fn is_broken_pipe(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::BrokenPipe
+}
+
+/// Whether to colour text on stdout: a terminal, and `NO_COLOR` unset.
+pub fn color_stdout(is_terminal: bool) -> bool {
+    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}

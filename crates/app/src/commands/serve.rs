@@ -1,0 +1,132 @@
+//! `serve`: the pipeline live on its sources, reports printed as they are produced.
+
+use std::io::{self, IsTerminal, Write};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::ServeArgs;
+use crate::config::{FileConfig, ServeSettings, SourceSpec};
+use crate::output::ReportPrinter;
+use crate::pipeline::{self, ArrivalTime, Chunk, Engine, SharedCounters};
+use crate::shutdown;
+use crate::sources::demo::{self, DemoControl, DemoState};
+use crate::sources::file::Follow;
+use crate::sources::reader::{self, Stamping};
+use crate::web;
+
+pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
+    let stdout_is_terminal = io::stdout().is_terminal();
+    let settings = ServeSettings::resolve(&args, file, stdout_is_terminal)?;
+    let listener = TcpListener::bind(settings.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {}; choose another address with --listen",
+            settings.listen
+        )
+    })?;
+    let cancel = shutdown::on_signals();
+    let counters = SharedCounters::default();
+    let (tx, rx) = pipeline::ingest_channel();
+    let (sources, demo) = start_sources(&settings, tx, &counters, &cancel)?;
+
+    let address = listener.local_addr()?;
+    let web_stop = CancellationToken::new();
+    let app = web::router(web::AppState { demo });
+    let server = tokio::spawn(web::serve(listener, app, web_stop.clone()));
+    eprintln!(
+        "Incident Commander on http://{address} (sources: {})",
+        settings
+            .sources
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    let engine = Engine::new(settings.window);
+    let (mut reports, stages) = pipeline::spawn(rx, settings.window, ArrivalTime, engine)?;
+    let color = super::color_stdout(stdout_is_terminal);
+    let mut printer =
+        ReportPrinter::new(io::stdout(), settings.format, settings.min_severity, color);
+    while let Some(report) = reports.recv().await {
+        let printed = printer.print(&report).and_then(|()| printer.flush());
+        if let Err(err) = printed {
+            if !super::is_broken_pipe(&err) {
+                return Err(err.into());
+            }
+            cancel.cancel();
+        }
+    }
+    stages.await?;
+    finish_sources(sources).await;
+    web_stop.cancel();
+    server.await??;
+    io::stderr().flush()?;
+    Ok(())
+}
+
+/// Starts every source; they share the ingest sender, so the channel closes when the last
+/// one ends.
+fn start_sources(
+    settings: &ServeSettings,
+    tx: mpsc::Sender<Chunk>,
+    counters: &SharedCounters,
+    cancel: &CancellationToken,
+) -> anyhow::Result<(JoinSet<anyhow::Result<()>>, Option<DemoControl>)> {
+    let mut tasks = JoinSet::new();
+    let mut control = None;
+    for spec in &settings.sources {
+        let (tx, counters, cancel) = (tx.clone(), counters.clone(), cancel.clone());
+        match spec {
+            SourceSpec::Demo => {
+                let state = DemoState {
+                    running: true,
+                    meltdown: settings.meltdown,
+                };
+                let (control_tx, control_rx) = watch::channel(state);
+                control = Some(control_tx);
+                let seed = settings.demo_seed.unwrap_or_else(seed_from_clock);
+                tasks.spawn(async move {
+                    demo::run(seed, control_rx, tx, counters, cancel).await;
+                    Ok(())
+                });
+            }
+            SourceSpec::Stdin => {
+                tasks.spawn(async move {
+                    reader::relay(io::stdin(), Stamping::Arrival, tx, counters, cancel)
+                        .await
+                        .context("reading stdin failed")
+                });
+            }
+            SourceSpec::File(path) => {
+                let follow = Follow::open(path, cancel.clone())?;
+                let name = path.display().to_string();
+                tasks.spawn(async move {
+                    reader::relay(follow, Stamping::Arrival, tx, counters, cancel)
+                        .await
+                        .with_context(|| format!("reading {name} failed"))
+                });
+            }
+        }
+    }
+    Ok((tasks, control))
+}
+
+async fn finish_sources(mut sources: JoinSet<anyhow::Result<()>>) {
+    while let Some(result) = sources.join_next().await {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!("{err:#}"),
+            Err(err) => tracing::error!(%err, "A source failed."),
+        }
+    }
+}
+
+fn seed_from_clock() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}

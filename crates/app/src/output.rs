@@ -1,0 +1,194 @@
+//! Printing reports: one JSON object per line, or a readable coloured summary.
+
+use std::io::{self, Write};
+
+use ic_core::{Report, Severity};
+
+use crate::cli::Format;
+
+/// Counts of what was printed, for the final summary.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    pub windows: u64,
+    pub lines: u64,
+    pub info: u64,
+    pub warning: u64,
+    pub critical: u64,
+}
+
+impl Tally {
+    fn count(&mut self, report: &Report) {
+        self.windows += 1;
+        self.lines += u64::from(report.window.log_count);
+        match report.severity {
+            Severity::Info => self.info += 1,
+            Severity::Warning => self.warning += 1,
+            Severity::Critical => self.critical += 1,
+        }
+    }
+}
+
+/// Writes reports to `out` in one format.
+pub struct ReportPrinter<W: Write> {
+    out: W,
+    format: Format,
+    min_severity: Severity,
+    color: bool,
+    tally: Tally,
+}
+
+impl<W: Write> ReportPrinter<W> {
+    /// `min_severity` hides quieter reports in text format only: JSON output always holds one
+    /// report per window.
+    pub fn new(out: W, format: Format, min_severity: Severity, color: bool) -> Self {
+        Self {
+            out,
+            format,
+            min_severity,
+            color,
+            tally: Tally::default(),
+        }
+    }
+
+    pub fn print(&mut self, report: &Report) -> io::Result<()> {
+        self.tally.count(report);
+        match self.format {
+            Format::Json => {
+                serde_json::to_writer(&mut self.out, report)?;
+                self.out.write_all(b"\n")
+            }
+            Format::Text if report.severity >= self.min_severity => {
+                let text = render_text(report, self.color);
+                self.out.write_all(text.as_bytes())
+            }
+            Format::Text => Ok(()),
+        }
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    pub fn tally(&self) -> Tally {
+        self.tally
+    }
+}
+
+const RESET: &str = "\x1b[0m";
+const BOLD: &str = "\x1b[1m";
+const DIM: &str = "\x1b[2m";
+const RED: &str = "\x1b[1;31m";
+const YELLOW: &str = "\x1b[1;33m";
+const GREEN: &str = "\x1b[32m";
+
+/// A report as a few lines of text: severity and title, then the numbers, then the summary.
+pub fn render_text(report: &Report, color: bool) -> String {
+    let paint = |code: &'static str| if color { code } else { "" };
+    let (sev_color, label) = match report.severity {
+        Severity::Critical => (RED, "CRITICAL"),
+        Severity::Warning => (YELLOW, "WARNING "),
+        Severity::Info => (GREEN, "INFO    "),
+    };
+    let w = &report.window;
+    let mut text = format!(
+        "{}{}{} {}{}{} {}{}{}\n",
+        paint(DIM),
+        w.start.format("%Y-%m-%d %H:%M:%S"),
+        paint(RESET),
+        paint(sev_color),
+        label,
+        paint(RESET),
+        paint(BOLD),
+        printable(&report.title),
+        paint(RESET),
+    );
+    if report.severity == Severity::Info {
+        return text;
+    }
+    text.push_str(&format!(
+        "    {} lines → {} templates ({}× less to read) · window #{} closed on {}",
+        w.log_count,
+        report.templates.len(),
+        report.noise_reduction_ratio,
+        w.seq,
+        w.flush.as_str(),
+    ));
+    if !report.impacted_services.is_empty() {
+        text.push_str(&format!(
+            " · impacted: {}",
+            printable(&report.impacted_services.join(", "))
+        ));
+    }
+    text.push('\n');
+    text.push_str(&format!("    {}\n", printable(&report.summary)));
+    text
+}
+
+/// Log text reaches a terminal: control characters (escape sequences) are shown, not obeyed.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use ic_core::FlushReason;
+    use ic_core::report::WindowSummary;
+
+    use super::*;
+
+    fn report(severity: Severity, title: &str) -> Report {
+        let at = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+        Report {
+            title: title.into(),
+            severity,
+            impacted_services: vec!["inventory-db".into()],
+            summary: "70 of 100 lines".into(),
+            noise_reduction_ratio: 25.0,
+            window: WindowSummary {
+                seq: 3,
+                start: at,
+                end: at,
+                log_count: 100,
+                flush: FlushReason::Size,
+            },
+            root_cause: None,
+            templates: vec![],
+            analyzer: "builtin".into(),
+        }
+    }
+
+    #[test]
+    fn json_is_one_object_per_line_for_every_window() {
+        let mut printer = ReportPrinter::new(Vec::new(), Format::Json, Severity::Critical, false);
+        printer.print(&report(Severity::Info, "quiet")).unwrap();
+        printer
+            .print(&report(Severity::Critical, "db down"))
+            .unwrap();
+        let out = String::from_utf8(printer.out).unwrap();
+        let lines: Vec<_> = out.lines().collect();
+        assert_eq!(lines.len(), 2);
+        for line in lines {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(value["noise_reduction_ratio"], 25.0);
+        }
+    }
+
+    #[test]
+    fn text_hides_quiet_windows_below_the_threshold_and_escapes_control_characters() {
+        let mut printer = ReportPrinter::new(Vec::new(), Format::Text, Severity::Warning, true);
+        printer.print(&report(Severity::Info, "quiet")).unwrap();
+        printer
+            .print(&report(Severity::Critical, "db \x1b[2Jdown"))
+            .unwrap();
+        assert_eq!(printer.tally().windows, 2);
+        assert_eq!(printer.tally().critical, 1);
+        let out = String::from_utf8(printer.out).unwrap();
+        assert!(!out.contains("quiet"));
+        assert!(out.contains("CRITICAL"));
+        assert!(out.contains("db \u{fffd}[2Jdown"), "{out}");
+        assert!(out.contains("impacted: inventory-db"));
+    }
+}

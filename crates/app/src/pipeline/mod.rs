@@ -1,0 +1,85 @@
+//! The pipeline's async shells: sources feed the bounded ingest channel; the window stage cuts
+//! the stream into batches; the analysis stage condenses and analyzes each batch.
+//!
+//! Shutdown signals the sources only. Each later stage ends when its input ends, after
+//! passing on everything it holds, so a stopped pipeline has flushed its open window.
+
+mod analysis;
+mod window_stage;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ic_core::{LogEvent, Report, WindowConfig};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use analysis::Engine;
+pub use window_stage::{ArrivalTime, EventTime, Timeline};
+
+/// Events travel in chunks: one channel operation per chunk, not per line.
+pub type Chunk = Vec<LogEvent>;
+
+/// A source sends at most this many events per chunk.
+pub const CHUNK_EVENTS: usize = 1024;
+/// Chunks the ingest channel holds before sources must wait; with [`CHUNK_EVENTS`] this bounds
+/// the events in flight.
+const INGEST_CHUNKS: usize = 64;
+/// Closed windows waiting for analysis.
+const BATCH_QUEUE: usize = 16;
+/// Reports waiting for their reader.
+const REPORT_QUEUE: usize = 64;
+
+/// The bounded channel every source sends into.
+pub fn ingest_channel() -> (mpsc::Sender<Chunk>, mpsc::Receiver<Chunk>) {
+    mpsc::channel(INGEST_CHUNKS)
+}
+
+/// Counts kept by the sources and read by summaries.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Raw lines read, before multi-line events are joined.
+    lines: AtomicU64,
+    /// Events sent into the ingest channel.
+    events: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(&self, lines: u64, events: u64) {
+        self.lines.fetch_add(lines, Ordering::Relaxed);
+        self.events.fetch_add(events, Ordering::Relaxed);
+    }
+
+    pub fn lines(&self) -> u64 {
+        self.lines.load(Ordering::Relaxed)
+    }
+
+    pub fn events(&self) -> u64 {
+        self.events.load(Ordering::Relaxed)
+    }
+}
+
+pub type SharedCounters = Arc<Counters>;
+
+/// Starts the window and analysis stages on `ingest`; reports come out of the returned
+/// channel, which closes once the ingest channel has closed and everything was analyzed.
+pub fn spawn<T: Timeline>(
+    ingest: mpsc::Receiver<Chunk>,
+    window: WindowConfig,
+    timeline: T,
+    engine: Engine,
+) -> anyhow::Result<(mpsc::Receiver<Report>, JoinHandle<()>)> {
+    let window = ic_core::TumblingWindow::new(window)?;
+    let (batch_tx, batch_rx) = mpsc::channel(BATCH_QUEUE);
+    let (report_tx, report_rx) = mpsc::channel(REPORT_QUEUE);
+    let windows = tokio::spawn(window_stage::run(ingest, batch_tx, window, timeline));
+    let analysis = tokio::spawn(analysis::run(batch_rx, report_tx, engine));
+    let both = tokio::spawn(async move {
+        for (stage, result) in [("window", windows.await), ("analysis", analysis.await)] {
+            if let Err(err) = result {
+                tracing::error!(%stage, %err, "Pipeline stage failed.");
+            }
+        }
+    });
+    Ok((report_rx, both))
+}

@@ -1,0 +1,5 @@
+//! Sources: everything that feeds the ingest channel.
+
+pub mod demo;
+pub mod file;
+pub mod reader;

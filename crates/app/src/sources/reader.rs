@@ -1,0 +1,216 @@
+//! Lines from a blocking reader (a file, stdin), parsed into events on their own thread.
+//!
+//! Blocking reads run on a dedicated thread and hand chunks of events to an async relay, which
+//! forwards them into the ingest channel and stops at shutdown even while the thread is stuck
+//! in a read that will never return (an idle terminal).
+
+use std::io::{self, BufRead, BufReader, Read};
+
+use chrono::{DateTime, Utc};
+use ic_core::parse::LineJoiner;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::pipeline::{CHUNK_EVENTS, Chunk, SharedCounters};
+
+/// Lines longer than this are cut into pieces of this size, each read as a line of its own,
+/// so one endless line cannot exhaust memory.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// How events without a timestamp of their own are stamped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stamping {
+    /// Live input: the time the line was read. A multi-line event waiting for more lines is
+    /// sent as soon as the input goes quiet.
+    Arrival,
+    /// A replayed file: the timestamp of the event before, the best estimate of when the
+    /// line was written.
+    Replay,
+}
+
+/// Reads `reader` to its end on a blocking thread and sends its events into `ingest`, until
+/// the input ends or `cancel` fires. Returns when the relay has stopped.
+pub async fn relay<R: Read + Send + 'static>(
+    reader: R,
+    stamping: Stamping,
+    ingest: mpsc::Sender<Chunk>,
+    counters: SharedCounters,
+    cancel: CancellationToken,
+) -> io::Result<()> {
+    let (tx, mut rx) = mpsc::channel::<Chunk>(2);
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    // A plain thread, not `spawn_blocking`: a read that never returns must not keep the
+    // runtime from shutting down.
+    std::thread::Builder::new()
+        .name("line-reader".into())
+        .spawn(move || {
+            let reader = BufReader::with_capacity(1 << 16, reader);
+            let _ = done_tx.send(read_events(reader, stamping, &tx, &counters));
+        })?;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => {
+                // What was already read is passed on; only unread input stays behind.
+                while let Ok(events) = rx.try_recv() {
+                    if ingest.send(events).await.is_err() {
+                        break;
+                    }
+                }
+                return Ok(());
+            }
+            chunk = rx.recv() => match chunk {
+                Some(events) => {
+                    if ingest.send(events).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                None => break,
+            },
+        }
+    }
+    done_rx.await.unwrap_or(Ok(()))
+}
+
+/// The blocking loop: read, parse, join multi-line events, send in chunks.
+fn read_events<R: Read>(
+    mut reader: BufReader<R>,
+    stamping: Stamping,
+    tx: &mpsc::Sender<Chunk>,
+    counters: &SharedCounters,
+) -> io::Result<()> {
+    let mut joiner = LineJoiner::new();
+    let mut chunk = Chunk::with_capacity(CHUNK_EVENTS);
+    let mut lines_in_chunk = 0u64;
+    let mut line = Vec::new();
+    let mut last_stamp: Option<DateTime<Utc>> = None;
+    loop {
+        if stamping == Stamping::Arrival && reader.buffer().is_empty() {
+            // The next read may block: hand over what is complete before waiting.
+            chunk.extend(joiner.finish());
+            if !send(tx, &mut chunk, &mut lines_in_chunk, counters) {
+                return Ok(());
+            }
+        }
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES as u64)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        lines_in_chunk += 1;
+        let text = trim_newline(&line);
+        let received = match stamping {
+            Stamping::Arrival => Utc::now(),
+            Stamping::Replay => last_stamp.unwrap_or_else(Utc::now),
+        };
+        let event = match std::str::from_utf8(text) {
+            Ok(text) => joiner.push(text, received),
+            Err(_) => joiner.push(&String::from_utf8_lossy(text), received),
+        };
+        if let Some(event) = event {
+            last_stamp = Some(event.timestamp);
+            chunk.push(event);
+            if chunk.len() >= CHUNK_EVENTS && !send(tx, &mut chunk, &mut lines_in_chunk, counters) {
+                return Ok(());
+            }
+        }
+    }
+    chunk.extend(joiner.finish());
+    send(tx, &mut chunk, &mut lines_in_chunk, counters);
+    Ok(())
+}
+
+/// Sends the chunk if it holds anything; false when nobody listens any more.
+fn send(
+    tx: &mpsc::Sender<Chunk>,
+    chunk: &mut Chunk,
+    lines: &mut u64,
+    counters: &SharedCounters,
+) -> bool {
+    if chunk.is_empty() {
+        return true;
+    }
+    let events = std::mem::replace(chunk, Chunk::with_capacity(CHUNK_EVENTS));
+    counters.add(std::mem::take(lines), events.len() as u64);
+    tx.blocking_send(events).is_ok()
+}
+
+fn trim_newline(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use ic_core::LogEvent;
+
+    use super::*;
+    use crate::pipeline::Counters;
+
+    async fn events_of(input: &'static [u8], stamping: Stamping) -> (Vec<LogEvent>, u64) {
+        let (tx, mut rx) = mpsc::channel(16);
+        let counters = SharedCounters::default();
+        let task = tokio::spawn(relay(
+            Cursor::new(input),
+            stamping,
+            tx,
+            counters.clone(),
+            CancellationToken::new(),
+        ));
+        let mut events = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            events.extend(chunk);
+        }
+        task.await.unwrap().unwrap();
+        assert_eq!(counters.events(), events.len() as u64);
+        (events, counters.lines())
+    }
+
+    #[tokio::test]
+    async fn every_line_becomes_an_event_and_stack_traces_join() {
+        let input = b"2024-05-01T10:00:00Z ERROR api: boom\r\n\
+            java.lang.IllegalStateException: x\n\
+            \tat a.b.C.d(C.java:10)\n\
+            2024-05-01T10:00:01Z INFO api: fine\n\
+            no newline at the end";
+        let (events, lines) = events_of(input, Stamping::Replay).await;
+        assert_eq!(lines, 5);
+        let messages: Vec<&str> = events.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(messages.len(), 4, "{messages:?}");
+        assert!(messages[1].contains("\tat a.b.C.d"), "{messages:?}");
+        assert_eq!(messages[3], "no newline at the end");
+        assert_eq!(
+            events[3].timestamp, events[2].timestamp,
+            "replay stamps from the event before"
+        );
+    }
+
+    #[tokio::test]
+    async fn invalid_utf8_is_kept_not_dropped() {
+        let (events, _) = events_of(b"caf\xe9 ok\n", Stamping::Arrival).await;
+        assert_eq!(events.len(), 1);
+        assert!(
+            events[0].message.starts_with("caf"),
+            "{:?}",
+            events[0].message
+        );
+    }
+
+    #[tokio::test]
+    async fn an_endless_line_is_cut_into_pieces() {
+        let big: &'static [u8] = Box::leak(vec![b'x'; MAX_LINE_BYTES * 2 + 10].into_boxed_slice());
+        let (events, lines) = events_of(big, Stamping::Replay).await;
+        assert_eq!(lines, 3);
+        let total: usize = events.iter().map(|e| e.message.len()).sum();
+        assert_eq!(total, MAX_LINE_BYTES * 2 + 10);
+    }
+
+    #[test]
+    fn counters_start_at_zero() {
+        let c = Counters::default();
+        assert_eq!((c.lines(), c.events()), (0, 0));
+    }
+}

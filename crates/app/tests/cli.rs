@@ -1,0 +1,268 @@
+//! The command line as users and scripts call it: the real binary, real pipes.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_incident-commander");
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mixed.log");
+
+fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    output
+}
+
+fn json_lines(out: &[u8]) -> Vec<Value> {
+    String::from_utf8(out.to_vec())
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect()
+}
+
+fn demo_logs(extra: &[&str]) -> Vec<u8> {
+    let mut args = vec![
+        "demo-logs",
+        "--fast",
+        "--seed",
+        "7",
+        "--start",
+        "2026-01-01T00:00:00Z",
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&args, b"");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn demo_logs_piped_into_analyze_gives_one_report_per_window_and_finds_the_meltdown() {
+    let logs = demo_logs(&["--count", "3000", "--meltdown-after", "120"]);
+    assert_eq!(logs.iter().filter(|b| **b == b'\n').count(), 3000);
+    let out = run(&["analyze", "--format", "json"], &logs);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reports = json_lines(&out.stdout);
+    let total: u64 = reports
+        .iter()
+        .map(|r| r["window"]["log_count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 3000, "every line in exactly one window");
+
+    let meltdown_start = "2026-01-01T00:02:00";
+    let (before, during): (Vec<&Value>, Vec<&Value>) = reports
+        .iter()
+        .partition(|r| r["window"]["start"].as_str().unwrap() < meltdown_start);
+    assert!(before.iter().all(|r| r["severity"] != "Critical"));
+    let first = during.first().expect("meltdown windows");
+    assert_eq!(first["severity"], "Critical", "{first:#}");
+    assert_eq!(first["root_cause"]["service"], "inventory-db");
+    assert_eq!(first["impacted_services"][0], "inventory-db");
+    for key in [
+        "title",
+        "summary",
+        "noise_reduction_ratio",
+        "templates",
+        "analyzer",
+    ] {
+        assert!(!first[key].is_null(), "{key} missing");
+    }
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("3000 lines"),
+        "final summary on stderr: {stderr}"
+    );
+    assert!(stderr.contains("critical"), "{stderr}");
+}
+
+#[test]
+fn analyze_reads_a_file_of_mixed_formats_without_losing_a_line() {
+    let out = run(&["analyze", FIXTURE, "--format", "json"], b"");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reports = json_lines(&out.stdout);
+    let events: u64 = reports
+        .iter()
+        .map(|r| r["window"]["log_count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        events, 9,
+        "13 lines, the stack trace joined into one event: {reports:#?}"
+    );
+    let services: Vec<String> = reports
+        .iter()
+        .flat_map(|r| r["templates"].as_array().unwrap().iter())
+        .flat_map(|t| t["services"].as_array().unwrap().iter())
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    for service in ["checkout", "inventory-db", "payments", "sshd"] {
+        assert!(
+            services.iter().any(|s| s == service),
+            "{service} not in {services:?}"
+        );
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("13 lines (9 events)"), "{stderr}");
+}
+
+#[test]
+fn text_format_is_readable() {
+    let logs = demo_logs(&["--count", "600", "--meltdown"]);
+    let out = run(
+        &["analyze", "--format", "text", "--min-severity", "critical"],
+        &logs,
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("CRITICAL inventory-db failing"), "{text}");
+    assert!(!text.contains('\u{1b}'), "NO_COLOR is honoured");
+}
+
+#[test]
+fn templates_assign_prints_one_line_per_input_line() {
+    let input = std::fs::read(FIXTURE).unwrap();
+    let out = run(&["templates", "--assign", "-"], &input);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 13);
+    let ids: Vec<&str> = text
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    assert_eq!(
+        ids[1], ids[3],
+        "the same message in JSON and in syslog: {text}"
+    );
+    assert!(text.lines().all(|l| l.split('\t').count() == 2));
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let out = run(&["analyze", "/no/such/file.log"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot open /no/such/file.log"), "{stderr}");
+
+    let out = run(&["serve", "--source", "kafka"], b"");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected demo, stdin or file:PATH"));
+
+    let out = run(&["analyze", "--window-events", "0"], b"");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 1 event"));
+}
+
+#[test]
+fn help_explains_every_command() {
+    let out = run(&["--help"], b"");
+    let help = String::from_utf8(out.stdout).unwrap();
+    for command in ["serve", "analyze", "templates", "demo-logs"] {
+        assert!(help.contains(command), "{help}");
+    }
+}
+
+/// Starts `serve` and waits until it says where it listens.
+fn start_serve(args: &[&str]) -> (Child, BufReader<std::process::ChildStderr>) {
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--format", "json"])
+        .args(args)
+        .env("IC_LOG", "incident_commander=debug")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    wait_for(&mut stderr, "Incident Commander on http://");
+    (child, stderr)
+}
+
+/// Reads stderr until a line contains `needle`; the event itself, not a timer.
+fn wait_for(stderr: &mut impl BufRead, needle: &str) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "stderr ended before {needle:?}"
+        );
+        if line.contains(needle) {
+            return line;
+        }
+    }
+}
+
+#[test]
+fn serve_on_stdin_reports_and_exits_when_the_input_ends() {
+    let (mut child, _stderr) = start_serve(&["--source", "stdin"]);
+    let input = std::fs::read(FIXTURE).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&input).unwrap();
+    drop(stdin);
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let events: u64 = json_lines(stdout.as_bytes())
+        .iter()
+        .map(|r| r["window"]["log_count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(events, 9);
+}
+
+#[test]
+fn sigterm_flushes_the_open_window_and_exits_zero() {
+    let (mut child, mut stderr) = start_serve(&["--source", "stdin", "--window-secs", "3600"]);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"level=error service=db msg=\"disk full\"\n")
+        .unwrap();
+    stdin.flush().unwrap();
+    wait_for(&mut stderr, "Window opened.");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "exit code 0 after SIGTERM");
+    let reports = json_lines(stdout.as_bytes());
+    assert_eq!(reports.len(), 1, "{stdout}");
+    assert_eq!(reports[0]["window"]["flush"], "end");
+    assert_eq!(reports[0]["window"]["log_count"], 1);
+    drop(stdin);
+}
