@@ -169,6 +169,7 @@ impl Accumulator {
     }
 
     fn finish(mut self, miner: &Miner, seq: u64, flush: FlushReason, seconds: f64) -> Digest {
+        self.follow_merges(miner);
         for stat in &mut self.templates {
             stat.template = miner.template(stat.id).unwrap_or_default();
             stat.services
@@ -190,6 +191,44 @@ impl Accumulator {
             templates: self.templates,
             services: self.services,
             levels: self.levels,
+        }
+    }
+}
+
+impl Accumulator {
+    /// The miner may merge templates while the window fills: lines counted under a merged id
+    /// are moved to the template that holds them now, so each template appears once.
+    fn follow_merges(&mut self, miner: &Miner) {
+        let mut merged: Vec<TemplateStat> = Vec::with_capacity(self.templates.len());
+        let mut index: HashMap<TemplateId, usize> = HashMap::with_capacity(self.templates.len());
+        for mut stat in std::mem::take(&mut self.templates) {
+            stat.id = miner.resolve(stat.id).unwrap_or(stat.id);
+            match index.get(&stat.id) {
+                Some(&i) => merge_into(&mut merged[i], stat),
+                None => {
+                    index.insert(stat.id, merged.len());
+                    merged.push(stat);
+                }
+            }
+        }
+        self.templates = merged;
+    }
+}
+
+fn merge_into(into: &mut TemplateStat, from: TemplateStat) {
+    into.count += from.count;
+    for level in crate::Level::ALL {
+        into.levels.0[level.index()] += from.levels.get(level);
+    }
+    if from.first < into.first {
+        into.first = from.first;
+        into.example = from.example;
+    }
+    into.last = into.last.max(from.last);
+    for (service, n) in from.services {
+        match into.services.iter_mut().find(|(name, _)| *name == service) {
+            Some((_, count)) => *count += n,
+            None => into.services.push((service, n)),
         }
     }
 }
@@ -275,6 +314,23 @@ mod tests {
             second.seconds, 5.0,
             "a window closed on time stands for its age limit"
         );
+    }
+
+    #[test]
+    fn templates_merged_while_the_window_fills_are_counted_once() {
+        let mut condenser = Condenser::new(MinerConfig::default(), Duration::from_secs(5));
+        let events = ["alice", "bob", "carol", "dave", "erin", "frank"]
+            .iter()
+            .map(|name| {
+                let msg = format!("session closed for user {name} on console");
+                LogEvent::new(at(0), "login", Level::Info, msg)
+            })
+            .collect();
+        let digest = condenser.condense(batch(events, FlushReason::End));
+        assert_eq!(digest.templates.len(), 1, "{:#?}", digest.templates);
+        assert_eq!(digest.templates[0].count, 6);
+        assert!(digest.templates[0].template.contains("<*>"));
+        assert!(digest.templates[0].example.contains("alice"));
     }
 
     #[test]

@@ -28,7 +28,7 @@ fn analyze_all(events: impl IntoIterator<Item = LogEvent>) -> Vec<Report> {
             reports.push(analyzer.analyze(&condenser.condense(batch)));
         }
     }
-    for batch in window.flush() {
+    if let Some(batch) = window.flush() {
         reports.push(analyzer.analyze(&condenser.condense(batch)));
     }
     reports

@@ -1,0 +1,377 @@
+//! Splits a message into tokens, masking variables on the way.
+//!
+//! One pass over the bytes, no allocation once the output buffers have grown: the miner
+//! reuses one [`Tokens`] for every message. Splitting happens only on ASCII bytes, so every
+//! piece boundary is a UTF-8 boundary.
+//!
+//! - Whitespace separates words and is remembered (as "space before") only to print templates.
+//! - Brackets, quotes, commas and semicolons are tokens of their own, so `[preauth]`,
+//!   `(uid=0)` and `value,` line up with the same words elsewhere.
+//! - `key=value` and `key:value` split after the key, so a masked value keeps its key:
+//!   `uid=0` becomes `uid`, `=`, wildcard. The same holds for logfmt and for JSON's
+//!   `"key": value`; a quoted value after `=` or `:` is one wildcard even when it holds spaces.
+//! - A word is masked by [`mask::is_variable`] (digits, paths, URLs, long hex).
+
+use super::mask;
+use super::token::Token;
+
+/// Where a token came from in the message: used to print a template, never to compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    /// Byte range of the token in the message.
+    pub start: usize,
+    pub end: usize,
+    /// Whether whitespace preceded the token.
+    pub space_before: bool,
+}
+
+/// A tokenized message: `tokens[i]` came from `pieces[i]`.
+#[derive(Debug, Default, Clone)]
+pub struct Tokens {
+    pub tokens: Vec<Token>,
+    pub pieces: Vec<Piece>,
+}
+
+impl Tokens {
+    fn clear(&mut self) {
+        self.tokens.clear();
+        self.pieces.clear();
+    }
+
+    fn push(&mut self, token: Token, start: usize, end: usize, space_before: bool) {
+        self.tokens.push(token);
+        self.pieces.push(Piece {
+            start,
+            end,
+            space_before,
+        });
+    }
+
+    fn last_is(&self, text: &[u8], byte: u8) -> bool {
+        self.pieces
+            .last()
+            .is_some_and(|p| p.end - p.start == 1 && text[p.start] == byte)
+    }
+}
+
+/// Limits that bound the work and the memory spent on one message.
+#[derive(Debug, Clone, Copy)]
+pub struct Tokenizer {
+    /// Tokens kept per message; the rest of a longer message becomes one trailing wildcard.
+    pub max_tokens: usize,
+    /// Longer words are masked: they are payloads, and a template must not store them.
+    pub max_word_len: usize,
+}
+
+/// Bytes that are tokens of their own wherever they appear.
+const fn is_delimiter(byte: u8) -> bool {
+    matches!(
+        byte,
+        b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'"' | b'\'' | b',' | b';'
+    )
+}
+
+/// Bytes that may end a word: whitespace, delimiters, `=` and `:`. Any other byte continues
+/// the word, so the scan skips runs of them with one table look-up per byte.
+const ENDS_WORD: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_whitespace() || is_delimiter(b) || b == b'=' || b == b':';
+        byte += 1;
+    }
+    table
+};
+
+impl Tokenizer {
+    /// Tokenizes `message` into `out` (cleared first).
+    pub fn tokenize(&self, message: &str, out: &mut Tokens) {
+        out.clear();
+        let mut scan = Scan {
+            text: message.as_bytes(),
+            pos: 0,
+            word_start: 0,
+            space_before: false,
+            limits: *self,
+        };
+        scan.run(out);
+        self.cap(message, out);
+    }
+
+    /// A word can end in punctuation tokens and so overshoot `max_tokens` by a few: fold the
+    /// overshoot into one trailing wildcard.
+    fn cap(&self, message: &str, out: &mut Tokens) {
+        let keep = self.max_tokens.max(1) - 1;
+        if out.tokens.len() <= self.max_tokens {
+            return;
+        }
+        let Piece {
+            start,
+            space_before,
+            ..
+        } = out.pieces[keep];
+        let end = message.trim_ascii_end().len();
+        out.tokens.truncate(keep);
+        out.pieces.truncate(keep);
+        out.push(Token::Wildcard, start, end, space_before);
+    }
+}
+
+/// The state of one pass over a message.
+struct Scan<'a> {
+    text: &'a [u8],
+    pos: usize,
+    /// Start of the word being read; `word_start == pos` when none is.
+    word_start: usize,
+    space_before: bool,
+    limits: Tokenizer,
+}
+
+impl Scan<'_> {
+    fn run(&mut self, out: &mut Tokens) {
+        while self.pos < self.text.len() {
+            if out.tokens.len() + 1 >= self.limits.max_tokens {
+                self.finish_with_rest(out);
+                return;
+            }
+            let byte = self.text[self.pos];
+            if byte.is_ascii_whitespace() {
+                self.flush_word(out);
+                self.pos += 1;
+                self.word_start = self.pos;
+                self.space_before = !out.tokens.is_empty();
+            } else if byte == b'"' && self.at_value(out) {
+                self.quoted_value(out);
+            } else if is_delimiter(byte)
+                || (byte == b'=' && self.equals_splits())
+                || (byte == b':' && self.colon_splits())
+            {
+                self.flush_word(out);
+                if self.closes_empty_brackets(out, byte) {
+                    self.emit(out, Token::Wildcard, self.pos, self.pos);
+                }
+                self.emit(out, Token::constant(&[byte]), self.pos, self.pos + 1);
+                self.pos += 1;
+                self.word_start = self.pos;
+                if byte == b'=' && self.at_word_end() {
+                    self.emit(out, Token::Wildcard, self.pos, self.pos);
+                }
+            } else {
+                self.pos += 1;
+                while self.pos < self.text.len() && !ENDS_WORD[usize::from(self.text[self.pos])] {
+                    self.pos += 1;
+                }
+            }
+        }
+        self.flush_word(out);
+    }
+
+    /// `()`, `[]`, `{}`: an empty value where others have one, as in `host ()` next to
+    /// `host (example.org)`; a wildcard stands in it so both line up.
+    fn closes_empty_brackets(&self, out: &Tokens, byte: u8) -> bool {
+        let opener = match byte {
+            b')' => b'(',
+            b']' => b'[',
+            b'}' => b'{',
+            _ => return false,
+        };
+        out.pieces.last().is_some_and(|p| p.end == self.pos) && out.last_is(self.text, opener)
+    }
+
+    /// Whether the word that would start here is empty: `key= next` has an empty value.
+    fn at_word_end(&self) -> bool {
+        self.text
+            .get(self.pos)
+            .is_none_or(|b| b.is_ascii_whitespace() || matches!(b, b',' | b';'))
+    }
+
+    /// Whether a `"` here opens a value: it follows `=` or `:` (JSON, logfmt).
+    fn at_value(&self, out: &Tokens) -> bool {
+        self.word_start == self.pos
+            && (out.last_is(self.text, b'=') || out.last_is(self.text, b':'))
+    }
+
+    /// A `=` splits a key from its value, but not inside a URL's query (`/x?id=1`).
+    fn equals_splits(&self) -> bool {
+        !self.text[self.word_start..self.pos]
+            .iter()
+            .any(|b| matches!(b, b'/' | b'?' | b'&'))
+    }
+
+    /// A `:` splits after a key (`Service:`, `key:value`, `"key": 1`) but not inside a value
+    /// (`10.0.0.1:80`, `12:30:01`, `fe80::1`, `http://x`).
+    fn colon_splits(&self) -> bool {
+        let next = self.text.get(self.pos + 1).copied();
+        match next {
+            None => true,
+            Some(b) if b.is_ascii_whitespace() || b == b'"' => true,
+            Some(b'/' | b':' | b'\\') => false,
+            Some(_) => {
+                let word = &self.text[self.word_start..self.pos];
+                !word.is_empty()
+                    && word[0].is_ascii_alphabetic()
+                    && word
+                        .iter()
+                        .all(|b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'-' | b'.'))
+            }
+        }
+    }
+
+    /// Reads `"…"` (with `\"` escapes) as one wildcard; an unclosed quote is a plain delimiter.
+    fn quoted_value(&mut self, out: &mut Tokens) {
+        let start = self.pos;
+        let mut i = start + 1;
+        while i < self.text.len() && self.text[i] != b'"' {
+            i += if self.text[i] == b'\\' { 2 } else { 1 };
+        }
+        if i >= self.text.len() {
+            self.emit(out, Token::constant(b"\""), start, start + 1);
+            self.pos = start + 1;
+        } else {
+            self.emit(out, Token::Wildcard, start, i + 1);
+            self.pos = i + 1;
+        }
+        self.word_start = self.pos;
+    }
+
+    /// Emits the word read so far, with sentence punctuation (`.`, `:`, `!`, `?`) at its end
+    /// split off so `done.` and `done` are the same word.
+    fn flush_word(&mut self, out: &mut Tokens) {
+        let (start, mut end) = (self.word_start, self.pos);
+        if start == end {
+            return;
+        }
+        while end - start > 1 && matches!(self.text[end - 1], b'.' | b'!' | b'?' | b':') {
+            end -= 1;
+        }
+        let word = &self.text[start..end];
+        let after_value = out.tokens.last() == Some(&Token::Wildcard);
+        let token = if word.len() > self.limits.max_word_len
+            || mask::is_variable(word)
+            || (after_value && mask::is_unit(word))
+        {
+            Token::Wildcard
+        } else {
+            Token::constant(word)
+        };
+        self.emit(out, token, start, end);
+        for i in end..self.pos {
+            self.emit(out, Token::constant(&self.text[i..=i]), i, i + 1);
+        }
+        self.word_start = self.pos;
+    }
+
+    fn emit(&mut self, out: &mut Tokens, token: Token, start: usize, end: usize) {
+        out.push(token, start, end, self.space_before);
+        self.space_before = false;
+    }
+
+    /// The message has more tokens than kept: the rest is one wildcard.
+    fn finish_with_rest(&mut self, out: &mut Tokens) {
+        let start = self.word_start.min(self.pos);
+        let end = self.text.trim_ascii_end().len().max(start);
+        if start < end {
+            self.emit(out, Token::Wildcard, start, end);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Tokenizer = Tokenizer {
+        max_tokens: 64,
+        max_word_len: 64,
+    };
+
+    /// The tokens of `message` written back as text, wildcards as `<*>`, one space between.
+    fn render(message: &str, limits: Tokenizer) -> String {
+        let mut out = Tokens::default();
+        limits.tokenize(message, &mut out);
+        let words: Vec<&str> = out
+            .tokens
+            .iter()
+            .zip(&out.pieces)
+            .map(|(token, piece)| match token {
+                Token::Wildcard => Token::WILDCARD_TEXT,
+                Token::Word(_) | Token::Symbol(_) => &message[piece.start..piece.end],
+            })
+            .collect();
+        words.join(" ")
+    }
+
+    #[test]
+    fn splits_and_masks() {
+        let cases: &[(&str, &str)] = &[
+            ("", ""),
+            ("   ", ""),
+            ("Connection refused", "Connection refused"),
+            ("Pool exhausted: 42 active", "Pool exhausted : <*> active"),
+            ("terminating.", "terminating ."),
+            (
+                "uid=0 euid=0 tty=NODEVssh",
+                "uid = <*> euid = <*> tty = NODEVssh",
+            ),
+            ("logname= uid=0", "logname = <*> uid = <*>"),
+            ("from 1.2.3.4 () at", "from <*> ( <*> ) at"),
+            ("a=,b= c=x", "a = <*> , b = <*> c = x"),
+            (
+                "Invalid user webmaster from 173.234.31.186",
+                "Invalid user webmaster from <*>",
+            ),
+            ("connect to 10.0.0.1:5432 failed", "connect to <*> failed"),
+            ("listening on [::1]:8080", "listening on [ <*> ] <*>"),
+            ("took 12ms (1.5s total)", "took <*> ( <*> total )"),
+            ("size 5.2 KB, free 93 B", "size <*> <*> , free <*> <*>"),
+            ("stored as bytes", "stored as bytes"),
+            (
+                "request_id=3f2c9a1e-77aa-4b1c-9d0e-5a6b7c8d9e0f",
+                "request_id = <*>",
+            ),
+            ("open /etc/passwd: denied", "open <*> : denied"),
+            ("GET https://example.com/x?id=1 200", "GET <*> <*>"),
+            ("onExtend:1514038530000 14 0", "onExtend : <*> <*> <*>"),
+            ("at 12:30:01 done", "at <*> done"),
+            (
+                r#"msg="disk full on /dev/sda1" level=error"#,
+                "msg = <*> level = error",
+            ),
+            (
+                r#"{"user": "bob smith", "n": 5}"#,
+                r#"{ " user " : <*> , " n " : <*> }"#,
+            ),
+            ("Can't find child", "Can ' t find child"),
+            ("[preauth]", "[ preauth ]"),
+            (
+                r#"blocker "PowerManagerService.WakeLocks"."#,
+                r#"blocker " PowerManagerService.WakeLocks " ."#,
+            ),
+            ("key=\"unclosed", "key = \" unclosed"),
+            ("héllo wörld 3", "héllo wörld <*>"),
+        ];
+        for &(message, expected) in cases {
+            assert_eq!(render(message, LIMITS), expected, "{message:?}");
+        }
+    }
+
+    #[test]
+    fn long_messages_and_words_are_bounded() {
+        let limits = Tokenizer {
+            max_tokens: 4,
+            max_word_len: 8,
+        };
+        assert_eq!(render("a b c d e f", limits), "a b c <*>");
+        assert_eq!(render("a b c", limits), "a b c");
+        assert_eq!(render("short averyveryverylongword", limits), "short <*>");
+    }
+
+    #[test]
+    fn remembers_spacing() {
+        let mut out = Tokens::default();
+        LIMITS.tokenize("a (b) c", &mut out);
+        let spaces: Vec<bool> = out.pieces.iter().map(|p| p.space_before).collect();
+        assert_eq!(spaces, [false, true, false, false, true]);
+    }
+}

@@ -1,0 +1,67 @@
+//! Properties of the template miner on arbitrary input.
+
+use ic_core::miner::{Miner, MinerConfig};
+use proptest::prelude::*;
+
+/// Messages that look like logs: words, numbers, punctuation, quotes, some non-ASCII.
+fn message() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        "[a-z]{1,8}( [a-z0-9=:,\\.\"\\(\\)\\[\\]/-]{1,10}){0,12}",
+        "(user|conn|db|err) [a-c]{1,3}=[0-9]{1,4}( [a-c]{1,2})?",
+    ]
+}
+
+proptest! {
+    #[test]
+    fn add_never_panics_and_is_deterministic(messages in prop::collection::vec(message(), 1..60)) {
+        let mut miner = Miner::new(MinerConfig::default());
+        for message in &messages {
+            let id = miner.add(message);
+            prop_assert!(miner.template(id).is_some());
+            // The same message at once again maps to the same template.
+            prop_assert_eq!(miner.add(message), id);
+        }
+    }
+
+    #[test]
+    fn cluster_count_never_exceeds_the_limit(
+        messages in prop::collection::vec(message(), 1..120),
+        max_clusters in 1usize..8,
+    ) {
+        let config = MinerConfig { max_clusters, ..MinerConfig::default() };
+        let mut miner = Miner::new(config);
+        for message in &messages {
+            let id = miner.add(message);
+            prop_assert!(miner.len() <= max_clusters);
+            prop_assert!(miner.template(id).is_some(), "the id just given is kept");
+        }
+        prop_assert_eq!(miner.templates().count(), miner.len());
+    }
+
+    #[test]
+    fn tiny_limits_hold(message in message(), max_tokens in 1usize..4, max_word_len in 1usize..4) {
+        let config = MinerConfig { max_tokens, max_word_len, ..MinerConfig::default() };
+        let mut miner = Miner::new(config);
+        let id = miner.add(&message);
+        prop_assert_eq!(miner.add(&message), id);
+    }
+}
+
+#[test]
+fn a_merged_template_id_keeps_naming_its_messages_template() {
+    let mut miner = Miner::new(MinerConfig::default());
+    let names = ["alice", "bob", "carol", "dave", "erin", "frank"];
+    let ids: Vec<_> = names
+        .iter()
+        .map(|name| miner.add(&format!("session closed for user {name} on console")))
+        .collect();
+    assert_ne!(ids[0], ids[1], "a few values are wording at first");
+    let last = *ids.last().unwrap();
+    let general = miner.template(last).unwrap();
+    assert!(general.contains("<*>"), "{general}");
+    for id in &ids {
+        assert_eq!(miner.resolve(*id), Some(last), "{id}");
+        assert_eq!(miner.template(*id).as_deref(), Some(general.as_str()));
+    }
+}
