@@ -57,8 +57,14 @@ fn main() -> ExitCode {
 fn data_folder() -> Result<PathBuf, String> {
     if let Some(arg) = std::env::args().skip(1).find(|arg| !arg.starts_with("--")) {
         let path = PathBuf::from(arg);
-        let from_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(&path);
-        return Ok(if path.is_relative() && !path.exists() { from_root } else { path });
+        let from_root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(&path);
+        return Ok(if path.is_relative() && !path.exists() {
+            from_root
+        } else {
+            path
+        });
     }
     let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/loghub-2k");
     if default.is_dir() {
