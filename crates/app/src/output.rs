@@ -65,6 +65,10 @@ impl<W: Write> ReportPrinter<W> {
         }
     }
 
+    pub fn print_all(&mut self, reports: &[Report]) -> io::Result<()> {
+        reports.iter().try_for_each(|report| self.print(report))
+    }
+
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }

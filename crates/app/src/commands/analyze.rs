@@ -38,9 +38,9 @@ pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
         min_severity,
         color,
     );
-    while let Some(report) = reports.recv().await {
+    while let Some(group) = reports.recv().await {
         if let Err(err) = printer
-            .print(&report)
+            .print_all(&group)
             .and_then(|()| flush_if_live(&mut printer, stdout_is_terminal))
         {
             if super::is_broken_pipe(&err) {

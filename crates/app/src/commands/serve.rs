@@ -51,8 +51,8 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let color = super::color_stdout(stdout_is_terminal);
     let mut printer =
         ReportPrinter::new(io::stdout(), settings.format, settings.min_severity, color);
-    while let Some(report) = reports.recv().await {
-        let printed = printer.print(&report).and_then(|()| printer.flush());
+    while let Some(group) = reports.recv().await {
+        let printed = printer.print_all(&group).and_then(|()| printer.flush());
         if let Err(err) = printed {
             if !super::is_broken_pipe(&err) {
                 return Err(err.into());

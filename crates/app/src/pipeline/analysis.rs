@@ -26,19 +26,21 @@ impl Engine {
 }
 
 pub async fn run(
-    mut input: mpsc::Receiver<Batch>,
-    output: mpsc::Sender<Report>,
+    mut input: mpsc::Receiver<Vec<Batch>>,
+    output: mpsc::Sender<Vec<Report>>,
     mut engine: Engine,
 ) {
-    while let Some(batch) = input.recv().await {
-        let report = engine.process(batch);
-        tracing::debug!(
-            window = report.window.seq,
-            events = report.window.log_count,
-            severity = %report.severity,
-            "Window analyzed."
-        );
-        if output.send(report).await.is_err() {
+    while let Some(batches) = input.recv().await {
+        let reports: Vec<Report> = batches.into_iter().map(|b| engine.process(b)).collect();
+        for report in &reports {
+            tracing::debug!(
+                window = report.window.seq,
+                events = report.window.log_count,
+                severity = %report.severity,
+                "Window analyzed."
+            );
+        }
+        if output.send(reports).await.is_err() {
             return;
         }
     }

@@ -25,10 +25,10 @@ pub const CHUNK_EVENTS: usize = 1024;
 /// Chunks the ingest channel holds before sources must wait; with [`CHUNK_EVENTS`] this bounds
 /// the events in flight.
 const INGEST_CHUNKS: usize = 64;
-/// Closed windows waiting for analysis.
-const BATCH_QUEUE: usize = 16;
-/// Reports waiting for their reader.
-const REPORT_QUEUE: usize = 64;
+/// Groups of closed windows waiting for analysis (a group: the windows one chunk closed).
+const BATCH_QUEUE: usize = 4;
+/// Groups of reports waiting for their reader.
+const REPORT_QUEUE: usize = 4;
 
 /// The bounded channel every source sends into.
 pub fn ingest_channel() -> (mpsc::Sender<Chunk>, mpsc::Receiver<Chunk>) {
@@ -62,13 +62,14 @@ impl Counters {
 pub type SharedCounters = Arc<Counters>;
 
 /// Starts the window and analysis stages on `ingest`; reports come out of the returned
-/// channel, which closes once the ingest channel has closed and everything was analyzed.
+/// channel, in window order and in groups, which closes once the ingest channel has closed and
+/// everything was analyzed.
 pub fn spawn<T: Timeline>(
     ingest: mpsc::Receiver<Chunk>,
     window: WindowConfig,
     timeline: T,
     engine: Engine,
-) -> anyhow::Result<(mpsc::Receiver<Report>, JoinHandle<()>)> {
+) -> anyhow::Result<(mpsc::Receiver<Vec<Report>>, JoinHandle<()>)> {
     let window = ic_core::TumblingWindow::new(window)?;
     let (batch_tx, batch_rx) = mpsc::channel(BATCH_QUEUE);
     let (report_tx, report_rx) = mpsc::channel(REPORT_QUEUE);

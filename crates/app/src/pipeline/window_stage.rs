@@ -65,9 +65,12 @@ impl Timeline for EventTime {
     }
 }
 
+/// Cuts the stream into batches. The batches one chunk of events closes travel together:
+/// one hand-over per chunk rather than per window, which matters when a replayed file closes
+/// a window every few lines.
 pub async fn run<T: Timeline>(
     mut input: mpsc::Receiver<Chunk>,
-    output: mpsc::Sender<Batch>,
+    output: mpsc::Sender<Vec<Batch>>,
     mut window: TumblingWindow<T::Time>,
     timeline: T,
 ) {
@@ -79,32 +82,27 @@ pub async fn run<T: Timeline>(
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
+        let closed: Vec<Batch> = tokio::select! {
             chunk = input.recv() => {
                 let Some(events) = chunk else { break };
+                let mut closed = Vec::new();
                 for event in events {
                     if window.is_empty() {
                         tracing::debug!("Window opened.");
                     }
                     let at = timeline.stamp(&event);
-                    for batch in window.push(event, at) {
-                        if output.send(batch).await.is_err() {
-                            return;
-                        }
-                    }
+                    closed.extend(window.push(event, at));
                 }
+                closed
             }
-            () = timer => {
-                if let Some(batch) = window.close_due(timeline.now())
-                    && output.send(batch).await.is_err()
-                {
-                    return;
-                }
-            }
+            () = timer => window.close_due(timeline.now()).into_iter().collect(),
+        };
+        if !closed.is_empty() && output.send(closed).await.is_err() {
+            return;
         }
     }
     if let Some(batch) = window.flush() {
-        let _ = output.send(batch).await;
+        let _ = output.send(vec![batch]).await;
     }
 }
 
@@ -114,11 +112,17 @@ mod tests {
 
     use super::*;
 
+    fn one(batches: Option<Vec<Batch>>) -> Batch {
+        let mut batches = batches.expect("a batch");
+        assert_eq!(batches.len(), 1, "{batches:?}");
+        batches.pop().unwrap()
+    }
+
     fn event(n: u32) -> LogEvent {
         LogEvent::new(Utc::now(), "svc", Level::Info, n.to_string())
     }
 
-    fn start(max_events: usize) -> (mpsc::Sender<Chunk>, mpsc::Receiver<Batch>) {
+    fn start(max_events: usize) -> (mpsc::Sender<Chunk>, mpsc::Receiver<Vec<Batch>>) {
         let (in_tx, in_rx) = mpsc::channel(4);
         let (out_tx, out_rx) = mpsc::channel(4);
         let config = WindowConfig {
@@ -135,7 +139,7 @@ mod tests {
         let (tx, mut rx) = start(100);
         let opened = Instant::now();
         tx.send(vec![event(1), event(2)]).await.unwrap();
-        let batch = rx.recv().await.unwrap();
+        let batch = one(rx.recv().await);
         assert_eq!(batch.flush, FlushReason::Time);
         assert_eq!(batch.events.len(), 2);
         assert_eq!(Instant::now() - opened, Duration::from_secs(5));
@@ -146,11 +150,11 @@ mod tests {
         let (tx, mut rx) = start(3);
         let opened = Instant::now();
         tx.send((0..4).map(event).collect()).await.unwrap();
-        let batch = rx.recv().await.unwrap();
+        let batch = one(rx.recv().await);
         assert_eq!((batch.flush, batch.events.len()), (FlushReason::Size, 3));
         assert_eq!(Instant::now(), opened, "no waiting for a full window");
         drop(tx);
-        let batch = rx.recv().await.unwrap();
+        let batch = one(rx.recv().await);
         assert_eq!((batch.flush, batch.events.len()), (FlushReason::End, 1));
         assert!(rx.recv().await.is_none(), "the stage ends with its input");
     }
@@ -171,10 +175,10 @@ mod tests {
             .send(vec![at(0, 0), at(3, 1), at(6, 2)])
             .await
             .unwrap();
-        let batch = out_rx.recv().await.unwrap();
+        let batch = one(out_rx.recv().await);
         assert_eq!((batch.flush, batch.events.len()), (FlushReason::Time, 2));
         drop(in_tx);
-        let batch = out_rx.recv().await.unwrap();
+        let batch = one(out_rx.recv().await);
         assert_eq!((batch.flush, batch.events.len()), (FlushReason::End, 1));
     }
 }
