@@ -108,8 +108,10 @@ fn read_events<R: Read>(
             Ok(text) => joiner.push(text, received),
             Err(_) => joiner.push(&String::from_utf8_lossy(text), received),
         };
+        if let Some(pending) = joiner.pending() {
+            last_stamp = Some(pending.timestamp);
+        }
         if let Some(event) = event {
-            last_stamp = Some(event.timestamp);
             chunk.push(event);
             if chunk.len() >= CHUNK_EVENTS && !send(tx, &mut chunk, &mut lines_in_chunk, counters) {
                 return Ok(());

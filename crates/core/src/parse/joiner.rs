@@ -1,0 +1,116 @@
+//! Joining the lines of one multi-line event (a stack trace, a wrapped message).
+
+use chrono::{DateTime, Utc};
+
+use super::{parse_line, trim_line_end};
+use crate::event::{Level, LogEvent};
+
+/// The most lines one joined event holds; the next continuation line starts a new event.
+pub const MAX_JOINED_LINES: usize = 256;
+
+/// The most bytes a joined event's message holds; a continuation line that would pass it
+/// starts a new event.
+pub const MAX_JOINED_BYTES: usize = 64 * 1024;
+
+/// Joins multi-line events: a line that continues the previous event (it starts with
+/// whitespace, `at `, `Caused by:` or `...`, as Java and Python stack traces do) is appended
+/// to that event's message after a `\n`, as written.
+///
+/// Events are held until the next line shows they are complete, so [`LineJoiner::push`]
+/// returns the event before the one a line starts, and [`LineJoiner::finish`] the last one.
+/// A joined event is bounded by [`MAX_JOINED_LINES`] and [`MAX_JOINED_BYTES`]; past either a
+/// continuation line starts an event of its own with the same timestamp, service, level and
+/// attributes, so no text is lost. A continuation line with no event before it is an event
+/// whose message is the whole line. Blank lines carry no text and are skipped.
+#[derive(Debug, Default)]
+pub struct LineJoiner {
+    pending: Option<LogEvent>,
+    lines: usize,
+}
+
+impl LineJoiner {
+    /// A joiner holding no event.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a line; returns the event it completed, if any.
+    pub fn push(&mut self, line: &str, received: DateTime<Utc>) -> Option<LogEvent> {
+        let line = trim_line_end(line);
+        if line.trim().is_empty() {
+            return None;
+        }
+        if !is_continuation(line) {
+            self.lines = 1;
+            return self.pending.replace(parse_line(line, received));
+        }
+        let Some(event) = self.pending.as_mut() else {
+            // Nothing to continue: the line is kept whole, as it is no header line.
+            self.lines = 1;
+            self.pending = Some(LogEvent::new(received, "", Level::Info, line));
+            return None;
+        };
+        if self.lines < MAX_JOINED_LINES && event.message.len() + 1 + line.len() <= MAX_JOINED_BYTES
+        {
+            event.message.push('\n');
+            event.message.push_str(line);
+            self.lines += 1;
+            return None;
+        }
+        // Past the bound the line starts an event of its own, with its event's header.
+        let overflow = LogEvent {
+            timestamp: event.timestamp,
+            service: event.service.clone(),
+            level: event.level,
+            message: line.to_owned(),
+            attributes: event.attributes.clone(),
+        };
+        self.lines = 1;
+        self.pending.replace(overflow)
+    }
+
+    /// The event still held, if any (call at the end of the input).
+    pub fn finish(&mut self) -> Option<LogEvent> {
+        self.lines = 0;
+        self.pending.take()
+    }
+
+    /// Whether an event is held, waiting for its possible continuation lines.
+    pub fn is_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// The event held, waiting for its possible continuation lines.
+    pub fn pending(&self) -> Option<&LogEvent> {
+        self.pending.as_ref()
+    }
+}
+
+/// Whether a line continues the event before it.
+fn is_continuation(line: &str) -> bool {
+    line.starts_with([' ', '\t'])
+        || line.starts_with("at ")
+        || line.starts_with("Caused by:")
+        || line.starts_with("...")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continuation_forms() {
+        for line in [
+            "\tat a.B(B.java:1)",
+            "  File \"x.py\"",
+            "at x",
+            "Caused by: y",
+            "... 3 more",
+        ] {
+            assert!(is_continuation(line), "{line}");
+        }
+        for line in ["atom", "Caused", "2024-01-01 x", "..", "{}"] {
+            assert!(!is_continuation(line), "{line}");
+        }
+    }
+}
