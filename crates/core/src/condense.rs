@@ -30,7 +30,7 @@ pub struct Digest {
     pub log_count: u32,
     pub flush: FlushReason,
     /// The time the window stands for, in seconds, for rates: its age limit when it closed on
-    /// time, otherwise the span of its timestamps (at least one second).
+    /// time, otherwise the span of its timestamps (at least one second, at most the age limit).
     pub seconds: f64,
     /// Templates, most lines first (ties: the older template first).
     pub templates: Vec<TemplateStat>,
@@ -100,7 +100,11 @@ impl Condenser {
         }
         let seconds = match batch.flush {
             FlushReason::Time => self.max_age,
-            FlushReason::Size | FlushReason::End => acc.span().max(MIN_RATE_SPAN),
+            // By its own clock a window is never older than its age limit; a wider spread of
+            // timestamps comes from late events that joined it.
+            FlushReason::Size | FlushReason::End => {
+                acc.span().clamp(MIN_RATE_SPAN, self.max_age.max(MIN_RATE_SPAN))
+            }
         }
         .as_secs_f64();
         acc.finish(&self.miner, batch.seq, batch.flush, seconds)
@@ -331,6 +335,17 @@ mod tests {
         assert_eq!(digest.templates[0].count, 6);
         assert!(digest.templates[0].template.contains("<*>"));
         assert!(digest.templates[0].example.contains("alice"));
+    }
+
+    #[test]
+    fn late_events_do_not_stretch_a_window_past_its_age_limit() {
+        let mut condenser = Condenser::new(MinerConfig::default(), Duration::from_secs(5));
+        let events = vec![
+            LogEvent::new(at(3600), "db", Level::Error, "x"),
+            LogEvent::new(at(0), "db", Level::Error, "x"),
+        ];
+        let digest = condenser.condense(batch(events, FlushReason::Size));
+        assert_eq!(digest.seconds, 5.0);
     }
 
     #[test]

@@ -141,8 +141,10 @@ fn percent(part: u32, whole: u32) -> u32 {
 fn rate(lines_per_second: f64) -> String {
     if lines_per_second >= 10.0 {
         format!("{lines_per_second:.0}")
-    } else {
+    } else if lines_per_second >= 0.1 || lines_per_second == 0.0 {
         format!("{lines_per_second:.1}")
+    } else {
+        format!("{lines_per_second:.3}")
     }
 }
 
@@ -173,6 +175,8 @@ mod tests {
     fn rates_read_naturally() {
         assert_eq!(rate(350.4), "350");
         assert_eq!(rate(0.26), "0.3");
+        assert_eq!(rate(0.0), "0.0");
+        assert_eq!(rate(0.0024), "0.002");
         assert_eq!(percent(70, 100), 70);
         assert_eq!(percent(1, 0), 100);
     }
