@@ -3,12 +3,13 @@
 //! The miner keeps its state across windows, so a template keeps its id from one window to the
 //! next and the analyzer can compare it with its own history.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::event::{LevelCounts, LogEvent};
+use crate::event::{Level, LevelCounts, LogEvent};
+pub use crate::incident::SAMPLE_LINES;
 use crate::miner::{Miner, MinerConfig, TemplateId};
 use crate::window::{Batch, FlushReason};
 
@@ -53,6 +54,11 @@ pub struct TemplateStat {
     pub last: DateTime<Utc>,
     /// The first raw message of the window with this template.
     pub example: String,
+    /// The window's first lines of this template (at most [`SAMPLE_LINES`]), as
+    /// `TIMESTAMP LEVEL SERVICE: MESSAGE`.
+    pub first_lines: Vec<String>,
+    /// Its last lines (at most [`SAMPLE_LINES`], none of them also in `first_lines`).
+    pub last_lines: Vec<String>,
 }
 
 impl TemplateStat {
@@ -102,9 +108,9 @@ impl Condenser {
             FlushReason::Time => self.max_age,
             // By its own clock a window is never older than its age limit; a wider spread of
             // timestamps comes from late events that joined it.
-            FlushReason::Size | FlushReason::End => {
-                acc.span().clamp(MIN_RATE_SPAN, self.max_age.max(MIN_RATE_SPAN))
-            }
+            FlushReason::Size | FlushReason::End => acc
+                .span()
+                .clamp(MIN_RATE_SPAN, self.max_age.max(MIN_RATE_SPAN)),
         }
         .as_secs_f64();
         acc.finish(&self.miner, batch.seq, batch.flush, seconds)
@@ -116,6 +122,8 @@ impl Condenser {
 struct Accumulator {
     index: HashMap<TemplateId, usize>,
     templates: Vec<TemplateStat>,
+    /// Sample lines per template, by the same index.
+    samples: Vec<Samples>,
     services: Vec<ServiceStat>,
     levels: LevelCounts,
     start: Option<DateTime<Utc>>,
@@ -150,8 +158,11 @@ impl Accumulator {
                 services: Vec::new(),
                 first: timestamp,
                 last: timestamp,
-                example: message,
+                example: message.clone(),
+                first_lines: Vec::new(),
+                last_lines: Vec::new(),
             });
+            self.samples.push(Samples::default());
             self.templates.len() - 1
         });
         let stat = &mut self.templates[slot];
@@ -159,10 +170,22 @@ impl Accumulator {
         stat.levels.add(level);
         stat.first = stat.first.min(timestamp);
         stat.last = stat.last.max(timestamp);
-        match stat.services.iter_mut().find(|(name, _)| *name == service) {
-            Some((_, n)) => *n += 1,
-            None => stat.services.push((service, 1)),
-        }
+        let service = match stat.services.iter().position(|(name, _)| *name == service) {
+            Some(i) => {
+                stat.services[i].1 += 1;
+                i
+            }
+            None => {
+                stat.services.push((service, 1));
+                stat.services.len() - 1
+            }
+        };
+        self.samples[slot].keep(Sample {
+            timestamp,
+            level,
+            service,
+            message,
+        });
     }
 
     fn span(&self) -> Duration {
@@ -173,6 +196,13 @@ impl Accumulator {
     }
 
     fn finish(mut self, miner: &Miner, seq: u64, flush: FlushReason, seconds: f64) -> Digest {
+        for (stat, samples) in self
+            .templates
+            .iter_mut()
+            .zip(std::mem::take(&mut self.samples))
+        {
+            (stat.first_lines, stat.last_lines) = samples.render(&stat.services);
+        }
         self.follow_merges(miner);
         for stat in &mut self.templates {
             stat.template = miner.template(stat.id).unwrap_or_default();
@@ -221,7 +251,7 @@ impl Accumulator {
 
 fn merge_into(into: &mut TemplateStat, from: TemplateStat) {
     into.count += from.count;
-    for level in crate::Level::ALL {
+    for level in Level::ALL {
         into.levels.0[level.index()] += from.levels.get(level);
     }
     if from.first < into.first {
@@ -229,6 +259,15 @@ fn merge_into(into: &mut TemplateStat, from: TemplateStat) {
         into.example = from.example;
     }
     into.last = into.last.max(from.last);
+    let mut lines: Vec<String> = std::mem::take(&mut into.first_lines);
+    lines.extend(std::mem::take(&mut into.last_lines));
+    lines.extend(from.first_lines);
+    lines.extend(from.last_lines);
+    // Lines start with a fixed-width UTC timestamp: their text order is their time order.
+    lines.sort();
+    let late = lines.split_off(lines.len().min(SAMPLE_LINES));
+    into.first_lines = lines;
+    into.last_lines = late[late.len().saturating_sub(SAMPLE_LINES)..].to_vec();
     for (service, n) in from.services {
         match into.services.iter_mut().find(|(name, _)| *name == service) {
             Some((_, count)) => *count += n,
@@ -237,7 +276,52 @@ fn merge_into(into: &mut TemplateStat, from: TemplateStat) {
     }
 }
 
-fn count_service(services: &mut Vec<ServiceStat>, service: &str, level: crate::Level) {
+/// One line kept as a sample, rendered only if it is still kept when the window closes.
+struct Sample {
+    timestamp: DateTime<Utc>,
+    level: Level,
+    /// Index into its template's services.
+    service: usize,
+    message: String,
+}
+
+/// The first and the latest lines of a template in a window.
+#[derive(Default)]
+struct Samples {
+    first: Vec<Sample>,
+    last: VecDeque<Sample>,
+}
+
+impl Samples {
+    fn keep(&mut self, sample: Sample) {
+        if self.first.len() < SAMPLE_LINES {
+            self.first.push(sample);
+            return;
+        }
+        if self.last.len() == SAMPLE_LINES {
+            self.last.pop_front();
+        }
+        self.last.push_back(sample);
+    }
+
+    fn render(self, services: &[(String, u32)]) -> (Vec<String>, Vec<String>) {
+        let render = |s: Sample| {
+            format!(
+                "{} {} {}: {}",
+                s.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
+                s.level,
+                services[s.service].0,
+                s.message
+            )
+        };
+        (
+            self.first.into_iter().map(render).collect(),
+            self.last.into_iter().map(render).collect(),
+        )
+    }
+}
+
+fn count_service(services: &mut Vec<ServiceStat>, service: &str, level: Level) {
     match services.iter_mut().find(|s| s.name == service) {
         Some(stat) => stat.levels.add(level),
         None => {
@@ -299,6 +383,12 @@ mod tests {
         assert_eq!(digest.templates[1].count, 3);
         assert!(digest.templates[1].template.contains("<*>"));
         assert_eq!(digest.templates[1].example, "User 1000 logged in");
+        assert_eq!(
+            digest.templates[1].first_lines[0],
+            "2023-11-14T22:13:21.000Z INFO auth: User 1000 logged in"
+        );
+        assert_eq!(top.first_lines.len(), 5);
+        assert_eq!(top.last_lines.len(), 2, "7 lines: 5 first, 2 last");
         assert_eq!(digest.templates[2].main_service(), UNKNOWN_SERVICE);
         assert_eq!(digest.services[0].name, "db");
         assert_eq!(digest.levels.errors(), 7);
@@ -335,6 +425,13 @@ mod tests {
         assert_eq!(digest.templates[0].count, 6);
         assert!(digest.templates[0].template.contains("<*>"));
         assert!(digest.templates[0].example.contains("alice"));
+        let lines = &digest.templates[0].first_lines;
+        assert_eq!(lines.len(), 5);
+        assert!(
+            lines[0].contains("alice") && lines[4].contains("erin"),
+            "{lines:?}"
+        );
+        assert_eq!(digest.templates[0].last_lines.len(), 1);
     }
 
     #[test]

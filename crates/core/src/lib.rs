@@ -8,6 +8,7 @@ pub mod analyze;
 pub mod condense;
 pub mod demo;
 pub mod event;
+pub mod incident;
 pub mod miner;
 pub mod parse;
 pub mod report;

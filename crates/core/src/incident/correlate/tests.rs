@@ -1,0 +1,245 @@
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::*;
+use crate::LevelCounts;
+use crate::event::Level;
+use crate::miner::TemplateId;
+use crate::report::{ReportTemplate, WindowSummary};
+use crate::window::FlushReason;
+
+fn at(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap()
+}
+
+/// A window ending at `end` whose report blames `service`'s template `id` with text `text`.
+fn window(end: i64, service: &str, id: u32, text: &str, severity: Severity) -> (Report, Digest) {
+    let mut levels = LevelCounts::default();
+    for _ in 0..70 {
+        levels.add(Level::Error);
+    }
+    let line = |n: i64| format!("{} ERROR {service}: {text} #{n}", at(end - 1).to_rfc3339());
+    let stat = TemplateStat {
+        id: TemplateId(id),
+        template: text.into(),
+        count: 70,
+        levels,
+        services: vec![(service.into(), 70)],
+        first: at(end - 1),
+        last: at(end),
+        example: text.into(),
+        first_lines: (0..5).map(line).collect(),
+        last_lines: (65..70).map(line).collect(),
+    };
+    let digest = Digest {
+        seq: 1,
+        start: at(end - 1),
+        end: at(end),
+        log_count: 100,
+        flush: FlushReason::Size,
+        seconds: 1.0,
+        templates: vec![stat],
+        services: vec![],
+        levels,
+    };
+    let report = Report {
+        title: format!("{service} failing: {text}"),
+        severity,
+        impacted_services: vec![service.into()],
+        summary: format!("summary at {end}"),
+        noise_reduction_ratio: 1.0,
+        window: WindowSummary::of(&digest),
+        root_cause: (severity > Severity::Info).then(|| RootCause {
+            service: service.into(),
+            template: text.into(),
+        }),
+        templates: vec![ReportTemplate {
+            id: TemplateId(id).to_string(),
+            template: text.into(),
+            count: 70,
+            level: Level::Error,
+            services: vec![service.into()],
+            signal: (severity > Severity::Info).then(|| "storm".to_owned()),
+        }],
+        analyzer: "builtin".into(),
+    };
+    (report, digest)
+}
+
+fn observe(c: &mut Correlator, w: (Report, Digest)) -> Vec<IncidentEvent> {
+    c.observe(&w.0, &w.1)
+}
+
+fn transitions(events: &[IncidentEvent]) -> Vec<Transition> {
+    events.iter().map(|e| e.transition).collect()
+}
+
+const POOL: &str = "Pool exhausted";
+
+#[test]
+fn one_outage_is_one_incident_that_grows_escalates_and_resolves() {
+    let mut c = Correlator::new(CorrelatorConfig::default());
+    let first = observe(&mut c, window(10, "db", 1, POOL, Severity::Warning));
+    assert_eq!(transitions(&first), [Transition::Opened]);
+    let id = first[0].incident.id.clone();
+    assert!(id.ends_with(&first[0].incident.fingerprint[..6]), "{id}");
+
+    for end in 11..20 {
+        let events = observe(&mut c, window(end, "db", 1, POOL, Severity::Warning));
+        assert_eq!(transitions(&events), [Transition::Updated]);
+    }
+    let escalated = observe(&mut c, window(20, "db", 1, POOL, Severity::Critical));
+    assert_eq!(transitions(&escalated), [Transition::Escalated]);
+    let incident = &escalated[0].incident;
+    assert_eq!(
+        (incident.id.as_str(), incident.windows, incident.lines),
+        (id.as_str(), 11, 770)
+    );
+    assert_eq!(incident.severity, Severity::Critical);
+    assert_eq!(incident.summary, "summary at 20");
+    let evidence = &incident.templates[0];
+    assert_eq!(evidence.count, 770, "exact counts");
+    assert_eq!(evidence.first_lines.len(), SAMPLE_LINES);
+    assert!(evidence.first_lines[0].ends_with("#0"));
+    assert!(evidence.last_lines.last().unwrap().ends_with("#69"));
+
+    // A quiet Info window does not keep it open; quiet time resolves it.
+    assert!(observe(&mut c, window(100, "db", 1, POOL, Severity::Info)).is_empty());
+    assert_eq!(c.next_deadline(), Some(at(140)));
+    let resolved = c.expire(at(140));
+    assert_eq!(transitions(&resolved), [Transition::Resolved]);
+    assert_eq!(resolved[0].incident.resolved_at, Some(at(140)));
+    assert!(c.open_incidents().is_empty());
+    assert_eq!(c.next_deadline(), None);
+}
+
+#[test]
+fn a_recurrence_soon_after_reopens_and_a_later_one_opens_a_linked_incident() {
+    let mut c = Correlator::new(CorrelatorConfig::default());
+    let first = observe(&mut c, window(10, "db", 1, POOL, Severity::Critical));
+    c.expire(at(130));
+
+    let again = observe(&mut c, window(200, "db", 1, POOL, Severity::Critical));
+    assert_eq!(
+        transitions(&again),
+        [Transition::Reopened],
+        "flapping is damped"
+    );
+    assert_eq!(again[0].incident.id, first[0].incident.id);
+    assert_eq!(again[0].incident.reopened, 1);
+    assert!(again[0].transition.notifies(&again[0].incident));
+
+    c.expire(at(320));
+    let later = observe(&mut c, window(3600, "db", 1, POOL, Severity::Critical));
+    assert_eq!(
+        transitions(&later),
+        [Transition::Opened],
+        "resolved incidents absorb nothing"
+    );
+    let incident = &later[0].incident;
+    assert_ne!(incident.id, first[0].incident.id);
+    let seen = incident
+        .seen_before
+        .as_ref()
+        .expect("linked to the earlier one");
+    assert_eq!(seen.last_id, first[0].incident.id);
+    assert_eq!(seen.times_last_7_days, 1);
+}
+
+#[test]
+fn a_generalized_template_keeps_its_incident() {
+    let mut c = Correlator::new(CorrelatorConfig::default());
+    let first = observe(
+        &mut c,
+        window(
+            10,
+            "db",
+            7,
+            "Pool exhausted for tenant acme",
+            Severity::Critical,
+        ),
+    );
+    let later = observe(
+        &mut c,
+        window(
+            11,
+            "db",
+            7,
+            "Pool exhausted for tenant <*>",
+            Severity::Critical,
+        ),
+    );
+    assert_eq!(transitions(&later), [Transition::Updated]);
+    assert_eq!(later[0].incident.id, first[0].incident.id);
+}
+
+#[test]
+fn related_failures_of_one_root_cause_are_grouped_under_it() {
+    let mut c = Correlator::new(CorrelatorConfig::default());
+    let root = observe(&mut c, window(10, "db", 1, POOL, Severity::Critical));
+    let related = observe(
+        &mut c,
+        window(30, "db", 2, "Replica lag too high", Severity::Warning),
+    );
+    assert_eq!(transitions(&related), [Transition::Opened]);
+    let child = &related[0].incident;
+    assert_eq!(child.parent.as_deref(), Some(root[0].incident.id.as_str()));
+    assert!(
+        !related[0].transition.notifies(child),
+        "pages nobody on its own"
+    );
+
+    let unrelated = observe(
+        &mut c,
+        window(40, "mail", 3, "SMTP refused", Severity::Warning),
+    );
+    assert_eq!(unrelated[0].incident.parent, None);
+    let late = observe(&mut c, window(200, "db", 4, "Disk slow", Severity::Warning));
+    assert_eq!(late[0].incident.parent, None, "not the same minute");
+}
+
+#[test]
+fn a_restart_keeps_updating_the_same_incident() {
+    let mut before = Correlator::new(CorrelatorConfig::default());
+    let opened = observe(&mut before, window(10, "db", 1, POOL, Severity::Critical));
+    let stored = before.open_incidents().to_vec();
+
+    // New process: template ids restart, fingerprints do not.
+    let mut after = Correlator::new(CorrelatorConfig::default());
+    after.restore(stored);
+    let events = observe(&mut after, window(20, "db", 99, POOL, Severity::Critical));
+    assert_eq!(transitions(&events), [Transition::Updated]);
+    assert_eq!(events[0].incident.id, opened[0].incident.id);
+    assert_eq!(events[0].incident.windows, 2);
+}
+
+#[test]
+fn updates_notify_nobody_and_transitions_do() {
+    let mut c = Correlator::new(CorrelatorConfig::default());
+    let opened = observe(&mut c, window(10, "db", 1, POOL, Severity::Warning));
+    assert!(opened[0].transition.notifies(&opened[0].incident));
+    let updated = observe(&mut c, window(11, "db", 1, POOL, Severity::Warning));
+    assert!(!updated[0].transition.notifies(&updated[0].incident));
+}
+
+#[test]
+fn evidence_keeps_the_root_and_the_largest_templates() {
+    let evidence = |id: &str, count: u64| Evidence {
+        template_id: id.into(),
+        template: id.into(),
+        level: Level::Error,
+        services: vec![],
+        count,
+        first_lines: vec![],
+        last_lines: vec![],
+    };
+    let mut templates = vec![
+        evidence("root", 1),
+        evidence("a", 5),
+        evidence("b", 50),
+        evidence("c", 2),
+        evidence("d", 20),
+    ];
+    keep_largest(&mut templates, 3);
+    let ids: Vec<&str> = templates.iter().map(|t| t.template_id.as_str()).collect();
+    assert_eq!(ids, ["root", "b", "d"]);
+}
