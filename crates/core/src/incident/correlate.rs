@@ -366,7 +366,7 @@ fn keep_largest(templates: &mut Vec<Evidence>, max: usize) {
     if templates.len() <= max {
         return;
     }
-    templates[1..].sort_by(|a, b| b.count.cmp(&a.count));
+    templates[1..].sort_by_key(|t| std::cmp::Reverse(t.count));
     templates.truncate(max.max(1));
 }
 
