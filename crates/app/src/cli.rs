@@ -53,6 +53,14 @@ pub struct WindowArgs {
     pub window_secs: Option<f64>,
 }
 
+/// Incident settings, shared by `serve` and `analyze`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct IncidentArgs {
+    /// An incident resolves after this many seconds without a matching report [default: 120].
+    #[arg(long, env = "IC_RESOLVE_AFTER", value_name = "SECS")]
+    pub resolve_after: Option<f64>,
+}
+
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
     /// Where logs come from: `demo`, `stdin` or `file:PATH` (read, then follow). Repeat the
@@ -87,6 +95,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub window: WindowArgs,
+
+    #[command(flatten)]
+    pub incidents: IncidentArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -106,6 +117,9 @@ pub struct AnalyzeArgs {
 
     #[command(flatten)]
     pub window: WindowArgs,
+
+    #[command(flatten)]
+    pub incidents: IncidentArgs,
 }
 
 #[derive(Debug, Clone, Args)]

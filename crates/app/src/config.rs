@@ -7,10 +7,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use ic_core::incident::CorrelatorConfig;
 use ic_core::{Severity, WindowConfig};
 use serde::Deserialize;
 
-use crate::cli::{Format, MinSeverity, ServeArgs, WindowArgs};
+use crate::cli::{Format, IncidentArgs, MinSeverity, ServeArgs, WindowArgs};
 
 /// The TOML file. Every field is optional; a flag or `IC_*` variable wins over it.
 #[derive(Debug, Default, Deserialize)]
@@ -28,6 +29,16 @@ pub struct FileConfig {
     pub window: WindowFile,
     #[serde(default)]
     pub demo: DemoFile,
+    #[serde(default)]
+    pub incidents: IncidentsFile,
+}
+
+/// `[incidents]`: how reports become incidents.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentsFile {
+    /// An incident resolves after this many seconds without a matching report.
+    pub resolve_after_secs: Option<f64>,
 }
 
 /// `[window]`: the tumbling window's limits.
@@ -80,6 +91,15 @@ impl FileConfig {
         Ok(config)
     }
 
+    /// The correlator's settings: flags and variables, then this file, then the defaults.
+    pub fn correlator(&self, args: &IncidentArgs) -> anyhow::Result<CorrelatorConfig> {
+        let mut config = CorrelatorConfig::default();
+        if let Some(secs) = args.resolve_after.or(self.incidents.resolve_after_secs) {
+            config.resolve_after = seconds(secs).context("--resolve-after")?;
+        }
+        Ok(config)
+    }
+
     pub fn format(&self, flag: Option<Format>, stdout_is_terminal: bool) -> Format {
         flag.or(self.format).unwrap_or(if stdout_is_terminal {
             Format::Text
@@ -110,6 +130,7 @@ pub struct ServeSettings {
     pub format: Format,
     pub min_severity: Severity,
     pub window: WindowConfig,
+    pub correlator: CorrelatorConfig,
     pub demo_seed: Option<u64>,
     pub meltdown: bool,
 }
@@ -143,6 +164,7 @@ impl ServeSettings {
             format: file.format(args.format, stdout_is_terminal),
             min_severity: file.min_severity(args.min_severity),
             window: file.window(&args.window)?,
+            correlator: file.correlator(&args.incidents)?,
             demo_seed: args.seed.or(file.demo.seed),
             meltdown: args.meltdown || file.demo.meltdown.unwrap_or(false),
         })

@@ -2,6 +2,7 @@
 
 use std::io::{self, Write};
 
+use ic_core::incident::{Incident, IncidentEvent};
 use ic_core::{Report, Severity};
 
 use crate::cli::Format;
@@ -69,6 +70,11 @@ impl<W: Write> ReportPrinter<W> {
         reports.iter().try_for_each(|report| self.print(report))
     }
 
+    /// Writes text that is not a report (incident transitions and listings, in text format).
+    pub fn write_raw(&mut self, text: &str) -> io::Result<()> {
+        self.out.write_all(text.as_bytes())
+    }
+
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
@@ -88,20 +94,13 @@ const GREEN: &str = "\x1b[32m";
 /// A report as a few lines of text: severity and title, then the numbers, then the summary.
 pub fn render_text(report: &Report, color: bool) -> String {
     let paint = |code: &'static str| if color { code } else { "" };
-    let (sev_color, label) = match report.severity {
-        Severity::Critical => (RED, "CRITICAL"),
-        Severity::Warning => (YELLOW, "WARNING "),
-        Severity::Info => (GREEN, "INFO    "),
-    };
     let w = &report.window;
     let mut text = format!(
-        "{}{}{} {}{}{} {}{}{}\n",
+        "{}{}{} {} {}{}{}\n",
         paint(DIM),
         w.start.format("%Y-%m-%d %H:%M:%S"),
         paint(RESET),
-        paint(sev_color),
-        label,
-        paint(RESET),
+        severity_label(report.severity, color),
         paint(BOLD),
         printable(&report.title),
         paint(RESET),
@@ -126,6 +125,78 @@ pub fn render_text(report: &Report, color: bool) -> String {
     text.push('\n');
     text.push_str(&format!("    {}\n", printable(&report.summary)));
     text
+}
+
+/// An incident transition as one line: `OPENED CRITICAL id title`.
+pub fn render_transition(event: &IncidentEvent, color: bool) -> String {
+    let incident = &event.incident;
+    let paint = |code: &'static str| if color { code } else { "" };
+    let grouped = incident
+        .parent
+        .as_ref()
+        .map(|p| format!(" (grouped under {p})"))
+        .unwrap_or_default();
+    format!(
+        "{}{:<9}{} {} {} {}{}\n",
+        paint(BOLD),
+        event.transition.as_str().to_uppercase(),
+        paint(RESET),
+        severity_label(incident.severity, color),
+        incident.id,
+        printable(&incident.title),
+        grouped,
+    )
+}
+
+/// The incidents of a run, their latest state, for the end of `analyze`.
+pub fn render_incidents(incidents: &[Incident], color: bool) -> String {
+    let paint = |code: &'static str| if color { code } else { "" };
+    let mut text = format!(
+        "{}Incidents: {}{}\n",
+        paint(BOLD),
+        incidents.len(),
+        paint(RESET)
+    );
+    for incident in incidents {
+        text.push_str(&format!(
+            "  {} {} {:<8} {}\n",
+            severity_label(incident.severity, color),
+            incident.id,
+            incident.status.as_str(),
+            printable(&incident.title)
+        ));
+        let until = incident.resolved_at.unwrap_or(incident.last_seen);
+        text.push_str(&format!(
+            "      {} – {} · {} windows · {} lines in {} templates ({}× less to read) · impacted: {}\n",
+            incident.opened_at.format("%Y-%m-%d %H:%M:%S"),
+            until.format("%H:%M:%S"),
+            incident.windows,
+            incident.lines,
+            incident.templates.len(),
+            incident.noise_reduction_ratio,
+            printable(&incident.impacted_services.join(", ")),
+        ));
+        if let Some(seen) = &incident.seen_before {
+            text.push_str(&format!(
+                "      seen before: {}, {} times in the last 7 days\n",
+                seen.last_id, seen.times_last_7_days
+            ));
+        }
+    }
+    text
+}
+
+fn severity_label(severity: Severity, color: bool) -> String {
+    let (code, label) = match severity {
+        Severity::Critical => (RED, "CRITICAL"),
+        Severity::Warning => (YELLOW, "WARNING "),
+        Severity::Info => (GREEN, "INFO    "),
+    };
+    if color {
+        format!("{code}{label}{RESET}")
+    } else {
+        label.to_owned()
+    }
 }
 
 /// Log text reaches a terminal: control characters (escape sequences) are shown, not obeyed.

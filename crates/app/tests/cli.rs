@@ -99,6 +99,34 @@ fn demo_logs_piped_into_analyze_gives_one_report_per_window_and_finds_the_meltdo
 }
 
 #[test]
+fn analyze_ends_with_the_incidents_it_found() {
+    let logs = demo_logs(&[
+        "--count",
+        "40000",
+        "--meltdown-after",
+        "60",
+        "--meltdown-for",
+        "30",
+    ]);
+    let out = run(&["analyze", "--format", "json"], &logs);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Incidents: 1\n"), "{stderr}");
+    assert!(stderr.contains("resolved inventory-db failing"), "{stderr}");
+    let reports = json_lines(&out.stdout);
+    assert!(
+        reports.iter().all(|r| r.get("title").is_some()),
+        "stdout holds only reports"
+    );
+
+    let out = run(
+        &["analyze", "--format", "text", "--min-severity", "critical"],
+        &logs,
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("Incidents: 1\n"), "{text}");
+}
+
+#[test]
 fn analyze_reads_a_file_of_mixed_formats_without_losing_a_line() {
     let out = run(&["analyze", FIXTURE, "--format", "json"], b"");
     assert!(

@@ -3,15 +3,18 @@
 use std::io::{self, BufWriter, IsTerminal};
 use std::time::Instant;
 
-use crate::cli::AnalyzeArgs;
+use ic_core::incident::{Incident, IncidentEvent};
+
+use crate::cli::{AnalyzeArgs, Format};
 use crate::config::FileConfig;
-use crate::output::{ReportPrinter, Tally};
+use crate::output::{ReportPrinter, Tally, render_incidents};
 use crate::pipeline::{self, Counters, Engine, EventTime, SharedCounters};
 use crate::shutdown;
 use crate::sources::reader::{self, Stamping};
 
 pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let window = file.window(&args.window)?;
+    let engine = Engine::new(window, file.correlator(&args.incidents)?);
     let stdout_is_terminal = io::stdout().is_terminal();
     let format = file.format(args.format, stdout_is_terminal);
     let input = super::open_input(args.path.as_deref())?;
@@ -27,7 +30,7 @@ pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
         counters.clone(),
         cancel,
     ));
-    let (mut reports, stages) = pipeline::spawn(rx, window, EventTime, Engine::new(window))?;
+    let (mut analyzed, stages) = pipeline::spawn(rx, window, EventTime, engine)?;
 
     let started = Instant::now();
     let color = super::color_stdout(stdout_is_terminal);
@@ -38,18 +41,29 @@ pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
         min_severity,
         color,
     );
-    while let Some(group) = reports.recv().await {
-        if let Err(err) = printer
-            .print_all(&group)
-            .and_then(|()| flush_if_live(&mut printer, stdout_is_terminal))
-        {
+    let mut incidents = Incidents::default();
+    while let Some(out) = analyzed.recv().await {
+        incidents.record(out.incidents);
+        let printed = printer
+            .print_all(&out.reports)
+            .and_then(|()| flush_if_live(&mut printer, stdout_is_terminal));
+        if let Err(err) = printed {
             if super::is_broken_pipe(&err) {
                 return Ok(());
             }
             return Err(err.into());
         }
     }
-    match printer.flush() {
+    let listing = render_incidents(&incidents.0, color && format == Format::Text);
+    let written = match format {
+        Format::Text => printer.write_raw(&listing),
+        // stdout holds exactly the reports.
+        Format::Json => {
+            eprint!("{listing}");
+            Ok(())
+        }
+    };
+    match written.and_then(|()| printer.flush()) {
         Err(err) if super::is_broken_pipe(&err) => return Ok(()),
         other => other?,
     }
@@ -62,6 +76,21 @@ pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
         summary(&name, &counters, printer.tally(), started.elapsed())
     );
     Ok(())
+}
+
+/// The latest state of each incident of the run, in the order they opened.
+#[derive(Default)]
+struct Incidents(Vec<Incident>);
+
+impl Incidents {
+    fn record(&mut self, events: Vec<IncidentEvent>) {
+        for IncidentEvent { incident, .. } in events {
+            match self.0.iter_mut().find(|i| i.id == incident.id) {
+                Some(known) => *known = incident,
+                None => self.0.push(incident),
+            }
+        }
+    }
 }
 
 fn flush_if_live<W: io::Write>(printer: &mut ReportPrinter<W>, terminal: bool) -> io::Result<()> {

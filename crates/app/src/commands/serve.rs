@@ -10,7 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
 use crate::config::{FileConfig, ServeSettings, SourceSpec};
-use crate::output::ReportPrinter;
+use ic_core::incident::IncidentEvent;
+
+use crate::cli::Format;
+use crate::output::{ReportPrinter, render_transition};
 use crate::pipeline::{self, ArrivalTime, Chunk, Engine, SharedCounters};
 use crate::shutdown;
 use crate::sources::demo::{self, DemoControl, DemoState};
@@ -46,14 +49,21 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
             .join(", ")
     );
 
-    let engine = Engine::new(settings.window);
-    let (mut reports, stages) = pipeline::spawn(rx, settings.window, ArrivalTime, engine)?;
+    let engine = Engine::new(settings.window, settings.correlator);
+    let (mut analyzed, stages) = pipeline::spawn(rx, settings.window, ArrivalTime, engine)?;
     let color = super::color_stdout(stdout_is_terminal);
     let mut printer =
         ReportPrinter::new(io::stdout(), settings.format, settings.min_severity, color);
-    while let Some(group) = reports.recv().await {
-        let printed = printer.print_all(&group).and_then(|()| printer.flush());
-        if let Err(err) = printed {
+    while let Some(out) = analyzed.recv().await {
+        let mut printed = printer.print_all(&out.reports);
+        for event in &out.incidents {
+            log_transition(event);
+            if settings.format == Format::Text {
+                printed =
+                    printed.and_then(|()| printer.write_raw(&render_transition(event, color)));
+            }
+        }
+        if let Err(err) = printed.and_then(|()| printer.flush()) {
             if !super::is_broken_pipe(&err) {
                 return Err(err.into());
             }
@@ -66,6 +76,17 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
     server.await??;
     io::stderr().flush()?;
     Ok(())
+}
+
+fn log_transition(event: &IncidentEvent) {
+    let incident = &event.incident;
+    tracing::info!(
+        id = %incident.id,
+        severity = %incident.severity,
+        service = %incident.root_cause.service,
+        "Incident {}.",
+        event.transition.as_str()
+    );
 }
 
 /// Starts every source; they share the ingest sender, so the channel closes when the last

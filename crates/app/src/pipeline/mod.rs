@@ -10,11 +10,11 @@ mod window_stage;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ic_core::{LogEvent, Report, WindowConfig};
+use ic_core::{LogEvent, WindowConfig};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use analysis::Engine;
+pub use analysis::{Analyzed, Engine, Expiry};
 pub use window_stage::{ArrivalTime, EventTime, Timeline};
 
 /// Events travel in chunks: one channel operation per chunk, not per line.
@@ -61,20 +61,20 @@ impl Counters {
 
 pub type SharedCounters = Arc<Counters>;
 
-/// Starts the window and analysis stages on `ingest`; reports come out of the returned
-/// channel, in window order and in groups, which closes once the ingest channel has closed and
-/// everything was analyzed.
+/// Starts the window and analysis stages on `ingest`; reports and incident transitions come
+/// out of the returned channel, in order and in groups, which closes once the ingest channel
+/// has closed and everything was analyzed.
 pub fn spawn<T: Timeline>(
     ingest: mpsc::Receiver<Chunk>,
     window: WindowConfig,
     timeline: T,
     engine: Engine,
-) -> anyhow::Result<(mpsc::Receiver<Vec<Report>>, JoinHandle<()>)> {
+) -> anyhow::Result<(mpsc::Receiver<Analyzed>, JoinHandle<()>)> {
     let window = ic_core::TumblingWindow::new(window)?;
     let (batch_tx, batch_rx) = mpsc::channel(BATCH_QUEUE);
     let (report_tx, report_rx) = mpsc::channel(REPORT_QUEUE);
     let windows = tokio::spawn(window_stage::run(ingest, batch_tx, window, timeline));
-    let analysis = tokio::spawn(analysis::run(batch_rx, report_tx, engine));
+    let analysis = tokio::spawn(analysis::run(batch_rx, report_tx, engine, T::EXPIRY));
     let both = tokio::spawn(async move {
         for (stage, result) in [("window", windows.await), ("analysis", analysis.await)] {
             if let Err(err) = result {

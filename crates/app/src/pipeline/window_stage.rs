@@ -9,11 +9,14 @@ use ic_core::{Batch, LogEvent, TumblingWindow};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::Chunk;
+use super::{Chunk, Expiry};
 
 /// Which clock the window runs on.
 pub trait Timeline: Send + Sync + 'static {
     type Time: Copy + Ord + Add<Duration, Output = Self::Time> + Send + Sync + 'static;
+
+    /// How quiet incidents resolve on this clock.
+    const EXPIRY: Expiry;
 
     /// The time an event counts at.
     fn stamp(&self, event: &LogEvent) -> Self::Time;
@@ -31,6 +34,7 @@ pub struct ArrivalTime;
 
 impl Timeline for ArrivalTime {
     type Time = Instant;
+    const EXPIRY: Expiry = Expiry::WallClock;
 
     fn stamp(&self, _: &LogEvent) -> Instant {
         Instant::now()
@@ -51,6 +55,7 @@ pub struct EventTime;
 
 impl Timeline for EventTime {
     type Time = DateTime<Utc>;
+    const EXPIRY: Expiry = Expiry::ReportsOnly;
 
     fn stamp(&self, event: &LogEvent) -> DateTime<Utc> {
         event.timestamp
