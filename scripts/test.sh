@@ -1,8 +1,27 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, then every test of the workspace.
-# Usage: scripts/test.sh   (from anywhere; needs only the repository)
+# Usage: scripts/test.sh   (from anywhere; needs the repository and PostgreSQL, started if down)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The store's `postgres_…` tests need a PostgreSQL server on 127.0.0.1:5432 (trust auth,
+# database `test`); without one they fail, they are never skipped.
+echo "== PostgreSQL on 127.0.0.1:5432"
+postgres_answers() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+if ! postgres_answers; then
+    echo "not answering; starting it"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql 2>/dev/null)" main start || true
+    # pg_ctlcluster waits for the start; a few more seconds cover a slow first checkpoint.
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        postgres_answers && break
+        sleep 1
+    done
+fi
+if ! postgres_answers; then
+    echo "error: PostgreSQL does not answer on 127.0.0.1:5432, and the postgres_… tests need it." >&2
+    echo "Start it with: pg_ctlcluster --skip-systemctl-redirect \$(ls /etc/postgresql) main start" >&2
+    exit 1
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -1,0 +1,259 @@
+//! The store's queries, one implementation for both backends.
+//!
+//! Every statement is plain SQL that SQLite and PostgreSQL both accept (`$N` parameters,
+//! `ON CONFLICT`, partial indexes), run through sqlx's Any driver with bound values. Each
+//! transaction starts with a write, so that SQLite takes its write lock up front, waiting out
+//! other writers with its busy timeout, instead of failing to upgrade a read lock later.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition};
+use sqlx::{Any, AnyPool, Row, Transaction};
+
+use crate::columns::{
+    incident_from_row, optional_time, parse_time, parse_transition, select_incidents,
+    severity_rank, time, transition_time,
+};
+use crate::{Backend, IncidentFilter, Retention, Store, StoreError, TransitionRecord};
+
+/// A [`Store`] on SQLite or PostgreSQL; made by [`crate::open`]. Cloning shares the pool.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl SqlStore {
+    pub(crate) fn new(pool: AnyPool, backend: Backend) -> Self {
+        Self { pool, backend }
+    }
+
+    /// The database behind this store.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Waits for the queries in flight and closes every connection (on SQLite, the last one
+    /// folds the write-ahead log back into the database file).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn fetch_incidents(
+        &self,
+        query: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>,
+    ) -> Result<Vec<Incident>, StoreError> {
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(incident_from_row)
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn save(&self, event: &IncidentEvent) -> Result<(), StoreError> {
+        let incident = &event.incident;
+        let json = serde_json::to_string(incident).map_err(|e| {
+            StoreError::corrupt(&incident.id, format_args!("cannot be written as JSON: {e}"))
+        })?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO incidents (id, fingerprint, status, severity, root_service, opened_at,
+                 last_seen, resolved_at, acknowledged_at, updated_at, incident)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (id) DO UPDATE SET
+                 fingerprint = excluded.fingerprint,
+                 status = excluded.status,
+                 severity = excluded.severity,
+                 root_service = excluded.root_service,
+                 opened_at = excluded.opened_at,
+                 last_seen = excluded.last_seen,
+                 resolved_at = excluded.resolved_at,
+                 -- The correlator does not know about acknowledgements made on the dashboard.
+                 acknowledged_at = COALESCE(incidents.acknowledged_at, excluded.acknowledged_at),
+                 updated_at = excluded.updated_at,
+                 incident = excluded.incident",
+        )
+        .bind(&incident.id)
+        .bind(&incident.fingerprint)
+        .bind(incident.status.as_str())
+        .bind(severity_rank(incident.severity))
+        .bind(&incident.root_cause.service)
+        .bind(time(incident.opened_at))
+        .bind(time(incident.last_seen))
+        .bind(optional_time(incident.resolved_at))
+        .bind(optional_time(incident.acknowledged_at))
+        .bind(time(Utc::now()))
+        .bind(&json)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::on_save(&incident.id, &incident.fingerprint))?;
+
+        sqlx::query("DELETE FROM incident_services WHERE incident_id = $1")
+            .bind(&incident.id)
+            .execute(&mut *tx)
+            .await?;
+        for service in &incident.impacted_services {
+            sqlx::query(
+                "INSERT INTO incident_services (incident_id, service) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&incident.id)
+            .bind(service)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(at) = transition_time(event.transition, incident) {
+            record_transition(&mut tx, &incident.id, event.transition, at).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> Result<Incident, StoreError> {
+        let row = sqlx::query(select_incidents!("WHERE id = $1"))
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::for_incident(id))?;
+        incident_from_row(&row)
+    }
+
+    async fn open_by_fingerprint(&self, fingerprint: &str) -> Result<Option<Incident>, StoreError> {
+        sqlx::query(select_incidents!(
+            "WHERE fingerprint = $1 AND status = 'open'"
+        ))
+        .bind(fingerprint)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(incident_from_row)
+        .transpose()
+    }
+
+    async fn list(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+        // One statement for every filter: an absent filter is a NULL parameter that the
+        // `IS NULL OR` lets through.
+        let query = select_incidents!(
+            "WHERE ($1 IS NULL OR status = $1)
+               AND ($2 IS NULL OR severity >= $2)
+               AND ($3 IS NULL OR root_service = $3 OR id IN
+                    (SELECT incident_id FROM incident_services WHERE service = $3))
+             ORDER BY last_seen DESC, id DESC
+             LIMIT $4"
+        );
+        let limit = filter.limit.map_or(i64::MAX, i64::from);
+        self.fetch_incidents(
+            sqlx::query(query)
+                .bind(filter.status.map(IncidentStatus::as_str))
+                .bind(filter.min_severity.map(severity_rank))
+                .bind(filter.service.as_deref())
+                .bind(limit),
+        )
+        .await
+    }
+
+    async fn restore(&self, since: DateTime<Utc>) -> Result<Vec<Incident>, StoreError> {
+        let query =
+            select_incidents!("WHERE status = 'open' OR opened_at >= $1 ORDER BY opened_at, id");
+        self.fetch_incidents(sqlx::query(query).bind(time(since)))
+            .await
+    }
+
+    async fn transitions(&self, id: &str) -> Result<Vec<TransitionRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT transition, at FROM transitions WHERE incident_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(TransitionRecord {
+                    transition: parse_transition(id, &row.try_get::<String, _>("transition")?)?,
+                    at: parse_time(id, &row.try_get::<String, _>("at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn acknowledge(&self, id: &str, at: DateTime<Utc>) -> Result<Incident, StoreError> {
+        sqlx::query(
+            "UPDATE incidents SET acknowledged_at = COALESCE(acknowledged_at, $2), updated_at = $3
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(time(at))
+        .bind(time(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        self.get(id).await
+    }
+
+    async fn resolve(&self, id: &str, at: DateTime<Utc>) -> Result<Incident, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let resolved = sqlx::query(
+            "UPDATE incidents SET status = 'resolved', resolved_at = $2, updated_at = $3
+             WHERE id = $1 AND status = 'open'",
+        )
+        .bind(id)
+        .bind(time(at))
+        .bind(time(Utc::now()))
+        .execute(&mut *tx)
+        .await?;
+        if resolved.rows_affected() > 0 {
+            record_transition(&mut tx, id, Transition::Resolved, at).await?;
+        }
+        tx.commit().await?;
+        self.get(id).await
+    }
+
+    async fn prune(&self, retention: &Retention, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        // An age beyond what a time can hold keeps everything.
+        let cutoff = chrono::TimeDelta::from_std(retention.max_age)
+            .ok()
+            .and_then(|age| now.checked_sub_signed(age))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let keep = i64::try_from(retention.max_count).unwrap_or(i64::MAX);
+        // Transitions and services go with their incident (ON DELETE CASCADE).
+        let mut tx = self.pool.begin().await?;
+        let too_old =
+            sqlx::query("DELETE FROM incidents WHERE status = 'resolved' AND resolved_at < $1")
+                .bind(time(cutoff))
+                .execute(&mut *tx)
+                .await?;
+        let too_many = sqlx::query(
+            "DELETE FROM incidents WHERE status = 'resolved' AND id NOT IN
+                 (SELECT id FROM incidents WHERE status = 'resolved'
+                  ORDER BY resolved_at DESC, id DESC LIMIT $1)",
+        )
+        .bind(keep)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(too_old.rows_affected() + too_many.rows_affected())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+async fn record_transition(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    transition: Transition,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO transitions (incident_id, transition, at) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(transition.as_str())
+        .bind(time(at))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
