@@ -39,6 +39,23 @@ pub enum Command {
     Templates(TemplatesArgs),
     /// Prints the demo source's log lines (JSON) on stdout.
     DemoLogs(DemoLogsArgs),
+    /// Lists the stored incidents, or shows one with its evidence.
+    Incidents(IncidentsArgs),
+}
+
+/// Where incidents are stored.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DbArgs {
+    /// The incident database: `sqlite://PATH` or `postgres://USER@HOST/DB`
+    /// [default: sqlite://$XDG_DATA_HOME/incident-commander/incidents.db].
+    #[arg(
+        long,
+        global = true,
+        env = "IC_DB",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub db: Option<String>,
 }
 
 /// The window's limits, shared by `serve` and `analyze`.
@@ -59,6 +76,18 @@ pub struct IncidentArgs {
     /// An incident resolves after this many seconds without a matching report [default: 120].
     #[arg(long, env = "IC_RESOLVE_AFTER", value_name = "SECS")]
     pub resolve_after: Option<f64>,
+
+    /// Post incidents that open, escalate or resolve to this webhook: `URL` (generic JSON),
+    /// `slack:URL` or `pagerduty:URL?routing_key=KEY`. Repeat for several targets; flags
+    /// replace the config file's `[[webhooks]]`.
+    #[arg(
+        long = "webhook",
+        env = "IC_WEBHOOK",
+        value_name = "TARGET",
+        value_delimiter = ' ',
+        hide_env_values = true
+    )]
+    pub webhooks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -98,6 +127,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub incidents: IncidentArgs,
+
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -120,6 +152,11 @@ pub struct AnalyzeArgs {
 
     #[command(flatten)]
     pub incidents: IncidentArgs,
+
+    /// Store the incidents found in this database (`sqlite://PATH` or `postgres://…`);
+    /// without it nothing is stored.
+    #[arg(long, env = "IC_DB", value_name = "URL", hide_env_values = true)]
+    pub db: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -172,6 +209,51 @@ pub struct DemoLogsArgs {
     /// Switch the meltdown off again after it lasted this many seconds.
     #[arg(long, value_name = "SECS", requires = "meltdown_after")]
     pub meltdown_for: Option<f64>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct IncidentsArgs {
+    #[command(subcommand)]
+    pub command: Option<IncidentsCommand>,
+
+    /// Only incidents in this status.
+    #[arg(long, value_enum)]
+    pub status: Option<StatusFilter>,
+
+    /// Only incidents at least this severe.
+    #[arg(long, value_enum)]
+    pub severity: Option<MinSeverity>,
+
+    /// Only incidents whose root cause or impacted services include this one.
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+
+    /// At most this many incidents, the most recently seen [default: 50].
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum IncidentsCommand {
+    /// Prints one incident with its evidence: templates, exact counts, sample lines.
+    Show {
+        /// The incident's id, as the list prints it.
+        id: String,
+    },
+}
+
+/// An incident status, as a filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFilter {
+    Open,
+    Resolved,
 }
 
 /// Output format of reports and tables.

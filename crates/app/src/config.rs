@@ -1,5 +1,6 @@
 //! Settings: flags and `IC_*` variables (through clap) over an optional TOML file over defaults.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,9 +10,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use ic_core::incident::CorrelatorConfig;
 use ic_core::{Severity, WindowConfig};
+use ic_store::Retention;
 use serde::Deserialize;
 
 use crate::cli::{Format, IncidentArgs, MinSeverity, ServeArgs, WindowArgs};
+use crate::notify::{self, WebhookConfig, WebhookTarget};
 
 /// The TOML file. Every field is optional; a flag or `IC_*` variable wins over it.
 #[derive(Debug, Default, Deserialize)]
@@ -31,6 +34,23 @@ pub struct FileConfig {
     pub demo: DemoFile,
     #[serde(default)]
     pub incidents: IncidentsFile,
+    /// The incident database URL (`sqlite://PATH`, `postgres://…`).
+    pub db: Option<String>,
+    #[serde(default)]
+    pub retention: RetentionFile,
+    /// Webhook targets: `[[webhooks]] url = "…" format = "slack" timeout_secs = 5`.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// `[retention]`: how long resolved incidents are kept.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionFile {
+    /// Resolved incidents older than this many days are deleted (default 30).
+    pub max_age_days: Option<f64>,
+    /// At most this many resolved incidents are kept (default 10,000).
+    pub max_count: Option<u64>,
 }
 
 /// `[incidents]`: how reports become incidents.
@@ -100,6 +120,30 @@ impl FileConfig {
         Ok(config)
     }
 
+    /// The incident database: the flag or variable, then this file, then the default file.
+    pub fn db_url(&self, flag: Option<&str>) -> anyhow::Result<String> {
+        match flag.map(str::to_owned).or_else(|| self.db.clone()) {
+            Some(url) => Ok(url),
+            None => default_db_url(),
+        }
+    }
+
+    pub fn retention(&self) -> anyhow::Result<Retention> {
+        let mut retention = Retention::default();
+        if let Some(days) = self.retention.max_age_days {
+            retention.max_age = seconds(days * 86_400.0).context("[retention] max_age_days")?;
+        }
+        if let Some(count) = self.retention.max_count {
+            retention.max_count = count;
+        }
+        Ok(retention)
+    }
+
+    /// Webhook targets: the flags when any is given, else this file's.
+    pub fn webhooks(&self, flags: &[String]) -> anyhow::Result<Vec<WebhookTarget>> {
+        Ok(notify::targets(flags, &self.webhooks)?)
+    }
+
     pub fn format(&self, flag: Option<Format>, stdout_is_terminal: bool) -> Format {
         flag.or(self.format).unwrap_or(if stdout_is_terminal {
             Format::Text
@@ -112,6 +156,36 @@ impl FileConfig {
         flag.or(self.min_severity)
             .map_or(Severity::Info, Severity::from)
     }
+}
+
+/// `sqlite://` in the user's data directory (`$XDG_DATA_HOME`, else `~/.local/share`), the
+/// directory created if missing; `./incident-commander.db` when neither is known.
+fn default_db_url() -> anyhow::Result<String> {
+    db_url_in(data_dir(
+        std::env::var_os("XDG_DATA_HOME"),
+        std::env::var_os("HOME"),
+    ))
+}
+
+fn data_dir(xdg_data_home: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
+    xdg_data_home
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| home.map(|h| Path::new(&h).join(".local/share")))
+}
+
+fn db_url_in(data: Option<PathBuf>) -> anyhow::Result<String> {
+    let Some(data) = data else {
+        return Ok("sqlite://incident-commander.db".to_owned());
+    };
+    let dir = data.join("incident-commander");
+    std::fs::create_dir_all(&dir).with_context(|| {
+        format!(
+            "cannot create {}; choose a database with --db",
+            dir.display()
+        )
+    })?;
+    Ok(format!("sqlite://{}", dir.join("incidents.db").display()))
 }
 
 /// A positive, finite number of seconds.
@@ -131,6 +205,9 @@ pub struct ServeSettings {
     pub min_severity: Severity,
     pub window: WindowConfig,
     pub correlator: CorrelatorConfig,
+    pub db: String,
+    pub retention: Retention,
+    pub webhooks: Vec<WebhookTarget>,
     pub demo_seed: Option<u64>,
     pub meltdown: bool,
 }
@@ -165,6 +242,9 @@ impl ServeSettings {
             min_severity: file.min_severity(args.min_severity),
             window: file.window(&args.window)?,
             correlator: file.correlator(&args.incidents)?,
+            db: file.db_url(args.db.db.as_deref())?,
+            retention: file.retention()?,
+            webhooks: file.webhooks(&args.incidents.webhooks)?,
             demo_seed: args.seed.or(file.demo.seed),
             meltdown: args.meltdown || file.demo.meltdown.unwrap_or(false),
         })
@@ -222,6 +302,7 @@ mod tests {
         )
         .unwrap();
         let mut args = ServeArgs::default();
+        args.db.db = Some("sqlite::memory:".into());
         let s = ServeSettings::resolve(&args, &file, false).unwrap();
         assert_eq!(s.sources, [SourceSpec::Stdin]);
         assert_eq!(s.listen.port(), 9000);
@@ -239,11 +320,32 @@ mod tests {
 
     #[test]
     fn defaults_without_a_file() {
-        let s =
-            ServeSettings::resolve(&ServeArgs::default(), &FileConfig::default(), true).unwrap();
+        let mut args = ServeArgs::default();
+        args.db.db = Some("sqlite::memory:".into());
+        let s = ServeSettings::resolve(&args, &FileConfig::default(), true).unwrap();
         assert_eq!(s.sources, [SourceSpec::Demo]);
         assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(s.window, WindowConfig::default());
+    }
+
+    #[test]
+    fn the_default_database_lives_in_the_data_directory() {
+        let xdg = data_dir(Some("/x".into()), Some("/home/u".into()));
+        assert_eq!(xdg, Some(PathBuf::from("/x")));
+        let home = data_dir(Some("".into()), Some("/home/u".into()));
+        assert_eq!(home, Some(PathBuf::from("/home/u/.local/share")));
+        assert_eq!(db_url_in(None).unwrap(), "sqlite://incident-commander.db");
+        let dir = tempfile::tempdir().unwrap();
+        let url = db_url_in(Some(dir.path().to_owned())).unwrap();
+        assert!(url.ends_with("/incident-commander/incidents.db"), "{url}");
+        assert!(dir.path().join("incident-commander").is_dir());
+
+        let file: FileConfig = toml::from_str(r#"db = "sqlite://from-file.db""#).unwrap();
+        assert_eq!(file.db_url(None).unwrap(), "sqlite://from-file.db");
+        assert_eq!(
+            file.db_url(Some("postgres://h/db")).unwrap(),
+            "postgres://h/db"
+        );
     }
 
     #[test]
@@ -256,6 +358,7 @@ mod tests {
                 .contains("expected demo, stdin or file:PATH")
         );
         let mut args = ServeArgs::default();
+        args.db.db = Some("sqlite::memory:".into());
         args.window.window_secs = Some(-1.0);
         let err = ServeSettings::resolve(&args, &FileConfig::default(), true).unwrap_err();
         assert!(

@@ -4,6 +4,8 @@
 mod cli;
 mod commands;
 mod config;
+mod incidents;
+mod notify;
 mod output;
 mod pipeline;
 mod shutdown;
@@ -38,6 +40,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     {
         Command::Templates(args) => commands::templates::run(&args),
         Command::DemoLogs(args) => commands::demo_logs::run(&args),
+        Command::Incidents(args) => runtime()?.block_on(commands::incidents::run(args, &file)),
         Command::Analyze(args) => runtime()?.block_on(commands::analyze::run(args, &file)),
         Command::Serve(args) => runtime()?.block_on(commands::serve::run(args, &file)),
     }

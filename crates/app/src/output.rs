@@ -200,7 +200,7 @@ fn severity_label(severity: Severity, color: bool) -> String {
 }
 
 /// Log text reaches a terminal: control characters (escape sequences) are shown, not obeyed.
-fn printable(text: &str) -> String {
+pub fn printable(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { '\u{fffd}' } else { c })
         .collect()

@@ -214,8 +214,11 @@ fn help_explains_every_command() {
 
 /// Starts `serve` and waits until it says where it listens.
 fn start_serve(args: &[&str]) -> (Child, BufReader<std::process::ChildStderr>) {
+    let db = std::env::temp_dir().join(format!("ic-cli-{}-{}.db", std::process::id(), args.len()));
     let mut child = Command::new(BIN)
         .arg("serve")
+        .arg("--db")
+        .arg(format!("sqlite://{}", db.display()))
         .args(["--listen", "127.0.0.1:0", "--format", "json"])
         .args(args)
         .env("IC_LOG", "incident_commander=debug")

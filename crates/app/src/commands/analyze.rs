@@ -7,6 +7,8 @@ use ic_core::incident::{Incident, IncidentEvent};
 
 use crate::cli::{AnalyzeArgs, Format};
 use crate::config::FileConfig;
+use crate::incidents::{self, IncidentSink};
+use crate::notify::Notifier;
 use crate::output::{ReportPrinter, Tally, render_incidents};
 use crate::pipeline::{self, Counters, Engine, EventTime, SharedCounters};
 use crate::shutdown;
@@ -14,7 +16,21 @@ use crate::sources::reader::{self, Stamping};
 
 pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let window = file.window(&args.window)?;
-    let engine = Engine::new(window, file.correlator(&args.incidents)?);
+    let mut engine = Engine::new(window, file.correlator(&args.incidents)?);
+    let store = match &args.db {
+        Some(url) => {
+            let (store, restored) = incidents::open_store(url).await?;
+            engine.restore(restored);
+            Some(store)
+        }
+        None => None,
+    };
+    let webhooks = file.webhooks(&args.incidents.webhooks)?;
+    let notifier = match webhooks.is_empty() {
+        true => None,
+        false => Some(Notifier::start(webhooks)?),
+    };
+    let sink = IncidentSink::new(store, notifier);
     let stdout_is_terminal = io::stdout().is_terminal();
     let format = file.format(args.format, stdout_is_terminal);
     let input = super::open_input(args.path.as_deref())?;
@@ -43,6 +59,7 @@ pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
     );
     let mut incidents = Incidents::default();
     while let Some(out) = analyzed.recv().await {
+        sink.handle(&out.incidents).await;
         incidents.record(out.incidents);
         let printed = printer
             .print_all(&out.reports)
@@ -68,6 +85,7 @@ pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
         other => other?,
     }
     stages.await?;
+    sink.close(WEBHOOK_GRACE).await;
     source
         .await?
         .map_err(|err| anyhow::anyhow!("reading {name} failed: {err}"))?;
@@ -77,6 +95,9 @@ pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// At the end, queued webhooks get this long to be delivered.
+const WEBHOOK_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The latest state of each incident of the run, in the order they opened.
 #[derive(Default)]

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod demo_logs;
+pub mod incidents;
 pub mod serve;
 pub mod templates;
 

@@ -1,6 +1,7 @@
 //! `serve`: the pipeline live on its sources, reports printed as they are produced.
 
 use std::io::{self, IsTerminal, Write};
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -13,6 +14,8 @@ use crate::config::{FileConfig, ServeSettings, SourceSpec};
 use ic_core::incident::IncidentEvent;
 
 use crate::cli::Format;
+use crate::incidents::{self, IncidentSink};
+use crate::notify::Notifier;
 use crate::output::{ReportPrinter, render_transition};
 use crate::pipeline::{self, ArrivalTime, Chunk, Engine, SharedCounters};
 use crate::shutdown;
@@ -49,12 +52,31 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
             .join(", ")
     );
 
-    let engine = Engine::new(settings.window, settings.correlator);
+    let (store, restored) = incidents::open_store(&settings.db).await?;
+    let mut engine = Engine::new(settings.window, settings.correlator);
+    engine.restore(restored);
+    let notifier = match settings.webhooks.is_empty() {
+        true => None,
+        false => Some(Notifier::start(settings.webhooks.clone())?),
+    };
+    let sink = IncidentSink::new(Some(store), notifier);
     let (mut analyzed, stages) = pipeline::spawn(rx, settings.window, ArrivalTime, engine)?;
     let color = super::color_stdout(stdout_is_terminal);
     let mut printer =
         ReportPrinter::new(io::stdout(), settings.format, settings.min_severity, color);
-    while let Some(out) = analyzed.recv().await {
+    let mut prune = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        let out = tokio::select! {
+            out = analyzed.recv() => match out {
+                Some(out) => out,
+                None => break,
+            },
+            _ = prune.tick() => {
+                sink.prune(&settings.retention).await;
+                continue;
+            }
+        };
+        sink.handle(&out.incidents).await;
         let mut printed = printer.print_all(&out.reports);
         for event in &out.incidents {
             log_transition(event);
@@ -71,12 +93,18 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
         }
     }
     stages.await?;
+    sink.close(WEBHOOK_GRACE).await;
     finish_sources(sources).await;
     web_stop.cancel();
     server.await??;
     io::stderr().flush()?;
     Ok(())
 }
+
+/// Resolved incidents past the retention are deleted at start and then this often.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// At shutdown, queued webhooks get this long to be delivered.
+const WEBHOOK_GRACE: Duration = Duration::from_secs(5);
 
 fn log_transition(event: &IncidentEvent) {
     let incident = &event.incident;

@@ -1,0 +1,81 @@
+//! `incidents`: the stored incidents, and one of them with its evidence.
+
+use std::io::{self, IsTerminal, Write};
+
+use ic_core::incident::{Incident, IncidentStatus};
+use ic_store::{IncidentFilter, Store, StoreError};
+
+use crate::cli::{IncidentsArgs, IncidentsCommand, StatusFilter};
+use crate::config::FileConfig;
+use crate::output::{printable, render_incidents};
+
+/// Incidents listed when no `--limit` is given.
+const DEFAULT_LIMIT: u32 = 50;
+
+pub async fn run(args: IncidentsArgs, file: &FileConfig) -> anyhow::Result<()> {
+    let url = file.db_url(args.db.db.as_deref())?;
+    let store = ic_store::open(&url).await?;
+    let color = super::color_stdout(io::stdout().is_terminal());
+    let text = match &args.command {
+        Some(IncidentsCommand::Show { id }) => {
+            let incident = match store.get(id).await {
+                Err(StoreError::NotFound { .. }) => {
+                    anyhow::bail!("no incident {id}; `incident-commander incidents` lists them")
+                }
+                other => other?,
+            };
+            if args.json {
+                serde_json::to_string_pretty(&incident)? + "\n"
+            } else {
+                render_incidents(std::slice::from_ref(&incident), color)
+                    + &render_evidence(&incident)
+            }
+        }
+        None => {
+            let filter = IncidentFilter {
+                status: args.status.map(|s| match s {
+                    StatusFilter::Open => IncidentStatus::Open,
+                    StatusFilter::Resolved => IncidentStatus::Resolved,
+                }),
+                min_severity: args.severity.map(Into::into),
+                service: args.service.clone(),
+                limit: Some(args.limit.unwrap_or(DEFAULT_LIMIT)),
+            };
+            let incidents = store.list(&filter).await?;
+            if args.json {
+                serde_json::to_string(&incidents)? + "\n"
+            } else {
+                render_incidents(&incidents, color)
+            }
+        }
+    };
+    match io::stdout().lock().write_all(text.as_bytes()) {
+        Err(err) if super::is_broken_pipe(&err) => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// The templates of an incident with their exact counts and sample lines.
+fn render_evidence(incident: &Incident) -> String {
+    let mut text = format!("  Summary: {}\n  Evidence:\n", printable(&incident.summary));
+    for evidence in &incident.templates {
+        text.push_str(&format!(
+            "    {} × {} {} [{}] {}\n",
+            evidence.count,
+            evidence.level,
+            evidence.template_id,
+            printable(&evidence.services.join(", ")),
+            printable(&evidence.template)
+        ));
+        for line in &evidence.first_lines {
+            text.push_str(&format!("        {}\n", printable(line)));
+        }
+        if !evidence.last_lines.is_empty() {
+            text.push_str("        …\n");
+        }
+        for line in &evidence.last_lines {
+            text.push_str(&format!("        {}\n", printable(line)));
+        }
+    }
+    text
+}

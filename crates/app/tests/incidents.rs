@@ -1,0 +1,189 @@
+//! Incidents end to end with the real binary: a demo outage replayed through `analyze`, stored
+//! in SQLite, posted to webhooks, listed and shown by `incidents`.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_incident-commander");
+
+fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Demo traffic: two minutes of normal traffic, a meltdown of `minutes`, then five quiet
+/// minutes; as fast as it can be written, timestamps spaced as the live demo would space them.
+fn outage(start: &str, minutes: u32) -> Vec<u8> {
+    let meltdown = (minutes * 60).to_string();
+    let count = (120 * 10 + minutes * 60 * 500 + 300 * 10).to_string();
+    let args = [
+        "demo-logs",
+        "--fast",
+        "--seed",
+        "3",
+        "--start",
+        start,
+        "--count",
+        &count,
+        "--meltdown-after",
+        "120",
+        "--meltdown-for",
+        &meltdown,
+    ];
+    run(&args, b"").stdout
+}
+
+/// A webhook receiver on a free port; every body it receives comes out of the channel.
+fn receiver() -> (String, mpsc::Receiver<Value>) {
+    let (tx, rx) = mpsc::channel();
+    let (addr_tx, addr_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let app = Router::new()
+                .route("/hook", post(|State(tx): State<mpsc::Sender<Value>>, body: axum::Json<Value>| async move {
+                    let _ = tx.send(body.0);
+                }))
+                .with_state(tx);
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    (format!("http://{}/hook", addr_rx.recv().unwrap()), rx)
+}
+
+fn db_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("incidents.db").display())
+}
+
+#[test]
+fn a_ten_minute_outage_is_one_incident_with_one_opened_and_one_resolved_per_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_url(&dir);
+    let (generic, generic_rx) = receiver();
+    let (slack, slack_rx) = receiver();
+    let slack = format!("slack:{slack}");
+    let logs = outage("2026-01-01T00:00:00Z", 10);
+    run(
+        &[
+            "analyze",
+            "--format",
+            "json",
+            "--db",
+            &db,
+            "--webhook",
+            &generic,
+            "--webhook",
+            &slack,
+        ],
+        &logs,
+    );
+
+    let posts: Vec<Value> = generic_rx.try_iter().collect();
+    let events: Vec<&str> = posts.iter().map(|p| p["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["opened", "resolved"], "{posts:#?}");
+    assert_eq!(
+        posts[0]["incident"]["root_cause"]["service"],
+        "inventory-db"
+    );
+    assert_eq!(posts[0]["incident"]["id"], posts[1]["incident"]["id"]);
+    let slack_posts: Vec<Value> = slack_rx.try_iter().collect();
+    assert_eq!(slack_posts.len(), 2, "{slack_posts:#?}");
+    assert!(
+        slack_posts[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("inventory-db")
+    );
+
+    let listed = run(&["incidents", "--db", &db, "--json"], b"");
+    let incidents: Vec<Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    let incident = &incidents[0];
+    assert_eq!(incident["status"], "resolved");
+    assert_eq!(incident["severity"], "Critical");
+    assert!(incident["windows"].as_u64().unwrap() > 2000);
+
+    let id = incident["id"].as_str().unwrap();
+    let shown = run(&["incidents", "show", id, "--db", &db], b"");
+    let text = String::from_utf8(shown.stdout).unwrap();
+    assert!(text.contains("Evidence:"), "{text}");
+    assert!(
+        text.contains("ERROR inventory-db: Database Connection Refused: Pool exhausted"),
+        "{text}"
+    );
+}
+
+#[test]
+fn after_a_restart_an_ongoing_outage_keeps_updating_the_same_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_url(&dir);
+    let logs = outage("2026-01-01T00:00:00Z", 4);
+    let text = String::from_utf8(logs).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // Stop in the middle of the meltdown, then start again on the rest.
+    let cut = 1200 + 60_000;
+    let first = lines[..cut].join("\n") + "\n";
+    let second = lines[cut..].join("\n") + "\n";
+    run(
+        &["analyze", "--format", "json", "--db", &db],
+        first.as_bytes(),
+    );
+    let open = run(
+        &["incidents", "--db", &db, "--status", "open", "--json"],
+        b"",
+    );
+    let open: Vec<Value> = serde_json::from_slice(&open.stdout).unwrap();
+    assert_eq!(open.len(), 1, "the outage is still going on");
+
+    run(
+        &["analyze", "--format", "json", "--db", &db],
+        second.as_bytes(),
+    );
+    let all = run(&["incidents", "--db", &db, "--json"], b"");
+    let all: Vec<Value> = serde_json::from_slice(&all.stdout).unwrap();
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(all[0]["id"], open[0]["id"]);
+    assert_eq!(all[0]["status"], "resolved");
+    assert!(all[0]["windows"].as_u64() > open[0]["windows"].as_u64());
+}
+
+#[test]
+fn an_unknown_incident_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["incidents", "show", "nope", "--db", &db_url(&dir)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no incident nope"));
+}
