@@ -5,6 +5,8 @@ mod cli;
 mod commands;
 mod config;
 mod incidents;
+mod live;
+mod metrics;
 mod notify;
 mod output;
 mod pipeline;

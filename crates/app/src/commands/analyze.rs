@@ -10,7 +10,7 @@ use crate::config::FileConfig;
 use crate::incidents::{self, IncidentSink};
 use crate::notify::Notifier;
 use crate::output::{ReportPrinter, Tally, render_incidents};
-use crate::pipeline::{self, Counters, Engine, EventTime, SharedCounters};
+use crate::pipeline::{self, Counters, Engine, EventTime, Hooks, SharedCounters};
 use crate::shutdown;
 use crate::sources::reader::{self, Stamping};
 
@@ -40,13 +40,18 @@ pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let counters = SharedCounters::default();
     let (tx, rx) = pipeline::ingest_channel();
     let source = tokio::spawn(reader::relay(
+        if args.path.as_deref().is_none_or(|p| p.as_os_str() == "-") {
+            "stdin"
+        } else {
+            "file"
+        },
         input,
         Stamping::Replay,
         tx,
         counters.clone(),
         cancel,
     ));
-    let (mut analyzed, stages) = pipeline::spawn(rx, window, EventTime, engine)?;
+    let (mut analyzed, stages) = pipeline::spawn(rx, window, EventTime, engine, Hooks::default())?;
 
     let started = Instant::now();
     let color = super::color_stdout(stdout_is_terminal);

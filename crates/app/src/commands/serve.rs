@@ -15,9 +15,10 @@ use ic_core::incident::IncidentEvent;
 
 use crate::cli::Format;
 use crate::incidents::{self, IncidentSink};
+use crate::live::{self, Live};
 use crate::notify::Notifier;
 use crate::output::{ReportPrinter, render_transition};
-use crate::pipeline::{self, ArrivalTime, Chunk, Engine, SharedCounters};
+use crate::pipeline::{self, Analyzed, ArrivalTime, Chunk, Engine, Hooks, SharedCounters};
 use crate::shutdown;
 use crate::sources::demo::{self, DemoControl, DemoState};
 use crate::sources::file::Follow;
@@ -27,21 +28,41 @@ use crate::web;
 pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let stdout_is_terminal = io::stdout().is_terminal();
     let settings = ServeSettings::resolve(&args, file, stdout_is_terminal)?;
+    let (store, restored) = incidents::open_store(&settings.db).await?;
     let listener = TcpListener::bind(settings.listen).await.with_context(|| {
         format!(
             "cannot listen on {}; choose another address with --listen",
             settings.listen
         )
     })?;
+    let address = listener.local_addr()?;
+
     let cancel = shutdown::on_signals();
     let counters = SharedCounters::default();
     let (tx, rx) = pipeline::ingest_channel();
     let (sources, demo) = start_sources(&settings, tx, &counters, &cancel)?;
+    let live = Live::new(counters, demo);
+    live.track_open(&restored);
 
-    let address = listener.local_addr()?;
+    let mut engine = Engine::new(settings.window, settings.correlator);
+    engine.restore(restored);
+    let (control, control_rx) = mpsc::channel(CONTROL_QUEUE);
+    let hooks = Hooks {
+        observer: live.clone(),
+        control: Some(control_rx),
+    };
+    let (analyzed, stages) = pipeline::spawn(rx, settings.window, ArrivalTime, engine, hooks)?;
+
     let web_stop = CancellationToken::new();
-    let app = web::router(web::AppState { demo });
-    let server = tokio::spawn(web::serve(listener, app, web_stop.clone()));
+    let state = web::AppState {
+        live: live.clone(),
+        store: store.clone(),
+        control,
+        metrics: crate::metrics::handle()?,
+        shutdown: web_stop.clone(),
+    };
+    let server = tokio::spawn(web::serve(listener, web::router(state), web_stop.clone()));
+    let publisher = tokio::spawn(live::publish(live.clone(), web_stop.clone()));
     eprintln!(
         "Incident Commander on http://{address} (sources: {})",
         settings
@@ -52,55 +73,87 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
             .join(", ")
     );
 
-    let (store, restored) = incidents::open_store(&settings.db).await?;
-    let mut engine = Engine::new(settings.window, settings.correlator);
-    engine.restore(restored);
     let notifier = match settings.webhooks.is_empty() {
         true => None,
         false => Some(Notifier::start(settings.webhooks.clone())?),
     };
     let sink = IncidentSink::new(Some(store), notifier);
-    let (mut analyzed, stages) = pipeline::spawn(rx, settings.window, ArrivalTime, engine)?;
     let color = super::color_stdout(stdout_is_terminal);
-    let mut printer =
-        ReportPrinter::new(io::stdout(), settings.format, settings.min_severity, color);
-    let mut prune = tokio::time::interval(PRUNE_EVERY);
-    loop {
-        let out = tokio::select! {
-            out = analyzed.recv() => match out {
-                Some(out) => out,
-                None => break,
-            },
-            _ = prune.tick() => {
-                sink.prune(&settings.retention).await;
-                continue;
-            }
-        };
-        sink.handle(&out.incidents).await;
-        let mut printed = printer.print_all(&out.reports);
-        for event in &out.incidents {
-            log_transition(event);
-            if settings.format == Format::Text {
-                printed =
-                    printed.and_then(|()| printer.write_raw(&render_transition(event, color)));
-            }
-        }
-        if let Err(err) = printed.and_then(|()| printer.flush()) {
-            if !super::is_broken_pipe(&err) {
-                return Err(err.into());
-            }
-            cancel.cancel();
-        }
-    }
+    let outputs = Outputs {
+        settings: &settings,
+        sink: &sink,
+        live: &live,
+        color,
+    };
+    let printed = outputs.follow(analyzed, &cancel).await;
+
     stages.await?;
     sink.close(WEBHOOK_GRACE).await;
     finish_sources(sources).await;
     web_stop.cancel();
     server.await??;
+    publisher.await?;
     io::stderr().flush()?;
-    Ok(())
+    printed
 }
 
+/// Where the pipeline's results go: stdout, the store and webhooks, the dashboard.
+struct Outputs<'a> {
+    settings: &'a ServeSettings,
+    sink: &'a IncidentSink,
+    live: &'a Live,
+    color: bool,
+}
+
+impl Outputs<'_> {
+    /// Hands every result on until the pipeline ends; prunes old incidents now and then.
+    async fn follow(
+        &self,
+        mut analyzed: mpsc::Receiver<Analyzed>,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let settings = self.settings;
+        let mut printer = ReportPrinter::new(
+            io::stdout(),
+            settings.format,
+            settings.min_severity,
+            self.color,
+        );
+        let mut prune = tokio::time::interval(PRUNE_EVERY);
+        loop {
+            let out = tokio::select! {
+                out = analyzed.recv() => match out {
+                    Some(out) => out,
+                    None => return Ok(()),
+                },
+                _ = prune.tick() => {
+                    self.sink.prune(&settings.retention).await;
+                    continue;
+                }
+            };
+            self.sink.handle(&out.incidents).await;
+            let mut printed = printer.print_all(&out.reports);
+            for event in &out.incidents {
+                self.live.publish_incident(event);
+                log_transition(event);
+                if settings.format == Format::Text {
+                    let line = render_transition(event, self.color);
+                    printed = printed.and_then(|()| printer.write_raw(&line));
+                }
+            }
+            if let Err(err) = printed.and_then(|()| printer.flush()) {
+                if !super::is_broken_pipe(&err) {
+                    return Err(err.into());
+                }
+                // Nobody reads stdout any more: stop the sources, keep the rest draining.
+                cancel.cancel();
+            }
+        }
+    }
+}
+
+/// Manual resolves waiting for the analysis stage.
+const CONTROL_QUEUE: usize = 16;
 /// Resolved incidents past the retention are deleted at start and then this often.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// At shutdown, queued webhooks get this long to be delivered.
@@ -145,16 +198,23 @@ fn start_sources(
             }
             SourceSpec::Stdin => {
                 tasks.spawn(async move {
-                    reader::relay(io::stdin(), Stamping::Arrival, tx, counters, cancel)
-                        .await
-                        .context("reading stdin failed")
+                    reader::relay(
+                        "stdin",
+                        io::stdin(),
+                        Stamping::Arrival,
+                        tx,
+                        counters,
+                        cancel,
+                    )
+                    .await
+                    .context("reading stdin failed")
                 });
             }
             SourceSpec::File(path) => {
                 let follow = Follow::open(path, cancel.clone())?;
                 let name = path.display().to_string();
                 tasks.spawn(async move {
-                    reader::relay(follow, Stamping::Arrival, tx, counters, cancel)
+                    reader::relay("file", follow, Stamping::Arrival, tx, counters, cancel)
                         .await
                         .with_context(|| format!("reading {name} failed"))
                 });

@@ -3,7 +3,7 @@
 use std::error::Error as _;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use super::lane::Lane;
+use super::lane::{Lane, Outcome};
 use super::payload::{self, NotifyEvent};
 use super::{NotifierConfig, WebhookTarget};
 
@@ -91,11 +91,11 @@ impl Worker {
             };
             match outcome {
                 Some(Ok(())) => {
-                    self.lane.delivered.fetch_add(1, Ordering::Relaxed);
+                    self.lane.record(Outcome::Delivered, 1);
                     debug!(webhook = %self.lane.label, incident, event = kind, "Webhook delivered.");
                 }
                 Some(Err(err)) => {
-                    self.lane.failed.fetch_add(1, Ordering::Relaxed);
+                    self.lane.record(Outcome::Failed, 1);
                     warn!(
                         webhook = %self.lane.label, incident, event = kind, error = %err,
                         "Webhook delivery failed; giving up on this event."
@@ -103,7 +103,7 @@ impl Worker {
                 }
                 None => {
                     let abandoned = 1 + self.lane.abandon();
-                    self.lane.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.lane.record(Outcome::Dropped, 1);
                     warn!(
                         webhook = %self.lane.label, abandoned,
                         "Shutdown deadline passed; webhook events not delivered."
@@ -131,7 +131,7 @@ impl Worker {
                 next.map(|backoff| err.retry_after().map_or(backoff, |asked| asked.min(max_retry_after)))
             })
             .notify(|err, after| {
-                self.lane.retried.fetch_add(1, Ordering::Relaxed);
+                self.lane.record(Outcome::Retried, 1);
                 debug!(webhook = %self.lane.label, error = %err, retry_in = ?after, "Webhook attempt failed; retrying.");
             })
             .await

@@ -19,10 +19,30 @@ pub(super) struct Lane {
     /// Wakes the worker; `notify_one` keeps a permit when the worker is busy, so no push is
     /// missed between its check of the queue and its wait.
     wake: Notify,
-    pub delivered: AtomicU64,
-    pub retried: AtomicU64,
-    pub failed: AtomicU64,
-    pub dropped: AtomicU64,
+    delivered: AtomicU64,
+    retried: AtomicU64,
+    failed: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// What became of a notification, for the counters and `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    Delivered,
+    Retried,
+    Failed,
+    Dropped,
+}
+
+impl Outcome {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::Retried => "retried",
+            Outcome::Failed => "failed",
+            Outcome::Dropped => "dropped",
+        }
+    }
 }
 
 #[derive(Default)]
@@ -43,6 +63,23 @@ impl Lane {
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
         }
+    }
+
+    /// Counts `n` notifications with this outcome, here and in `/metrics`.
+    pub fn record(&self, outcome: Outcome, n: u64) {
+        let counter = match outcome {
+            Outcome::Delivered => &self.delivered,
+            Outcome::Retried => &self.retried,
+            Outcome::Failed => &self.failed,
+            Outcome::Dropped => &self.dropped,
+        };
+        counter.fetch_add(n, Ordering::Relaxed);
+        metrics::counter!(
+            crate::metrics::NOTIFICATIONS,
+            "target" => self.label.to_string(),
+            "outcome" => outcome.as_str()
+        )
+        .increment(n);
     }
 
     pub fn capacity(&self) -> usize {
@@ -66,7 +103,7 @@ impl Lane {
             }
         };
         if dropped {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.record(Outcome::Dropped, 1);
         }
         self.wake.notify_one();
         dropped
@@ -97,7 +134,7 @@ impl Lane {
     /// Empties the queue and counts its events as dropped.
     pub fn abandon(&self) -> usize {
         let n = std::mem::take(&mut self.lock().events).len();
-        self.dropped.fetch_add(n as u64, Ordering::Relaxed);
+        self.record(Outcome::Dropped, n as u64);
         n
     }
 

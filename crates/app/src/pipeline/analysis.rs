@@ -5,7 +5,12 @@ use chrono::{DateTime, Utc};
 use ic_core::incident::{Correlator, CorrelatorConfig, Incident, IncidentEvent};
 use ic_core::miner::MinerConfig;
 use ic_core::{AnalyzerConfig, Batch, BuiltinAnalyzer, Condenser, Report, WindowConfig};
+use std::sync::Arc;
+use std::time::Instant;
+
 use tokio::sync::mpsc;
+
+use super::{Control, Observer};
 
 /// The condenser, the analyzer and the correlator, which all keep state from window to window.
 #[derive(Debug)]
@@ -61,33 +66,67 @@ pub enum Expiry {
     ReportsOnly,
 }
 
-pub async fn run(
-    mut input: mpsc::Receiver<Vec<Batch>>,
-    output: mpsc::Sender<Analyzed>,
-    mut engine: Engine,
-    expiry: Expiry,
-) {
-    loop {
-        let deadline = match expiry {
-            Expiry::WallClock => engine.correlator.next_deadline(),
-            Expiry::ReportsOnly => None,
-        };
-        let mut out = Analyzed::default();
-        tokio::select! {
-            batches = input.recv() => {
-                let Some(batches) = batches else { break };
-                for batch in batches {
-                    engine.process(batch, &mut out);
+/// The analysis stage and what it reports to.
+pub struct Stage {
+    pub engine: Engine,
+    pub expiry: Expiry,
+    pub observer: Arc<dyn Observer>,
+    pub control: Option<mpsc::Receiver<Control>>,
+}
+
+impl Stage {
+    pub async fn run(
+        mut self,
+        mut input: mpsc::Receiver<Vec<Batch>>,
+        output: mpsc::Sender<Analyzed>,
+    ) {
+        loop {
+            let deadline = match self.expiry {
+                Expiry::WallClock => self.engine.correlator.next_deadline(),
+                Expiry::ReportsOnly => None,
+            };
+            let mut out = Analyzed::default();
+            tokio::select! {
+                batches = input.recv() => {
+                    let Some(batches) = batches else { break };
+                    self.observer.analyzing(true);
+                    for batch in batches {
+                        let started = Instant::now();
+                        self.engine.process(batch, &mut out);
+                        if let Some(report) = out.reports.last() {
+                            self.observer.report(report, started.elapsed());
+                        }
+                    }
+                    self.observer.analyzing(false);
                 }
+                () = sleep_until(deadline) => {
+                    out.incidents = self.engine.correlator.expire(Utc::now());
+                }
+                Some(control) = next_control(&mut self.control) => match control {
+                    Control::Resolved { id } => {
+                        out.incidents.extend(self.engine.correlator.resolve_by_hand(&id, Utc::now()));
+                    }
+                },
             }
-            () = sleep_until(deadline) => {
-                out.incidents = engine.correlator.expire(Utc::now());
+            let empty = out.reports.is_empty() && out.incidents.is_empty();
+            if !empty && output.send(out).await.is_err() {
+                return;
             }
         }
-        if !(out.reports.is_empty() && out.incidents.is_empty()) && output.send(out).await.is_err()
-        {
-            return;
-        }
+    }
+}
+
+/// The next control message; never, without a control channel or once it closed.
+async fn next_control(control: &mut Option<mpsc::Receiver<Control>>) -> Option<Control> {
+    match control {
+        Some(rx) => match rx.recv().await {
+            Some(message) => Some(message),
+            None => {
+                *control = None;
+                std::future::pending().await
+            }
+        },
+        None => std::future::pending().await,
     }
 }
 

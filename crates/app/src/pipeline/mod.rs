@@ -9,8 +9,9 @@ mod window_stage;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use ic_core::{LogEvent, WindowConfig};
+use ic_core::{LogEvent, Report, WindowConfig};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -45,9 +46,11 @@ pub struct Counters {
 }
 
 impl Counters {
-    pub fn add(&self, lines: u64, events: u64) {
+    /// Counts what `source` (`demo`, `stdin`, `file`) sent into the ingest channel.
+    pub fn add(&self, source: &'static str, lines: u64, events: u64) {
         self.lines.fetch_add(lines, Ordering::Relaxed);
         self.events.fetch_add(events, Ordering::Relaxed);
+        metrics::counter!(crate::metrics::LINES_INGESTED, "source" => source).increment(lines);
     }
 
     pub fn lines(&self) -> u64 {
@@ -61,6 +64,41 @@ impl Counters {
 
 pub type SharedCounters = Arc<Counters>;
 
+/// Watches the pipeline without ever slowing it: the dashboard's live view implements it.
+pub trait Observer: Send + Sync + 'static {
+    /// A chunk of events on its way into the window.
+    fn chunk(&self, _events: &[LogEvent]) {}
+    /// The analysis stage starts (true) or finishes (false) a group of windows.
+    fn analyzing(&self, _on: bool) {}
+    /// A window's report, and how long condensing and analyzing its window took.
+    fn report(&self, _report: &Report, _took: Duration) {}
+}
+
+/// Watching nothing.
+impl Observer for () {}
+
+/// What reaches the analysis stage from outside the data flow.
+#[derive(Debug)]
+pub enum Control {
+    /// An operator resolved this incident by hand.
+    Resolved { id: String },
+}
+
+/// The extras of a live pipeline: an observer and the control channel.
+pub struct Hooks {
+    pub observer: Arc<dyn Observer>,
+    pub control: Option<mpsc::Receiver<Control>>,
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Self {
+            observer: Arc::new(()),
+            control: None,
+        }
+    }
+}
+
 /// Starts the window and analysis stages on `ingest`; reports and incident transitions come
 /// out of the returned channel, in order and in groups, which closes once the ingest channel
 /// has closed and everything was analyzed.
@@ -69,12 +107,26 @@ pub fn spawn<T: Timeline>(
     window: WindowConfig,
     timeline: T,
     engine: Engine,
+    hooks: Hooks,
 ) -> anyhow::Result<(mpsc::Receiver<Analyzed>, JoinHandle<()>)> {
     let window = ic_core::TumblingWindow::new(window)?;
     let (batch_tx, batch_rx) = mpsc::channel(BATCH_QUEUE);
     let (report_tx, report_rx) = mpsc::channel(REPORT_QUEUE);
-    let windows = tokio::spawn(window_stage::run(ingest, batch_tx, window, timeline));
-    let analysis = tokio::spawn(analysis::run(batch_rx, report_tx, engine, T::EXPIRY));
+    let observer = hooks.observer;
+    let windows = tokio::spawn(window_stage::run(
+        ingest,
+        batch_tx,
+        window,
+        timeline,
+        observer.clone(),
+    ));
+    let stage = analysis::Stage {
+        engine,
+        expiry: T::EXPIRY,
+        observer,
+        control: hooks.control,
+    };
+    let analysis = tokio::spawn(stage.run(batch_rx, report_tx));
     let both = tokio::spawn(async move {
         for (stage, result) in [("window", windows.await), ("analysis", analysis.await)] {
             if let Err(err) = result {

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::ops::Add;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -9,7 +10,7 @@ use ic_core::{Batch, LogEvent, TumblingWindow};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{Chunk, Expiry};
+use super::{Chunk, Expiry, Observer};
 
 /// Which clock the window runs on.
 pub trait Timeline: Send + Sync + 'static {
@@ -78,6 +79,7 @@ pub async fn run<T: Timeline>(
     output: mpsc::Sender<Vec<Batch>>,
     mut window: TumblingWindow<T::Time>,
     timeline: T,
+    observer: Arc<dyn Observer>,
 ) {
     loop {
         let deadline = window.deadline();
@@ -90,6 +92,7 @@ pub async fn run<T: Timeline>(
         let closed: Vec<Batch> = tokio::select! {
             chunk = input.recv() => {
                 let Some(events) = chunk else { break };
+                observer.chunk(&events);
                 let mut closed = Vec::new();
                 for event in events {
                     if window.is_empty() {
@@ -135,7 +138,7 @@ mod tests {
             max_age: Duration::from_secs(5),
         };
         let window = TumblingWindow::new(config).unwrap();
-        tokio::spawn(run(in_rx, out_tx, window, ArrivalTime));
+        tokio::spawn(run(in_rx, out_tx, window, ArrivalTime, Arc::new(())));
         (in_tx, out_rx)
     }
 
@@ -169,7 +172,7 @@ mod tests {
         let (in_tx, in_rx) = mpsc::channel(4);
         let (out_tx, mut out_rx) = mpsc::channel(4);
         let window = TumblingWindow::new(WindowConfig::default()).unwrap();
-        tokio::spawn(run(in_rx, out_tx, window, EventTime));
+        tokio::spawn(run(in_rx, out_tx, window, EventTime, Arc::new(())));
         let base = Utc::now();
         let at = |secs: i64, n: u32| {
             let mut e = event(n);

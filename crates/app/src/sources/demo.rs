@@ -60,7 +60,7 @@ pub async fn run(
         }
         let at = Utc::now();
         let chunk: Chunk = (0..n).map(|_| generator.next_event(at)).collect();
-        counters.add(n as u64, n as u64);
+        counters.add("demo", n as u64, n as u64);
         if ingest.send(chunk).await.is_err() {
             return;
         }

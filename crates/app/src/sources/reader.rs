@@ -31,6 +31,7 @@ pub enum Stamping {
 /// Reads `reader` to its end on a blocking thread and sends its events into `ingest`, until
 /// the input ends or `cancel` fires. Returns when the relay has stopped.
 pub async fn relay<R: Read + Send + 'static>(
+    source: &'static str,
     reader: R,
     stamping: Stamping,
     ingest: mpsc::Sender<Chunk>,
@@ -45,7 +46,8 @@ pub async fn relay<R: Read + Send + 'static>(
         .name("line-reader".into())
         .spawn(move || {
             let reader = BufReader::with_capacity(1 << 16, reader);
-            let _ = done_tx.send(read_events(reader, stamping, &tx, &counters));
+            let tally = Tally { source, counters };
+            let _ = done_tx.send(read_events(reader, stamping, &tx, &tally));
         })?;
     loop {
         tokio::select! {
@@ -76,7 +78,7 @@ fn read_events<R: Read>(
     mut reader: BufReader<R>,
     stamping: Stamping,
     tx: &mpsc::Sender<Chunk>,
-    counters: &SharedCounters,
+    tally: &Tally,
 ) -> io::Result<()> {
     let mut joiner = LineJoiner::new();
     let mut chunk = Chunk::with_capacity(CHUNK_EVENTS);
@@ -87,7 +89,7 @@ fn read_events<R: Read>(
         if stamping == Stamping::Arrival && reader.buffer().is_empty() {
             // The next read may block: hand over what is complete before waiting.
             chunk.extend(joiner.finish());
-            if !send(tx, &mut chunk, &mut lines_in_chunk, counters) {
+            if !send(tx, &mut chunk, &mut lines_in_chunk, tally) {
                 return Ok(());
             }
         }
@@ -100,6 +102,9 @@ fn read_events<R: Read>(
         }
         lines_in_chunk += 1;
         let text = trim_newline(&line);
+        if text.iter().all(u8::is_ascii_whitespace) {
+            metrics::counter!(crate::metrics::LINES_DROPPED, "reason" => "blank").increment(1);
+        }
         let received = match stamping {
             Stamping::Arrival => Utc::now(),
             Stamping::Replay => last_stamp.unwrap_or_else(Utc::now),
@@ -113,28 +118,31 @@ fn read_events<R: Read>(
         }
         if let Some(event) = event {
             chunk.push(event);
-            if chunk.len() >= CHUNK_EVENTS && !send(tx, &mut chunk, &mut lines_in_chunk, counters) {
+            if chunk.len() >= CHUNK_EVENTS && !send(tx, &mut chunk, &mut lines_in_chunk, tally) {
                 return Ok(());
             }
         }
     }
     chunk.extend(joiner.finish());
-    send(tx, &mut chunk, &mut lines_in_chunk, counters);
+    send(tx, &mut chunk, &mut lines_in_chunk, tally);
     Ok(())
 }
 
+/// Where the counts of a source go.
+struct Tally {
+    source: &'static str,
+    counters: SharedCounters,
+}
+
 /// Sends the chunk if it holds anything; false when nobody listens any more.
-fn send(
-    tx: &mpsc::Sender<Chunk>,
-    chunk: &mut Chunk,
-    lines: &mut u64,
-    counters: &SharedCounters,
-) -> bool {
+fn send(tx: &mpsc::Sender<Chunk>, chunk: &mut Chunk, lines: &mut u64, tally: &Tally) -> bool {
     if chunk.is_empty() {
         return true;
     }
     let events = std::mem::replace(chunk, Chunk::with_capacity(CHUNK_EVENTS));
-    counters.add(std::mem::take(lines), events.len() as u64);
+    tally
+        .counters
+        .add(tally.source, std::mem::take(lines), events.len() as u64);
     tx.blocking_send(events).is_ok()
 }
 
@@ -156,6 +164,7 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(16);
         let counters = SharedCounters::default();
         let task = tokio::spawn(relay(
+            "test",
             Cursor::new(input),
             stamping,
             tx,

@@ -99,6 +99,18 @@ impl Correlator {
             .min()
     }
 
+    /// An operator resolved an open incident by hand at `at`: it leaves the open set like a
+    /// quiet one would (a recurrence within the flap hold reopens it). `None` when no open
+    /// incident has this id.
+    pub fn resolve_by_hand(&mut self, id: &str, at: DateTime<Utc>) -> Option<IncidentEvent> {
+        let i = self.open.iter().position(|incident| incident.id == id)?;
+        let mut incident = self.open.remove(i);
+        incident.status = IncidentStatus::Resolved;
+        incident.resolved_at = Some(at);
+        self.cooling.push(incident.clone());
+        Some(event(Transition::Resolved, incident))
+    }
+
     /// Resolves the incidents quiet since `now - resolve_after`.
     pub fn expire(&mut self, now: DateTime<Utc>) -> Vec<IncidentEvent> {
         let hold = self.config.flap_hold;

@@ -243,3 +243,18 @@ fn evidence_keeps_the_root_and_the_largest_templates() {
     let ids: Vec<&str> = templates.iter().map(|t| t.template_id.as_str()).collect();
     assert_eq!(ids, ["root", "b", "d"]);
 }
+
+#[test]
+fn an_incident_resolved_by_hand_leaves_the_open_set_and_reopens_if_it_recurs() {
+    let mut c = Correlator::new(CorrelatorConfig::default());
+    let opened = observe(&mut c, window(10, "db", 1, POOL, Severity::Critical));
+    let id = opened[0].incident.id.clone();
+    assert!(c.resolve_by_hand("nope", at(11)).is_none());
+    let resolved = c.resolve_by_hand(&id, at(11)).unwrap();
+    assert_eq!(resolved.transition, Transition::Resolved);
+    assert_eq!(resolved.incident.resolved_at, Some(at(11)));
+    assert!(c.open_incidents().is_empty());
+    let again = observe(&mut c, window(20, "db", 1, POOL, Severity::Critical));
+    assert_eq!(transitions(&again), [Transition::Reopened]);
+    assert_eq!(again[0].incident.id, id);
+}

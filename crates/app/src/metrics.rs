@@ -1,0 +1,51 @@
+//! Prometheus metrics: names, descriptions, and the recorder behind `/metrics`.
+
+use std::sync::OnceLock;
+
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Lines read, by source (`demo`, `stdin`, `file`).
+pub const LINES_INGESTED: &str = "ic_lines_ingested_total";
+/// Lines not analyzed, by reason (`blank`: a line with no text).
+pub const LINES_DROPPED: &str = "ic_lines_dropped_total";
+/// Windows closed, by reason (`size`, `time`, `end`).
+pub const WINDOWS: &str = "ic_windows_total";
+/// Seconds to condense and analyze one window.
+pub const ANALYSIS_SECONDS: &str = "ic_analysis_duration_seconds";
+/// Open incidents, by severity.
+pub const OPEN_INCIDENTS: &str = "ic_open_incidents";
+/// Webhook notifications, by target (`webhook #N (format)`) and outcome.
+pub const NOTIFICATIONS: &str = "ic_notifications_total";
+
+/// The process-wide recorder, installed on first use.
+pub fn handle() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(|err| err.to_string())?;
+            describe();
+            Ok(handle)
+        })
+        .clone()
+        .map_err(|err| anyhow::anyhow!("cannot start the metrics recorder: {err}"))
+}
+
+fn describe() {
+    describe_counter!(LINES_INGESTED, Unit::Count, "Lines read, by source.");
+    describe_counter!(LINES_DROPPED, Unit::Count, "Lines not analyzed, by reason.");
+    describe_counter!(WINDOWS, Unit::Count, "Windows closed, by reason.");
+    describe_histogram!(
+        ANALYSIS_SECONDS,
+        Unit::Seconds,
+        "Time to condense and analyze a window."
+    );
+    describe_gauge!(OPEN_INCIDENTS, Unit::Count, "Open incidents, by severity.");
+    describe_counter!(
+        NOTIFICATIONS,
+        Unit::Count,
+        "Webhook notifications, by target and outcome."
+    );
+}

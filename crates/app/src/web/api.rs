@@ -1,0 +1,167 @@
+//! The REST API: stats, incidents (list, one, acknowledge, resolve), the demo's switches,
+//! health, readiness and metrics.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use chrono::Utc;
+use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition};
+use ic_store::IncidentFilter;
+use serde::Deserialize;
+
+use super::{ApiError, AppState};
+use crate::live::Stats;
+use crate::pipeline::Control;
+use crate::sources::demo::DemoState;
+
+/// Incidents listed when no `limit` is given, and the most a request may ask for.
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 1000;
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready when the incident store answers.
+pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    state.store.ping().await?;
+    Ok("ready")
+}
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+pub async fn stats(State(state): State<AppState>) -> Json<Stats> {
+    Json(state.live.stats())
+}
+
+/// `GET /api/incidents` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    severity: Option<String>,
+    service: Option<String>,
+    limit: Option<u32>,
+}
+
+impl ListQuery {
+    fn filter(self) -> Result<IncidentFilter, ApiError> {
+        let status = match self.status.as_deref() {
+            None | Some("") => None,
+            Some("open") => Some(IncidentStatus::Open),
+            Some("resolved") => Some(IncidentStatus::Resolved),
+            Some(other) => {
+                return Err(ApiError::BadRequest(format!(
+                    "status must be open or resolved, not {other:?}"
+                )));
+            }
+        };
+        let min_severity = match self.severity.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(
+                serde_json::from_value(serde_json::Value::String(capitalize(text))).map_err(
+                    |_| {
+                        ApiError::BadRequest(format!(
+                            "severity must be Info, Warning or Critical, not {text:?}"
+                        ))
+                    },
+                )?,
+            ),
+        };
+        Ok(IncidentFilter {
+            status,
+            min_severity,
+            service: self.service.filter(|s| !s.is_empty()),
+            limit: Some(self.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT)),
+        })
+    }
+}
+
+fn capitalize(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut chars = lower.chars();
+    chars
+        .next()
+        .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
+pub async fn list_incidents(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<Incident>>, ApiError> {
+    let Query(query) = query.map_err(|err| ApiError::BadRequest(err.body_text()))?;
+    Ok(Json(state.store.list(&query.filter()?).await?))
+}
+
+pub async fn get_incident(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Incident>, ApiError> {
+    Ok(Json(state.store.get(&id).await?))
+}
+
+pub async fn acknowledge(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Incident>, ApiError> {
+    let incident = state.store.acknowledge(&id, Utc::now()).await?;
+    state.live.publish_incident(&IncidentEvent {
+        transition: Transition::Updated,
+        incident: incident.clone(),
+    });
+    Ok(Json(incident))
+}
+
+/// Resolves in the store at once (the answer shows it), and tells the correlator, which then
+/// announces the transition to the dashboard and the webhooks like any other.
+pub async fn resolve(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Incident>, ApiError> {
+    let incident = state.store.resolve(&id, Utc::now()).await?;
+    let _ = state.control.send(Control::Resolved { id }).await;
+    Ok(Json(incident))
+}
+
+pub async fn get_demo(State(state): State<AppState>) -> Result<Json<DemoState>, ApiError> {
+    let demo = state.live.demo().ok_or(ApiError::NoDemo)?;
+    Ok(Json(*demo.borrow()))
+}
+
+/// `POST /api/demo` body: either switch may be left out.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoUpdate {
+    running: Option<bool>,
+    meltdown: Option<bool>,
+}
+
+pub async fn set_demo(
+    State(state): State<AppState>,
+    update: Result<Json<DemoUpdate>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<DemoState>, ApiError> {
+    let Json(update) = update.map_err(|err| ApiError::BadRequest(err.body_text()))?;
+    let demo = state.live.demo().ok_or(ApiError::NoDemo)?;
+    demo.send_modify(|s| {
+        s.running = update.running.unwrap_or(s.running);
+        s.meltdown = update.meltdown.unwrap_or(s.meltdown);
+    });
+    let now = *demo.borrow();
+    tracing::info!(
+        running = now.running,
+        meltdown = now.meltdown,
+        "Demo switched."
+    );
+    Ok(Json(now))
+}
+
+pub async fn not_found() -> (StatusCode, ApiError) {
+    (StatusCode::NOT_FOUND, ApiError::NotFound)
+}

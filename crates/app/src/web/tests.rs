@@ -1,0 +1,243 @@
+//! The router with a real (in-memory) store, called in-process.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use chrono::{TimeZone, Utc};
+use futures::StreamExt;
+use ic_core::Severity;
+use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition};
+use ic_core::report::RootCause;
+use ic_store::Store;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+use tower::ServiceExt;
+
+use super::*;
+use crate::pipeline::SharedCounters;
+use crate::sources::demo::DemoState;
+
+struct Harness {
+    app: Router,
+    store: Arc<dyn Store>,
+    control: mpsc::Receiver<Control>,
+    demo: watch::Sender<DemoState>,
+}
+
+async fn harness() -> Harness {
+    let store: Arc<dyn Store> = Arc::new(ic_store::open("sqlite::memory:").await.unwrap());
+    let (demo, _) = watch::channel(DemoState {
+        running: true,
+        meltdown: false,
+    });
+    let live = Live::new(SharedCounters::default(), Some(demo.clone()));
+    let (control_tx, control) = mpsc::channel(4);
+    let state = AppState {
+        live,
+        store: store.clone(),
+        control: control_tx,
+        metrics: crate::metrics::handle().unwrap(),
+        shutdown: CancellationToken::new(),
+    };
+    Harness {
+        app: router(state),
+        store,
+        control,
+        demo,
+    }
+}
+
+fn incident(id: &str) -> Incident {
+    let at = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+    Incident {
+        id: id.into(),
+        fingerprint: format!("fp-{id}"),
+        status: IncidentStatus::Open,
+        severity: Severity::Critical,
+        title: "inventory-db failing: <img src=x onerror=alert(1)>".into(),
+        summary: "70 of 100 lines".into(),
+        root_cause: RootCause {
+            service: "inventory-db".into(),
+            template: "Pool exhausted".into(),
+        },
+        impacted_services: vec!["inventory-db".into()],
+        opened_at: at,
+        last_seen: at,
+        resolved_at: None,
+        windows: 3,
+        lines: 210,
+        noise_reduction_ratio: 210.0,
+        templates: vec![],
+        parent: None,
+        seen_before: None,
+        reopened: 0,
+        acknowledged_at: None,
+    }
+}
+
+async fn saved(h: &Harness, id: &str) {
+    let event = IncidentEvent {
+        transition: Transition::Opened,
+        incident: incident(id),
+    };
+    h.store.save(&event).await.unwrap();
+}
+
+async fn call(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    body: &str,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, headers, value)
+}
+
+#[tokio::test]
+async fn the_page_is_served_with_a_strict_content_security_policy() {
+    let h = harness().await;
+    let (status, headers, body) = call(&h.app, "GET", "/", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(body.as_str().unwrap().contains("/app.js"));
+    let (status, headers, _) = call(&h.app, "GET", "/app.js", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    let (status, headers, body) = call(&h.app, "GET", "/api/nothing", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(headers.contains_key(header::CONTENT_SECURITY_POLICY));
+    assert!(body["error"].as_str().unwrap().contains("/api"));
+}
+
+#[tokio::test]
+async fn stats_health_readiness_and_metrics_answer() {
+    let h = harness().await;
+    let (status, _, stats) = call(&h.app, "GET", "/api/stats", "").await;
+    assert_eq!(status, StatusCode::OK);
+    for key in [
+        "logs_processed",
+        "lines_per_second",
+        "open_incidents",
+        "status",
+        "noise_reduction",
+    ] {
+        assert!(stats.get(key).is_some(), "{key} missing: {stats}");
+    }
+    assert_eq!(stats["status"], "NORMAL");
+    assert_eq!(stats["demo"], json!({"running": true, "meltdown": false}));
+    assert_eq!(call(&h.app, "GET", "/healthz", "").await.0, StatusCode::OK);
+    assert_eq!(call(&h.app, "GET", "/readyz", "").await.0, StatusCode::OK);
+    let (status, headers, _) = call(&h.app, "GET", "/metrics", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+}
+
+#[tokio::test]
+async fn incidents_are_listed_shown_acknowledged_and_resolved() {
+    let mut h = harness().await;
+    saved(&h, "a").await;
+    saved(&h, "b").await;
+    let (status, _, list) = call(
+        &h.app,
+        "GET",
+        "/api/incidents?status=open&severity=critical&limit=1",
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (status, _, one) = call(&h.app, "GET", "/api/incidents/a", "").await;
+    assert_eq!((status, one["id"].as_str()), (StatusCode::OK, Some("a")));
+
+    let (status, _, acked) = call(&h.app, "POST", "/api/incidents/a/ack", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(acked["acknowledged_at"].is_string());
+
+    let (status, _, resolved) = call(&h.app, "POST", "/api/incidents/b/resolve", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(resolved["status"], "resolved");
+    match h.control.recv().await {
+        Some(Control::Resolved { id }) => assert_eq!(id, "b"),
+        other => panic!("the correlator was not told: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_get_json_errors_with_a_message() {
+    let h = harness().await;
+    let (status, _, body) = call(&h.app, "GET", "/api/incidents/nope", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "no incident nope");
+    let (status, _, body) = call(&h.app, "GET", "/api/incidents?status=maybe", "").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("open or resolved"));
+    let (status, _, body) = call(&h.app, "GET", "/api/incidents?colour=red", "").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _, body) = call(&h.app, "POST", "/api/demo", r#"{"melt":1}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].is_string());
+}
+
+#[tokio::test]
+async fn the_demo_switches_over_http() {
+    let h = harness().await;
+    let (status, _, body) = call(&h.app, "POST", "/api/demo", r#"{"meltdown":true}"#).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"running": true, "meltdown": true}));
+    assert!(h.demo.borrow().meltdown);
+    let (_, _, body) = call(&h.app, "GET", "/api/demo", "").await;
+    assert_eq!(body["meltdown"], true);
+}
+
+#[tokio::test]
+async fn the_event_stream_starts_with_a_snapshot_of_the_incidents() {
+    let h = harness().await;
+    saved(&h, "a").await;
+    let request = Request::get("/api/events").body(Body::empty()).unwrap();
+    let response = h.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    let mut body = response.into_body().into_data_stream();
+    let first = body.next().await.unwrap().unwrap();
+    let text = String::from_utf8(first.to_vec()).unwrap();
+    assert!(text.starts_with("event: snapshot\n"), "{text}");
+    let data = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+    let snapshot: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(snapshot["incidents"][0]["id"], "a");
+    assert_eq!(snapshot["stats"]["status"], "NORMAL");
+}
