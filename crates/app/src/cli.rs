@@ -118,6 +118,10 @@ pub struct ServeArgs {
     #[arg(long)]
     pub meltdown: bool,
 
+    /// The demo source's rate in lines per second [default: 10, or 500 in a meltdown].
+    #[arg(long, env = "IC_DEMO_RATE", value_name = "N")]
+    pub demo_rate: Option<f64>,
+
     /// Seed of the demo source's random choices [default: from the clock].
     #[arg(long, env = "IC_DEMO_SEED")]
     pub seed: Option<u64>,

@@ -79,6 +79,8 @@ pub struct DemoFile {
     pub seed: Option<u64>,
     /// Start in meltdown.
     pub meltdown: Option<bool>,
+    /// Lines per second (default: 10, or 500 in a meltdown).
+    pub rate: Option<f64>,
 }
 
 impl FileConfig {
@@ -209,6 +211,7 @@ pub struct ServeSettings {
     pub retention: Retention,
     pub webhooks: Vec<WebhookTarget>,
     pub demo_seed: Option<u64>,
+    pub demo_rate: Option<f64>,
     pub meltdown: bool,
 }
 
@@ -229,8 +232,10 @@ impl ServeSettings {
             .iter()
             .map(|s| s.parse())
             .collect::<Result<Vec<SourceSpec>, _>>()?;
-        if sources.iter().filter(|s| **s == SourceSpec::Stdin).count() > 1 {
-            bail!("--source stdin is given twice; stdin can be read only once");
+        for once in [SourceSpec::Stdin, SourceSpec::Demo] {
+            if sources.iter().filter(|s| **s == once).count() > 1 {
+                bail!("--source {once} is given twice; it can run only once");
+            }
         }
         Ok(Self {
             sources,
@@ -246,6 +251,12 @@ impl ServeSettings {
             retention: file.retention()?,
             webhooks: file.webhooks(&args.incidents.webhooks)?,
             demo_seed: args.seed.or(file.demo.seed),
+            demo_rate: match args.demo_rate.or(file.demo.rate) {
+                Some(rate) if !(rate.is_finite() && rate > 0.0) => {
+                    bail!("--demo-rate must be a positive number of lines per second, not {rate}")
+                }
+                rate => rate,
+            },
             meltdown: args.meltdown || file.demo.meltdown.unwrap_or(false),
         })
     }

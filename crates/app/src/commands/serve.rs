@@ -187,6 +187,7 @@ fn start_sources(
                 let state = DemoState {
                     running: true,
                     meltdown: settings.meltdown,
+                    rate: settings.demo_rate,
                 };
                 let (control_tx, control_rx) = watch::channel(state);
                 control = Some(control_tx);

@@ -2,6 +2,7 @@
 
 use chrono::Utc;
 use ic_core::demo::DemoGenerator;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Duration, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -9,10 +10,12 @@ use tokio_util::sync::CancellationToken;
 use crate::pipeline::{CHUNK_EVENTS, Chunk, SharedCounters};
 
 /// What the demo is doing; changed through [`DemoControl`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DemoState {
     pub running: bool,
     pub meltdown: bool,
+    /// Lines per second; `None` for the mode's own rate (10 normal, 500 in a meltdown).
+    pub rate: Option<f64>,
 }
 
 /// The handle that switches the demo while it runs.
@@ -20,6 +23,9 @@ pub type DemoControl = watch::Sender<DemoState>;
 
 /// Lines are generated in small bursts this often, as many as the rate says are due.
 const TICK: Duration = Duration::from_millis(20);
+/// Lines owed are capped at this many seconds' worth: when the pipeline cannot keep up, the
+/// demo waits like any source instead of bursting later.
+const MAX_OWED: f64 = 1.0;
 
 pub async fn run(
     seed: u64,
@@ -45,24 +51,24 @@ pub async fn run(
             due = 0.0;
             continue;
         }
+        let rate = state.rate.unwrap_or_else(|| generator.default_rate());
         tokio::select! {
             () = cancel.cancelled() => return,
             changed = control.changed() => if changed.is_err() { return } else { continue },
             now = ticks.tick() => {
-                due += generator.default_rate() * (now - last).as_secs_f64();
+                due = (due + rate * (now - last).as_secs_f64()).min(rate * MAX_OWED);
                 last = now;
             }
         }
-        let n = (due.floor() as usize).min(CHUNK_EVENTS);
-        due -= n as f64;
-        if n == 0 {
-            continue;
-        }
-        let at = Utc::now();
-        let chunk: Chunk = (0..n).map(|_| generator.next_event(at)).collect();
-        counters.add("demo", n as u64, n as u64);
-        if ingest.send(chunk).await.is_err() {
-            return;
+        while due >= 1.0 {
+            let n = (due.floor() as usize).min(CHUNK_EVENTS);
+            due -= n as f64;
+            let at = Utc::now();
+            let chunk: Chunk = (0..n).map(|_| generator.next_event(at)).collect();
+            counters.add("demo", n as u64, n as u64);
+            if ingest.send(chunk).await.is_err() {
+                return;
+            }
         }
     }
 }
@@ -77,6 +83,7 @@ mod tests {
         let (control, watch_rx) = watch::channel(DemoState {
             running: true,
             meltdown: false,
+            rate: None,
         });
         let counters = SharedCounters::default();
         let cancel = CancellationToken::new();
@@ -92,6 +99,14 @@ mod tests {
         assert!(
             (900..=1100).contains(&meltdown),
             "about 500 lines/s: {meltdown}"
+        );
+
+        control.send_modify(|s| s.rate = Some(5000.0));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let fast = counters.events() - normal - meltdown;
+        assert!(
+            (4500..=5500).contains(&fast),
+            "a set rate wins over the mode's: {fast}"
         );
 
         control.send_modify(|s| s.running = false);

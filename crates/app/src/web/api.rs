@@ -135,13 +135,23 @@ pub async fn get_demo(State(state): State<AppState>) -> Result<Json<DemoState>, 
     Ok(Json(*demo.borrow()))
 }
 
-/// `POST /api/demo` body: either switch may be left out.
+/// `POST /api/demo` body: any field may be left out; `"rate": null` restores the mode's rate.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DemoUpdate {
     running: Option<bool>,
     meltdown: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    rate: Option<Option<f64>>,
 }
+
+/// Tells a field given as `null` (`Some(None)`) from a field left out (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
+    Option::<f64>::deserialize(d).map(Some)
+}
+
+/// The fastest demo rate accepted, in lines per second.
+const MAX_DEMO_RATE: f64 = 1_000_000.0;
 
 pub async fn set_demo(
     State(state): State<AppState>,
@@ -149,9 +159,17 @@ pub async fn set_demo(
 ) -> Result<Json<DemoState>, ApiError> {
     let Json(update) = update.map_err(|err| ApiError::BadRequest(err.body_text()))?;
     let demo = state.live.demo().ok_or(ApiError::NoDemo)?;
+    if let Some(Some(rate)) = update.rate
+        && !(rate > 0.0 && rate <= MAX_DEMO_RATE)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "rate must be between 0 and {MAX_DEMO_RATE} lines per second, not {rate}"
+        )));
+    }
     demo.send_modify(|s| {
         s.running = update.running.unwrap_or(s.running);
         s.meltdown = update.meltdown.unwrap_or(s.meltdown);
+        s.rate = update.rate.unwrap_or(s.rate);
     });
     let now = *demo.borrow();
     tracing::info!(

@@ -30,6 +30,7 @@ async fn harness() -> Harness {
     let (demo, _) = watch::channel(DemoState {
         running: true,
         meltdown: false,
+        rate: None,
     });
     let live = Live::new(SharedCounters::default(), Some(demo.clone()));
     let (control_tx, control) = mpsc::channel(4);
@@ -152,7 +153,10 @@ async fn stats_health_readiness_and_metrics_answer() {
         assert!(stats.get(key).is_some(), "{key} missing: {stats}");
     }
     assert_eq!(stats["status"], "NORMAL");
-    assert_eq!(stats["demo"], json!({"running": true, "meltdown": false}));
+    assert_eq!(
+        stats["demo"],
+        json!({"running": true, "meltdown": false, "rate": null})
+    );
     assert_eq!(call(&h.app, "GET", "/healthz", "").await.0, StatusCode::OK);
     assert_eq!(call(&h.app, "GET", "/readyz", "").await.0, StatusCode::OK);
     let (status, headers, _) = call(&h.app, "GET", "/metrics", "").await;
@@ -216,8 +220,17 @@ async fn the_demo_switches_over_http() {
     let h = harness().await;
     let (status, _, body) = call(&h.app, "POST", "/api/demo", r#"{"meltdown":true}"#).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, json!({"running": true, "meltdown": true}));
+    assert_eq!(
+        body,
+        json!({"running": true, "meltdown": true, "rate": null})
+    );
     assert!(h.demo.borrow().meltdown);
+    let (_, _, body) = call(&h.app, "POST", "/api/demo", r#"{"rate":20000}"#).await;
+    assert_eq!(body["rate"], 20000.0);
+    let (status, _, _) = call(&h.app, "POST", "/api/demo", r#"{"rate":-1}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, _, body) = call(&h.app, "POST", "/api/demo", r#"{"rate":null}"#).await;
+    assert_eq!(body["rate"], Value::Null);
     let (_, _, body) = call(&h.app, "GET", "/api/demo", "").await;
     assert_eq!(body["meltdown"], true);
 }
