@@ -1,0 +1,687 @@
+// Incident Commander dashboard: live stats, a throughput chart, incident cards and the raw log
+// stream, all fed by the server-sent events of /api/events.
+//
+// Everything shown here comes from logs, so it is attacker-controlled: data reaches the page
+// only through textContent, createTextNode and setAttribute, never as HTML.
+
+const CHART_SPAN_MS = 5 * 60 * 1000;
+const CHART_GAP_MS = 5000; // a longer silence between two points breaks the line
+const MAX_LOG_ROWS = 200;
+const MAX_CARDS = 100; // old resolved cards go first
+const RELATIVE_TIME_REFRESH_MS = 15000;
+const RECONNECT_DELAY_MS = 3000;
+const TOAST_MS = 10000;
+
+const SEVERITY_RANK = { Critical: 0, Warning: 1, Info: 2 };
+
+// Fixed locale: the same separators as the server's text reports and the README.
+const integerFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+const decimalFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 });
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  demo: null, // {running, meltdown} or null when the demo source is not running
+  demoPending: false, // a switch was flipped and the server has not answered yet
+  incidents: new Map(), // id -> Incident
+  points: [], // {t, lines, errors}, one per stats event
+  markers: [], // {t, id, severity}, one per incident opening
+  pendingLines: [], // newest last, waiting for the next animation frame
+  streamPaused: false,
+  frameRequested: false,
+  chartDirty: false,
+};
+
+// ---------------------------------------------------------------- small helpers
+
+/** Creates an element with optional class and text (text is always set as text). */
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+function formatCount(n) {
+  return integerFormat.format(Number(n) || 0);
+}
+
+/** Rates: one decimal below 10 so a quiet system does not read as 0. */
+function formatRate(n) {
+  const value = Number(n) || 0;
+  return value < 10 ? decimalFormat.format(value) : integerFormat.format(value);
+}
+
+function formatRatio(n) {
+  const value = Number(n);
+  if (!Number.isFinite(value) || value <= 0) return '—';
+  return `${formatRate(value)}×`;
+}
+
+function relativeTime(iso, now = Date.now()) {
+  const seconds = Math.round((now - Date.parse(iso)) / 1000);
+  if (!Number.isFinite(seconds)) return '';
+  if (seconds < 10) return 'just now';
+  if (seconds < 60) return `${seconds} s ago`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+  return `${Math.floor(seconds / 86400)} d ago`;
+}
+
+/** A <time> showing "2 min ago", with the absolute time on hover; refreshed by a timer. */
+function timeElement(iso) {
+  const node = el('time', 'relative-time', relativeTime(iso));
+  node.setAttribute('datetime', iso);
+  node.setAttribute('title', new Date(iso).toLocaleString());
+  return node;
+}
+
+function refreshRelativeTimes() {
+  const now = Date.now();
+  for (const node of document.querySelectorAll('time.relative-time')) {
+    node.textContent = relativeTime(node.getAttribute('datetime'), now);
+  }
+}
+
+/** Batches DOM and canvas work into one animation frame, however many events arrive. */
+function requestFrame() {
+  if (state.frameRequested) return;
+  state.frameRequested = true;
+  requestAnimationFrame(() => {
+    state.frameRequested = false;
+    flushLogLines();
+    if (state.chartDirty) drawChart();
+  });
+}
+
+// ---------------------------------------------------------------- REST and toasts
+
+async function api(method, path, body) {
+  const options = { method, headers: { Accept: 'application/json' } };
+  if (body !== undefined) {
+    options.headers['Content-Type'] = 'application/json';
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    // An answer without a JSON body: the status line says enough.
+  }
+  if (!response.ok) {
+    throw new Error(data?.error ?? `${response.status} ${response.statusText}`.trim());
+  }
+  return data;
+}
+
+function showToast(message) {
+  const toast = el('div', 'toast');
+  toast.append(el('span', 'toast-text', message));
+  const close = el('button', 'toast-close', '×');
+  close.type = 'button';
+  close.setAttribute('aria-label', 'Dismiss');
+  close.addEventListener('click', () => toast.remove());
+  toast.append(close);
+  $('toasts').append(toast);
+  setTimeout(() => toast.remove(), TOAST_MS);
+}
+
+/** Runs an API call and reports its failure in a toast instead of the console. */
+async function attempt(call) {
+  try {
+    return await call();
+  } catch (error) {
+    showToast(error.message || String(error));
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------- stats and demo controls
+
+function renderStats(stats) {
+  const status = String(stats.status || '').toUpperCase();
+  const badge = $('status');
+  if (badge.textContent !== status) badge.textContent = status;
+  badge.setAttribute('data-status', status.toLowerCase());
+
+  $('logs-processed').textContent = formatCount(stats.logs_processed);
+  $('lines-per-second').textContent = formatRate(stats.lines_per_second);
+  $('open-incidents').textContent = formatCount(stats.open_incidents);
+  $('noise-reduction').textContent = formatRatio(stats.noise_reduction);
+  $('analyzing').hidden = !stats.analyzing;
+  // While a switch change is on its way, an older stats event must not flip it back.
+  if (!state.demoPending) renderDemo(stats.demo ?? null);
+}
+
+function renderDemo(demo) {
+  state.demo = demo;
+  const button = $('start-stop');
+  const meltdown = $('meltdown');
+  const available = demo !== null;
+  button.disabled = !available;
+  meltdown.disabled = !available;
+  meltdown.closest('.switch').classList.toggle('unavailable', !available);
+  $('demo-note').hidden = available;
+  button.textContent = available && demo.running ? 'Stop' : 'Start';
+  button.setAttribute('data-running', String(Boolean(demo?.running)));
+  meltdown.checked = Boolean(demo?.meltdown);
+}
+
+async function setDemo(change) {
+  state.demoPending = true;
+  const answer = await attempt(() => api('POST', '/api/demo', change));
+  state.demoPending = false;
+  // On failure, show the switches as they were.
+  renderDemo(answer ?? state.demo);
+}
+
+// ---------------------------------------------------------------- chart
+
+function addPoint(stats) {
+  const now = Date.now();
+  state.points.push({
+    t: now,
+    lines: Number(stats.lines_per_second) || 0,
+    errors: Number(stats.errors_per_second) || 0,
+  });
+  prune(state.points, now);
+  prune(state.markers, now);
+  state.chartDirty = true;
+  requestFrame();
+}
+
+function prune(series, now) {
+  while (series.length && series[0].t < now - CHART_SPAN_MS) series.shift();
+}
+
+function addMarker(incident, t) {
+  state.markers.push({ t, id: incident.id, severity: incident.severity });
+  state.chartDirty = true;
+  requestFrame();
+}
+
+/** A round axis maximum (1, 2 or 5 times a power of ten) above the highest value. */
+function niceMax(value) {
+  const target = Math.max(value, 10) * 1.1;
+  const power = 10 ** Math.floor(Math.log10(target));
+  return [1, 2, 5, 10].map((m) => m * power).find((v) => v >= target);
+}
+
+function chartColors(canvas) {
+  const css = getComputedStyle(canvas);
+  const read = (name) => css.getPropertyValue(name).trim();
+  return {
+    grid: read('--chart-grid'),
+    axis: read('--chart-axis'),
+    lines: read('--chart-lines'),
+    errors: read('--chart-errors'),
+    Critical: read('--sev-critical'),
+    Warning: read('--sev-warning'),
+    Info: read('--sev-info'),
+  };
+}
+
+/** Sizes the backing store to the element and the screen's pixel ratio, so lines stay crisp. */
+function fitCanvas(canvas) {
+  const ratio = window.devicePixelRatio || 1;
+  const width = Math.round(canvas.clientWidth * ratio);
+  const height = Math.round(canvas.clientHeight * ratio);
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width;
+    canvas.height = height;
+  }
+  return ratio;
+}
+
+function drawChart() {
+  state.chartDirty = false;
+  const canvas = $('chart');
+  const ratio = fitCanvas(canvas);
+  const ctx = canvas.getContext('2d');
+  const width = canvas.clientWidth;
+  const height = canvas.clientHeight;
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+
+  const colors = chartColors(canvas);
+  const plot = { left: 44, right: width - 10, top: 10, bottom: height - 22 };
+  const now = Date.now();
+  const yMax = niceMax(Math.max(0, ...state.points.map((p) => p.lines)));
+  const x = (t) => plot.right - ((now - t) / CHART_SPAN_MS) * (plot.right - plot.left);
+  const y = (v) => plot.bottom - (v / yMax) * (plot.bottom - plot.top);
+
+  drawAxes(ctx, plot, yMax, y, colors);
+  drawMarkers(ctx, plot, x, colors);
+  drawSeries(ctx, x, y, 'lines', colors.lines);
+  drawSeries(ctx, x, y, 'errors', colors.errors);
+}
+
+function drawAxes(ctx, plot, yMax, y, colors) {
+  ctx.font = '11px system-ui, sans-serif';
+  ctx.fillStyle = colors.axis;
+  ctx.strokeStyle = colors.grid;
+  ctx.lineWidth = 1;
+  ctx.textAlign = 'right';
+  ctx.textBaseline = 'middle';
+  for (let i = 0; i <= 4; i += 1) {
+    const value = (yMax / 4) * i;
+    const py = Math.round(y(value)) + 0.5;
+    ctx.beginPath();
+    ctx.moveTo(plot.left, py);
+    ctx.lineTo(plot.right, py);
+    ctx.stroke();
+    ctx.fillText(formatCount(value), plot.left - 6, py);
+  }
+  ctx.textBaseline = 'top';
+  for (let minute = 5; minute >= 0; minute -= 1) {
+    const px = plot.right - (minute / 5) * (plot.right - plot.left);
+    ctx.textAlign = minute === 0 ? 'right' : minute === 5 ? 'left' : 'center';
+    ctx.fillText(minute === 0 ? 'now' : `−${minute} min`, px, plot.bottom + 6);
+  }
+}
+
+function drawMarkers(ctx, plot, x, colors) {
+  ctx.save();
+  ctx.setLineDash([4, 3]);
+  ctx.lineWidth = 1.5;
+  for (const marker of state.markers) {
+    const px = Math.round(x(marker.t)) + 0.5;
+    if (px < plot.left) continue;
+    ctx.strokeStyle = colors[marker.severity] || colors.Warning;
+    ctx.fillStyle = ctx.strokeStyle;
+    ctx.beginPath();
+    ctx.moveTo(px, plot.top);
+    ctx.lineTo(px, plot.bottom);
+    ctx.stroke();
+    // A small flag on top, so a marker is visible even under a busy line.
+    ctx.beginPath();
+    ctx.moveTo(px - 5, plot.top - 6);
+    ctx.lineTo(px + 5, plot.top - 6);
+    ctx.lineTo(px, plot.top + 2);
+    ctx.fill();
+  }
+  ctx.restore();
+}
+
+function drawSeries(ctx, x, y, key, color) {
+  ctx.strokeStyle = color;
+  ctx.lineWidth = 2;
+  ctx.lineJoin = 'round';
+  ctx.beginPath();
+  let previous = null;
+  for (const point of state.points) {
+    const connected = previous && point.t - previous.t <= CHART_GAP_MS;
+    if (connected) ctx.lineTo(x(point.t), y(point[key]));
+    else ctx.moveTo(x(point.t), y(point[key]));
+    previous = point;
+  }
+  ctx.stroke();
+}
+
+// ---------------------------------------------------------------- incident cards
+
+function compareIncidents(a, b) {
+  if (a.status !== b.status) return a.status === 'open' ? -1 : 1;
+  const bySeverity = (SEVERITY_RANK[a.severity] ?? 3) - (SEVERITY_RANK[b.severity] ?? 3);
+  if (bySeverity !== 0) return bySeverity;
+  return Date.parse(b.last_seen) - Date.parse(a.last_seen);
+}
+
+function cardFor(id) {
+  for (const card of $('incidents').children) {
+    if (card.getAttribute('data-id') === id) return card;
+  }
+  return null;
+}
+
+function createCard(incident) {
+  const card = el('article', 'incident-card');
+  card.setAttribute('data-id', incident.id);
+  card.addEventListener('click', (event) => {
+    // Buttons have their own job; clicks inside the evidence are for selecting text.
+    if (event.target.closest('button, .evidence')) return;
+    if (window.getSelection()?.toString()) return;
+    toggleEvidence(card);
+  });
+  fillCard(card, incident);
+  return card;
+}
+
+/** Rebuilds a card's content in place, keeping its open evidence and keyboard focus. */
+function fillCard(card, incident) {
+  card.setAttribute('data-severity', incident.severity);
+  card.setAttribute('data-status', incident.status);
+  const evidence = card.querySelector('.evidence');
+  const focused = card.contains(document.activeElement)
+    ? document.activeElement.getAttribute('data-action')
+    : null;
+  card.replaceChildren(
+    cardHead(incident),
+    rootCauseLine(incident),
+    labelledLine('impacted', 'Impacted', (incident.impacted_services || []).join(', ')),
+    el('p', 'summary', incident.summary),
+    cardMeta(incident),
+    statusLine(incident),
+    cardActions(card, incident, evidence !== null),
+  );
+  if (evidence) {
+    // The incident carries the same evidence as GET /api/incidents/{id}: show the newest.
+    if (incident.templates?.length) renderEvidence(evidence, incident);
+    card.append(evidence);
+  }
+  if (focused) card.querySelector(`[data-action="${focused}"]`)?.focus();
+}
+
+function cardHead(incident) {
+  const head = el('div', 'card-head');
+  head.append(el('span', 'severity', incident.severity));
+  head.append(el('h3', 'title', incident.title));
+  const noise = el('span', 'noise', formatRatio(incident.noise_reduction_ratio));
+  noise.setAttribute('title', 'Noise reduction: lines absorbed per template kept');
+  head.append(noise);
+  return head;
+}
+
+function rootCauseLine(incident) {
+  const line = el('p', 'root-cause');
+  line.append(el('span', 'field-label', 'Root cause'));
+  line.append(el('strong', 'service', incident.root_cause?.service));
+  line.append(el('code', 'template', incident.root_cause?.template));
+  return line;
+}
+
+function labelledLine(className, label, text) {
+  const line = el('p', className);
+  line.append(el('span', 'field-label', label));
+  line.append(document.createTextNode(text));
+  return line;
+}
+
+function cardMeta(incident) {
+  const meta = el('div', 'meta');
+  meta.append(el('span', 'counts',
+    `${formatCount(incident.lines)} lines · ${formatCount(incident.windows)} windows`));
+  const seen = el('span', 'seen');
+  seen.append('first seen ', timeElement(incident.opened_at), ' · last seen ',
+    timeElement(incident.last_seen));
+  meta.append(seen);
+  return meta;
+}
+
+function statusLine(incident) {
+  const line = el('p', 'status');
+  const chip = (text, kind) => {
+    const node = el('span', 'chip', text);
+    if (kind) node.setAttribute('data-kind', kind);
+    line.append(node);
+  };
+  chip(incident.status, incident.status);
+  if (incident.acknowledged_at) chip('acknowledged', 'ack');
+  if (incident.reopened > 0) chip(`reopened ${incident.reopened}×`, 'reopened');
+  const before = incident.seen_before;
+  if (before) {
+    const n = before.times_last_7_days;
+    chip(`seen before: ${before.last_id}, ${n} ${n === 1 ? 'time' : 'times'} in the last 7 days`,
+      'seen-before');
+  }
+  if (incident.parent) chip(`grouped under ${incident.parent}`, 'parent');
+  return line;
+}
+
+function cardActions(card, incident, evidenceOpen) {
+  const actions = el('div', 'actions');
+  const button = (label, action, disabled, onClick) => {
+    const node = el('button', `button ${action}`, label);
+    node.type = 'button';
+    node.setAttribute('data-action', action);
+    node.disabled = disabled;
+    node.addEventListener('click', onClick);
+    actions.append(node);
+    return node;
+  };
+  const path = `/api/incidents/${encodeURIComponent(incident.id)}`;
+  const settled = Boolean(incident.acknowledged_at) || incident.status === 'resolved';
+  button('Acknowledge', 'ack', settled, () => act(`${path}/ack`));
+  button('Resolve', 'resolve', incident.status === 'resolved', () => act(`${path}/resolve`));
+  labelToggle(button('', 'toggle-evidence', false, () => toggleEvidence(card)), evidenceOpen);
+  return actions;
+}
+
+async function act(path) {
+  const incident = await attempt(() => api('POST', path));
+  if (incident) upsertIncident(incident);
+}
+
+function upsertIncident(incident) {
+  state.incidents.set(incident.id, incident);
+  const card = cardFor(incident.id);
+  if (card) fillCard(card, incident);
+  orderCards(); // creates the card when it is new
+}
+
+/** Puts the cards in order, dropping the oldest resolved ones beyond MAX_CARDS. */
+function orderCards() {
+  const sorted = [...state.incidents.values()].sort(compareIncidents);
+  for (const dropped of sorted.splice(MAX_CARDS)) {
+    state.incidents.delete(dropped.id);
+    cardFor(dropped.id)?.remove();
+  }
+  const container = $('incidents');
+  const cards = new Map([...container.children].map((c) => [c.getAttribute('data-id'), c]));
+  sorted.forEach((incident, index) => {
+    const card = cards.get(incident.id);
+    // Moving a card only when it is out of place keeps hover and focus stable.
+    if (card && container.children[index] !== card) {
+      container.insertBefore(card, container.children[index] ?? null);
+    } else if (!card) {
+      container.insertBefore(createCard(incident), container.children[index] ?? null);
+    }
+  });
+  $('no-incidents').hidden = sorted.length > 0;
+}
+
+/** Makes the cards exactly the snapshot's, refilling the ones still there (open evidence stays). */
+function replaceIncidents(incidents) {
+  state.incidents = new Map(incidents.map((incident) => [incident.id, incident]));
+  for (const card of [...$('incidents').children]) {
+    const incident = state.incidents.get(card.getAttribute('data-id'));
+    if (incident) fillCard(card, incident);
+    else card.remove();
+  }
+  orderCards();
+}
+
+// ---------------------------------------------------------------- evidence
+
+async function toggleEvidence(card) {
+  const open = card.querySelector('.evidence');
+  // Looked up on each use: a card refill replaces its buttons.
+  const toggle = (isOpen) => labelToggle(card.querySelector('.toggle-evidence'), isOpen);
+  if (open) {
+    open.remove();
+    toggle(false);
+    return;
+  }
+  const evidence = el('div', 'evidence');
+  evidence.append(el('p', 'evidence-loading', 'Loading evidence…'));
+  card.append(evidence);
+  toggle(true);
+  const id = card.getAttribute('data-id');
+  const incident = await attempt(() => api('GET', `/api/incidents/${encodeURIComponent(id)}`));
+  if (!evidence.isConnected) return; // closed while loading
+  if (!incident) {
+    evidence.remove();
+    toggle(false);
+    return;
+  }
+  renderEvidence(evidence, incident);
+  evidence.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+}
+
+function labelToggle(toggle, open) {
+  toggle.textContent = open ? 'Hide evidence' : 'Evidence';
+  toggle.setAttribute('aria-expanded', String(open));
+}
+
+function renderEvidence(evidence, incident) {
+  const templates = incident.templates || [];
+  if (!templates.length) {
+    evidence.replaceChildren(el('p', 'evidence-empty', 'No evidence kept for this incident.'));
+    return;
+  }
+  evidence.replaceChildren(...templates.map(evidenceTemplate));
+}
+
+function evidenceTemplate(item) {
+  const block = el('section', 'evidence-template');
+  const head = el('div', 'evidence-head');
+  head.append(el('span', 'evidence-count', `${formatCount(item.count)}×`));
+  const level = el('span', 'level', item.level);
+  level.setAttribute('data-level', item.level);
+  head.append(level);
+  head.append(el('span', 'evidence-services', (item.services || []).join(', ')));
+  block.append(head, el('code', 'evidence-text', item.template));
+
+  const first = item.first_lines || [];
+  const last = item.last_lines || [];
+  const samples = el('div', 'samples');
+  samples.append(...first.map((line) => el('div', 'sample', line)));
+  // When every line fits in first_lines, last_lines repeats them.
+  if (item.count > first.length && last.length) {
+    samples.append(el('div', 'sample-gap', '…'));
+    samples.append(...last.map((line) => el('div', 'sample', line)));
+  }
+  block.append(samples);
+  return block;
+}
+
+// ---------------------------------------------------------------- log stream
+
+function queueLines(lines) {
+  state.pendingLines.push(...lines);
+  // Only the newest MAX_LOG_ROWS can ever be shown: drop the rest early.
+  const excess = state.pendingLines.length - MAX_LOG_ROWS;
+  if (excess > 0) state.pendingLines.splice(0, excess);
+  if (!state.streamPaused) requestFrame();
+}
+
+function flushLogLines() {
+  if (state.streamPaused || !state.pendingLines.length) return;
+  const stream = $('log-stream');
+  const fragment = document.createDocumentFragment();
+  // Newest on top: the queue holds newest last.
+  for (let i = state.pendingLines.length - 1; i >= 0; i -= 1) {
+    fragment.append(logRow(state.pendingLines[i]));
+  }
+  state.pendingLines = [];
+  stream.prepend(fragment);
+  while (stream.childElementCount > MAX_LOG_ROWS) stream.lastElementChild.remove();
+}
+
+function logRow(line) {
+  const row = el('div', 'log-line');
+  const level = String(line.level || 'INFO').toUpperCase();
+  row.setAttribute('data-level', level);
+  const time = new Date(line.timestamp);
+  const stamp = Number.isNaN(time.getTime()) ? '' : time.toLocaleTimeString('en-GB');
+  row.append(
+    el('span', 'log-time', stamp),
+    el('span', 'log-level', level),
+    el('span', 'log-service', line.service),
+    el('span', 'log-message', line.message),
+  );
+  return row;
+}
+
+function setStreamPaused(paused) {
+  state.streamPaused = paused;
+  $('stream-paused').hidden = !paused;
+  $('log-stream').classList.toggle('paused', paused);
+  if (!paused) requestFrame();
+}
+
+// ---------------------------------------------------------------- server-sent events
+
+function setConnection(live) {
+  const node = $('connection');
+  node.textContent = live ? 'live' : 'reconnecting…';
+  node.setAttribute('data-state', live ? 'live' : 'reconnecting');
+}
+
+/** Parses an event's data; a malformed one is skipped rather than breaking the page. */
+function listen(source, name, handle) {
+  source.addEventListener(name, (event) => {
+    let data;
+    try {
+      data = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    handle(data);
+  });
+}
+
+function onSnapshot({ stats, incidents = [] }) {
+  setConnection(true);
+  if (stats) {
+    renderStats(stats);
+    addPoint(stats);
+  }
+  replaceIncidents(incidents);
+  // Openings in the chart's span that happened while disconnected (or before the page opened).
+  const since = Date.now() - CHART_SPAN_MS;
+  for (const incident of incidents) {
+    const opened = Date.parse(incident.opened_at);
+    const known = state.markers.some((m) => m.id === incident.id);
+    if (opened >= since && !known) addMarker(incident, opened);
+  }
+}
+
+function onIncidentEvent({ transition, incident }) {
+  if (!incident) return;
+  if (transition === 'opened' || transition === 'reopened') addMarker(incident, Date.now());
+  upsertIncident(incident);
+}
+
+function connect() {
+  const source = new EventSource('/api/events');
+  source.addEventListener('open', () => setConnection(true));
+  source.addEventListener('error', () => {
+    setConnection(false);
+    // EventSource retries by itself unless the server refused the stream outright.
+    if (source.readyState === EventSource.CLOSED) setTimeout(connect, RECONNECT_DELAY_MS);
+  });
+  listen(source, 'snapshot', onSnapshot);
+  listen(source, 'stats', (stats) => {
+    renderStats(stats);
+    addPoint(stats);
+  });
+  listen(source, 'incident', onIncidentEvent);
+  listen(source, 'lines', (lines) => {
+    if (Array.isArray(lines)) queueLines(lines);
+  });
+}
+
+// ---------------------------------------------------------------- start
+
+function start() {
+  $('start-stop').addEventListener('click', () => {
+    if (state.demo) setDemo({ running: !state.demo.running });
+  });
+  $('meltdown').addEventListener('change', (event) => setDemo({ meltdown: event.target.checked }));
+
+  const stream = $('log-stream');
+  stream.addEventListener('pointerenter', () => setStreamPaused(true));
+  stream.addEventListener('pointerleave', () => setStreamPaused(false));
+
+  new ResizeObserver(() => {
+    state.chartDirty = true;
+    requestFrame();
+  }).observe($('chart'));
+  setInterval(refreshRelativeTimes, RELATIVE_TIME_REFRESH_MS);
+
+  connect();
+}
+
+start();
