@@ -54,14 +54,51 @@ pub struct TemplateStat {
     pub last: DateTime<Utc>,
     /// The first raw message of the window with this template.
     pub example: String,
-    /// The window's first lines of this template (at most [`SAMPLE_LINES`]), as
-    /// `TIMESTAMP LEVEL SERVICE: MESSAGE`.
-    pub first_lines: Vec<String>,
-    /// Its last lines (at most [`SAMPLE_LINES`], none of them also in `first_lines`).
-    pub last_lines: Vec<String>,
+    /// The window's first lines of this template (at most [`SAMPLE_LINES`]), oldest first.
+    pub first_samples: Vec<Sample>,
+    /// Its last lines (at most [`SAMPLE_LINES`], none of them also a first one).
+    pub last_samples: Vec<Sample>,
+}
+
+/// One line kept as evidence. It is rendered as text only when somebody keeps it (an incident
+/// does; most windows have none), which spares formatting ten lines per template per window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The line's position in its window: samples are kept in arrival order.
+    pub seq: u32,
+    pub timestamp: DateTime<Utc>,
+    pub level: Level,
+    /// Index into its template's `services`.
+    pub service: usize,
+    pub message: String,
 }
 
 impl TemplateStat {
+    /// A sample as `TIMESTAMP LEVEL SERVICE: MESSAGE`.
+    pub fn render(&self, sample: &Sample) -> String {
+        let service = self
+            .services
+            .get(sample.service)
+            .map_or(UNKNOWN_SERVICE, |(name, _)| name.as_str());
+        format!(
+            "{} {} {}: {}",
+            sample
+                .timestamp
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
+            sample.level,
+            service,
+            sample.message
+        )
+    }
+
+    /// Both ends of the samples, rendered: the first lines, then the last ones.
+    pub fn sample_lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.first_samples
+            .iter()
+            .chain(&self.last_samples)
+            .map(|sample| self.render(sample))
+    }
+
     /// The service with the most lines of this template.
     pub fn main_service(&self) -> &str {
         self.services
@@ -159,8 +196,8 @@ impl Accumulator {
                 first: timestamp,
                 last: timestamp,
                 example: message.clone(),
-                first_lines: Vec::new(),
-                last_lines: Vec::new(),
+                first_samples: Vec::new(),
+                last_samples: Vec::new(),
             });
             self.samples.push(Samples::default());
             self.templates.len() - 1
@@ -181,6 +218,7 @@ impl Accumulator {
             }
         };
         self.samples[slot].keep(Sample {
+            seq: self.levels.total(),
             timestamp,
             level,
             service,
@@ -201,13 +239,13 @@ impl Accumulator {
             .iter_mut()
             .zip(std::mem::take(&mut self.samples))
         {
-            (stat.first_lines, stat.last_lines) = samples.render(&stat.services);
+            stat.first_samples = samples.first;
+            stat.last_samples = samples.last.into();
         }
         self.follow_merges(miner);
         for stat in &mut self.templates {
             stat.template = miner.template(stat.id).unwrap_or_default();
-            stat.services
-                .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            sort_services(stat);
         }
         self.templates
             .sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.id.cmp(&b.id)));
@@ -259,30 +297,56 @@ fn merge_into(into: &mut TemplateStat, from: TemplateStat) {
         into.example = from.example;
     }
     into.last = into.last.max(from.last);
-    let mut lines: Vec<String> = std::mem::take(&mut into.first_lines);
-    lines.extend(std::mem::take(&mut into.last_lines));
-    lines.extend(from.first_lines);
-    lines.extend(from.last_lines);
-    // Lines start with a fixed-width UTC timestamp: their text order is their time order.
-    lines.sort();
-    let late = lines.split_off(lines.len().min(SAMPLE_LINES));
-    into.first_lines = lines;
-    into.last_lines = late[late.len().saturating_sub(SAMPLE_LINES)..].to_vec();
+    // `from`'s samples point into `from.services`: point them into `into.services` instead.
+    let mut moved = Vec::with_capacity(from.services.len());
     for (service, n) in from.services {
-        match into.services.iter_mut().find(|(name, _)| *name == service) {
-            Some((_, count)) => *count += n,
-            None => into.services.push((service, n)),
-        }
+        let i = match into.services.iter().position(|(name, _)| *name == service) {
+            Some(i) => i,
+            None => {
+                into.services.push((service, 0));
+                into.services.len() - 1
+            }
+        };
+        into.services[i].1 += n;
+        moved.push(i);
     }
+    let mut samples: Vec<Sample> = std::mem::take(&mut into.first_samples);
+    samples.append(&mut into.last_samples);
+    let from_samples = from.first_samples.into_iter().chain(from.last_samples);
+    samples.extend(from_samples.map(|s| Sample {
+        service: moved[s.service],
+        ..s
+    }));
+    samples.sort_by_key(|s| s.seq);
+    let late = samples.split_off(samples.len().min(SAMPLE_LINES));
+    into.first_samples = samples;
+    into.last_samples = late;
+    let excess = into.last_samples.len().saturating_sub(SAMPLE_LINES);
+    into.last_samples.drain(..excess);
 }
 
-/// One line kept as a sample, rendered only if it is still kept when the window closes.
-struct Sample {
-    timestamp: DateTime<Utc>,
-    level: Level,
-    /// Index into its template's services.
-    service: usize,
-    message: String,
+/// Sorts a template's services, most lines first, keeping its samples pointing at theirs.
+fn sort_services(stat: &mut TemplateStat) {
+    let mut order: Vec<usize> = (0..stat.services.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&stat.services[a], &stat.services[b]);
+        b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0))
+    });
+    let mut new_index = vec![0; order.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_index[old] = new;
+    }
+    let mut services: Vec<Option<(String, u32)>> = std::mem::take(&mut stat.services)
+        .into_iter()
+        .map(Some)
+        .collect();
+    stat.services = order
+        .iter()
+        .filter_map(|&old| services[old].take())
+        .collect();
+    for sample in stat.first_samples.iter_mut().chain(&mut stat.last_samples) {
+        sample.service = new_index[sample.service];
+    }
 }
 
 /// The first and the latest lines of a template in a window.
@@ -302,22 +366,6 @@ impl Samples {
             self.last.pop_front();
         }
         self.last.push_back(sample);
-    }
-
-    fn render(self, services: &[(String, u32)]) -> (Vec<String>, Vec<String>) {
-        let render = |s: Sample| {
-            format!(
-                "{} {} {}: {}",
-                s.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
-                s.level,
-                services[s.service].0,
-                s.message
-            )
-        };
-        (
-            self.first.into_iter().map(render).collect(),
-            self.last.into_iter().map(render).collect(),
-        )
     }
 }
 
@@ -383,12 +431,13 @@ mod tests {
         assert_eq!(digest.templates[1].count, 3);
         assert!(digest.templates[1].template.contains("<*>"));
         assert_eq!(digest.templates[1].example, "User 1000 logged in");
+        let user = &digest.templates[1];
         assert_eq!(
-            digest.templates[1].first_lines[0],
+            user.render(&user.first_samples[0]),
             "2023-11-14T22:13:21.000Z INFO auth: User 1000 logged in"
         );
-        assert_eq!(top.first_lines.len(), 5);
-        assert_eq!(top.last_lines.len(), 2, "7 lines: 5 first, 2 last");
+        assert_eq!(top.first_samples.len(), 5);
+        assert_eq!(top.last_samples.len(), 2, "7 lines: 5 first, 2 last");
         assert_eq!(digest.templates[2].main_service(), UNKNOWN_SERVICE);
         assert_eq!(digest.services[0].name, "db");
         assert_eq!(digest.levels.errors(), 7);
@@ -425,13 +474,17 @@ mod tests {
         assert_eq!(digest.templates[0].count, 6);
         assert!(digest.templates[0].template.contains("<*>"));
         assert!(digest.templates[0].example.contains("alice"));
-        let lines = &digest.templates[0].first_lines;
-        assert_eq!(lines.len(), 5);
+        let lines: Vec<String> = digest.templates[0].sample_lines().collect();
+        assert_eq!(lines.len(), 6);
         assert!(
             lines[0].contains("alice") && lines[4].contains("erin"),
             "{lines:?}"
         );
-        assert_eq!(digest.templates[0].last_lines.len(), 1);
+        assert!(
+            lines[5].contains("frank") && lines[5].contains("INFO login:"),
+            "{lines:?}"
+        );
+        assert_eq!(digest.templates[0].last_samples.len(), 1);
     }
 
     #[test]

@@ -361,14 +361,14 @@ fn add_evidence(templates: &mut Vec<Evidence>, stat: &TemplateStat) {
             evidence.services.push(service.clone());
         }
     }
-    let mut lines = stat.first_lines.iter().chain(&stat.last_lines);
+    let mut lines = stat.sample_lines();
     while evidence.first_lines.len() < SAMPLE_LINES {
         match lines.next() {
-            Some(line) => evidence.first_lines.push(line.clone()),
+            Some(line) => evidence.first_lines.push(line),
             None => break,
         }
     }
-    evidence.last_lines.extend(lines.cloned());
+    evidence.last_lines.extend(lines);
     let excess = evidence.last_lines.len().saturating_sub(SAMPLE_LINES);
     evidence.last_lines.drain(..excess);
 }

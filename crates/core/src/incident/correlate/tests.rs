@@ -2,6 +2,7 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use super::*;
 use crate::LevelCounts;
+use crate::condense::Sample;
 use crate::event::Level;
 use crate::miner::TemplateId;
 use crate::report::{ReportTemplate, WindowSummary};
@@ -17,7 +18,13 @@ fn window(end: i64, service: &str, id: u32, text: &str, severity: Severity) -> (
     for _ in 0..70 {
         levels.add(Level::Error);
     }
-    let line = |n: i64| format!("{} ERROR {service}: {text} #{n}", at(end - 1).to_rfc3339());
+    let sample = |n: i64| Sample {
+        seq: n as u32,
+        timestamp: at(end - 1),
+        level: Level::Error,
+        service: 0,
+        message: format!("{text} #{n}"),
+    };
     let stat = TemplateStat {
         id: TemplateId(id),
         template: text.into(),
@@ -27,8 +34,8 @@ fn window(end: i64, service: &str, id: u32, text: &str, severity: Severity) -> (
         first: at(end - 1),
         last: at(end),
         example: text.into(),
-        first_lines: (0..5).map(line).collect(),
-        last_lines: (65..70).map(line).collect(),
+        first_samples: (0..5).map(sample).collect(),
+        last_samples: (65..70).map(sample).collect(),
     };
     let digest = Digest {
         seq: 1,
