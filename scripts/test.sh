@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, then every test of the workspace.
-# Usage: scripts/test.sh   (from anywhere; needs the repository and PostgreSQL, started if down)
+# Usage: scripts/test.sh   (from anywhere; needs the repository, PostgreSQL (started if down) and
+# Chromium with chromedriver (installed with apt-get if missing; run as root))
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,15 @@ if ! postgres_answers; then
     echo "error: PostgreSQL does not answer on 127.0.0.1:5432, and the postgres_… tests need it." >&2
     echo "Start it with: pg_ctlcluster --skip-systemctl-redirect \$(ls /etc/postgresql) main start" >&2
     exit 1
+fi
+
+# The `browser_…` tests drive Chromium through chromedriver; without them they fail, they are
+# never skipped. Debian's packages keep the two at the same version.
+echo "== Chromium and chromedriver"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    echo "missing; installing Debian's chromium and chromium-driver"
+    apt-get update
+    apt-get install -y --no-install-recommends chromium chromium-driver
 fi
 
 echo "== cargo fmt --check"
