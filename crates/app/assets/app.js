@@ -585,11 +585,14 @@ function logRow(line) {
   row.setAttribute('data-level', level);
   const time = new Date(line.timestamp);
   const stamp = Number.isNaN(time.getTime()) ? '' : time.toLocaleTimeString('en-GB');
+  const message = el('span', 'log-message', line.message);
+  // Long lines are cut on screen; the whole line shows on hover (as an attribute: still text).
+  message.setAttribute('title', String(line.message ?? ''));
   row.append(
     el('span', 'log-time', stamp),
     el('span', 'log-level', level),
     el('span', 'log-service', line.service),
-    el('span', 'log-message', line.message),
+    message,
   );
   return row;
 }
