@@ -33,6 +33,30 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     apt-get install -y --no-install-recommends chromium chromium-driver
 fi
 
+# The syslog source's `client_logger_…` tests run util-linux `logger` (Debian: bsdutils);
+# without it they fail, they are never skipped.
+echo "== logger (util-linux)"
+if ! command -v logger >/dev/null 2>&1; then
+    echo "missing; installing Debian's bsdutils"
+    apt-get update
+    apt-get install -y --no-install-recommends bsdutils
+fi
+
+# The `client_otel_python_…` test sends logs with the official OpenTelemetry Python SDK and its
+# OTLP/HTTP exporter, from a virtualenv at .venv-otel (git-ignored); `client_curl_…` tests need
+# curl. Without them they fail, they are never skipped.
+echo "== curl, and the OpenTelemetry Python SDK in .venv-otel"
+if ! command -v curl >/dev/null 2>&1; then
+    echo "missing curl; installing Debian's curl"
+    apt-get update
+    apt-get install -y --no-install-recommends curl
+fi
+if ! .venv-otel/bin/python -c 'import opentelemetry.sdk._logs, opentelemetry.exporter.otlp.proto.http' 2>/dev/null; then
+    echo "creating .venv-otel with opentelemetry-sdk and opentelemetry-exporter-otlp-proto-http"
+    python3 -m venv .venv-otel
+    .venv-otel/bin/pip install -q opentelemetry-sdk opentelemetry-exporter-otlp-proto-http
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

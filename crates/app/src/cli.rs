@@ -92,8 +92,11 @@ pub struct IncidentArgs {
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
-    /// Where logs come from: `demo`, `stdin` or `file:PATH` (read, then follow). Repeat the
-    /// flag to run several at once [default: demo].
+    /// Where logs come from: `demo`, `stdin` or `file:GLOB` (every matching file read, then
+    /// followed as `tail -F` does: new files, rotation, truncation). Repeat the flag to run
+    /// several at once, or give `none` for only the HTTP and OTLP endpoints (`POST /api/logs`,
+    /// `POST /v1/logs`), which every server offers [default: demo, unless --syslog-listen is
+    /// given].
     #[arg(
         long = "source",
         env = "IC_SOURCE",
@@ -101,6 +104,16 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub sources: Vec<String>,
+
+    /// Receive syslog (RFC 5424 and 3164) on UDP and TCP at this address: `PORT` listens on
+    /// 127.0.0.1, `ADDR:PORT` anywhere else (e.g. `0.0.0.0:5514`) [default: off].
+    #[arg(long, env = "IC_SYSLOG_LISTEN", value_name = "ADDR")]
+    pub syslog_listen: Option<String>,
+
+    /// Where the file source keeps its read offsets, so a restart neither reads a line
+    /// twice nor skips one [default: file-offsets.json next to the default database].
+    #[arg(long, env = "IC_CHECKPOINT", value_name = "PATH")]
+    pub checkpoint: Option<PathBuf>,
 
     /// Address of the HTTP server (demo control, health) [default: 127.0.0.1:8080].
     #[arg(long, env = "IC_LISTEN", value_name = "ADDR")]
@@ -134,6 +147,36 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub db: DbArgs,
+
+    #[command(flatten)]
+    pub ingest: IngestArgs,
+}
+
+/// The guards of `POST /api/logs` and `POST /v1/logs` (served by every `serve`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct IngestArgs {
+    /// Bearer token that `/api/logs`, `/v1/logs`, `POST /api/demo` and
+    /// `POST /api/incidents/*` require; mandatory when --listen is not a loopback address.
+    #[arg(
+        long,
+        env = "IC_INGEST_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub ingest_token: Option<String>,
+
+    /// The largest ingest request body, in bytes, after gzip decompression
+    /// [default: 10485760 (10 MiB)].
+    #[arg(long, env = "IC_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+
+    /// HTTP connections served at once [default: 512].
+    #[arg(long, env = "IC_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// Ingest requests handled at once; more get 429 [default: 16].
+    #[arg(long, env = "IC_MAX_INGEST_REQUESTS", value_name = "N")]
+    pub max_ingest_requests: Option<usize>,
 }
 
 #[derive(Debug, Clone, Args)]

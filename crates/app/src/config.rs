@@ -15,13 +15,20 @@ use serde::Deserialize;
 
 use crate::cli::{Format, IncidentArgs, MinSeverity, ServeArgs, WindowArgs};
 use crate::notify::{self, WebhookConfig, WebhookTarget};
+use crate::sources::syslog::{self, SyslogConfig};
+use crate::web::limits::{IngestFile, IngestSettings};
 
 /// The TOML file. Every field is optional; a flag or `IC_*` variable wins over it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    /// `serve`'s sources: `"demo"`, `"stdin"`, `"file:PATH"`.
+    /// `serve`'s sources: `"demo"`, `"stdin"`, `"file:GLOB"`.
     pub sources: Option<Vec<String>>,
+    /// Where the file source keeps its read offsets
+    /// (default: `file-offsets.json` next to the default database).
+    pub checkpoint: Option<PathBuf>,
+    #[serde(default)]
+    pub syslog: SyslogFile,
     /// `serve`'s HTTP address, e.g. `"127.0.0.1:8080"`.
     pub listen: Option<SocketAddr>,
     /// `"text"` or `"json"`.
@@ -41,6 +48,47 @@ pub struct FileConfig {
     /// Webhook targets: `[[webhooks]] url = "…" format = "slack" timeout_secs = 5`.
     #[serde(default)]
     pub webhooks: Vec<WebhookConfig>,
+    /// `[ingest]`: the token and limits of `/api/logs` and `/v1/logs`.
+    #[serde(default)]
+    pub ingest: IngestFile,
+}
+
+/// `[syslog]`: the syslog receiver (UDP and TCP on one port).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogFile {
+    /// `"PORT"` (on 127.0.0.1) or `"ADDR:PORT"`; without it no syslog is received.
+    pub listen: Option<String>,
+    /// Longer messages are truncated to this many bytes (default 65536).
+    pub max_message_bytes: Option<usize>,
+    /// At most this many TCP connections at once (default 256).
+    pub max_connections: Option<usize>,
+}
+
+impl SyslogFile {
+    /// The receiver's address and limits, if syslog is on (the flag's address wins).
+    fn settings(&self, flag: Option<&str>) -> anyhow::Result<Option<SyslogSettings>> {
+        let Some(listen) = flag.or(self.listen.as_deref()) else {
+            return Ok(None);
+        };
+        let listen = syslog::parse_listen(listen).context("--syslog-listen")?;
+        let defaults = SyslogConfig::default();
+        let config = SyslogConfig {
+            max_message_bytes: self.max_message_bytes.unwrap_or(defaults.max_message_bytes),
+            max_connections: self.max_connections.unwrap_or(defaults.max_connections),
+        };
+        if config.max_message_bytes == 0 || config.max_connections == 0 {
+            bail!("[syslog] max_message_bytes and max_connections must be at least 1");
+        }
+        Ok(Some(SyslogSettings { listen, config }))
+    }
+}
+
+/// Where syslog is received, and its limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyslogSettings {
+    pub listen: SocketAddr,
+    pub config: SyslogConfig,
 }
 
 /// `[retention]`: how long resolved incidents are kept.
@@ -190,6 +238,15 @@ fn db_url_in(data: Option<PathBuf>) -> anyhow::Result<String> {
     Ok(format!("sqlite://{}", dir.join("incidents.db").display()))
 }
 
+/// The file source's checkpoint: next to the default database in the data directory, or
+/// in the working directory when there is none.
+fn default_checkpoint() -> PathBuf {
+    match data_dir(std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME")) {
+        Some(data) => data.join("incident-commander").join("file-offsets.json"),
+        None => PathBuf::from("incident-commander-offsets.json"),
+    }
+}
+
 /// A positive, finite number of seconds.
 pub fn seconds(secs: f64) -> anyhow::Result<Duration> {
     if !(secs.is_finite() && secs > 0.0) {
@@ -213,6 +270,12 @@ pub struct ServeSettings {
     pub demo_seed: Option<u64>,
     pub demo_rate: Option<f64>,
     pub meltdown: bool,
+    /// The syslog receiver, when one is asked for.
+    pub syslog: Option<SyslogSettings>,
+    /// Where the file source keeps its offsets.
+    pub checkpoint: PathBuf,
+    /// The HTTP listener's token and limits.
+    pub ingest: IngestSettings,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -223,13 +286,22 @@ impl ServeSettings {
         file: &FileConfig,
         stdout_is_terminal: bool,
     ) -> anyhow::Result<Self> {
+        let syslog = file.syslog.settings(args.syslog_listen.as_deref())?;
         let names = if args.sources.is_empty() {
-            file.sources.clone().unwrap_or_else(|| vec!["demo".into()])
+            // The demo is the default input only when no other input is asked for.
+            let default = if syslog.is_some() {
+                vec![]
+            } else {
+                vec!["demo".into()]
+            };
+            file.sources.clone().unwrap_or(default)
         } else {
             args.sources.clone()
         };
+        // `none`: only the HTTP and OTLP endpoints, which every server offers.
         let sources = names
             .iter()
+            .filter(|s| s.as_str() != "none")
             .map(|s| s.parse())
             .collect::<Result<Vec<SourceSpec>, _>>()?;
         for once in [SourceSpec::Stdin, SourceSpec::Demo] {
@@ -237,12 +309,14 @@ impl ServeSettings {
                 bail!("--source {once} is given twice; it can run only once");
             }
         }
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("a valid default address"));
         Ok(Self {
             sources,
-            listen: args
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("a valid default address")),
+            listen,
+            ingest: IngestSettings::resolve(&args.ingest, &file.ingest, listen)?,
             format: file.format(args.format, stdout_is_terminal),
             min_severity: file.min_severity(args.min_severity),
             window: file.window(&args.window)?,
@@ -258,6 +332,12 @@ impl ServeSettings {
                 rate => rate,
             },
             meltdown: args.meltdown || file.demo.meltdown.unwrap_or(false),
+            syslog,
+            checkpoint: args
+                .checkpoint
+                .clone()
+                .or_else(|| file.checkpoint.clone())
+                .unwrap_or_else(default_checkpoint),
         })
     }
 }
@@ -267,7 +347,7 @@ impl ServeSettings {
 pub enum SourceSpec {
     Demo,
     Stdin,
-    /// Read the file, then follow it as it grows.
+    /// Read the files a glob matches, then follow them as `tail -F` does.
     File(PathBuf),
 }
 
@@ -280,7 +360,7 @@ impl FromStr for SourceSpec {
             "stdin" | "-" => Ok(SourceSpec::Stdin),
             _ => match s.strip_prefix("file:") {
                 Some(path) if !path.is_empty() => Ok(SourceSpec::File(path.into())),
-                _ => bail!("unknown source `{s}`: expected demo, stdin or file:PATH"),
+                _ => bail!("unknown source `{s}`: expected demo, stdin or file:PATH, or none"),
             },
         }
     }
@@ -306,6 +386,8 @@ mod tests {
             r#"
             sources = ["stdin"]
             listen = "0.0.0.0:9000"
+            [ingest]
+            token = "t"
             [window]
             max_events = 50
             max_age_secs = 2.5
@@ -337,6 +419,42 @@ mod tests {
         assert_eq!(s.sources, [SourceSpec::Demo]);
         assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(s.window, WindowConfig::default());
+    }
+
+    #[test]
+    fn syslog_is_off_unless_asked_for_and_then_replaces_the_demo() {
+        let mut args = ServeArgs::default();
+        args.db.db = Some("sqlite::memory:".into());
+        let s = ServeSettings::resolve(&args, &FileConfig::default(), true).unwrap();
+        assert_eq!(s.syslog, None);
+        assert!(s.checkpoint.ends_with("file-offsets.json") || s.checkpoint.is_relative());
+
+        let file: FileConfig = toml::from_str(
+            r#"
+            checkpoint = "/tmp/offsets.json"
+            [syslog]
+            listen = "0.0.0.0:5514"
+            max_message_bytes = 1024
+            "#,
+        )
+        .unwrap();
+        let s = ServeSettings::resolve(&args, &file, true).unwrap();
+        let syslog = s.syslog.unwrap();
+        assert_eq!(syslog.listen.to_string(), "0.0.0.0:5514");
+        assert_eq!(syslog.config.max_message_bytes, 1024);
+        assert_eq!(syslog.config.max_connections, 256);
+        assert_eq!(s.sources, []);
+        assert_eq!(s.checkpoint, PathBuf::from("/tmp/offsets.json"));
+
+        args.syslog_listen = Some("6514".into());
+        args.sources = vec!["file:/var/log/*.log".into()];
+        let s = ServeSettings::resolve(&args, &file, true).unwrap();
+        assert_eq!(s.syslog.unwrap().listen.to_string(), "127.0.0.1:6514");
+        assert_eq!(s.sources, [SourceSpec::File("/var/log/*.log".into())]);
+
+        args.syslog_listen = Some("nowhere".into());
+        let err = ServeSettings::resolve(&args, &file, true).unwrap_err();
+        assert!(format!("{err:#}").contains("neither a port"), "{err:#}");
     }
 
     #[test]

@@ -21,8 +21,9 @@ use crate::output::{ReportPrinter, render_transition};
 use crate::pipeline::{self, Analyzed, ArrivalTime, Chunk, Engine, Hooks, SharedCounters};
 use crate::shutdown;
 use crate::sources::demo::{self, DemoControl, DemoState};
-use crate::sources::file::Follow;
+use crate::sources::file::{self, FileSource, FileSourceConfig};
 use crate::sources::reader::{self, Stamping};
+use crate::sources::syslog;
 use crate::web;
 
 pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
@@ -40,7 +41,11 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let cancel = shutdown::on_signals();
     let counters = SharedCounters::default();
     let (tx, rx) = pipeline::ingest_channel();
+    // The HTTP and OTLP endpoints send through a gate that closes like a source ends.
+    let gate = web::IngestGate::new(tx.clone());
+    let ingest = web::Ingest::new(gate.clone(), counters.clone(), &settings.ingest);
     let (sources, demo) = start_sources(&settings, tx, &counters, &cancel)?;
+    let sources = tokio::spawn(finish_sources(sources, gate, cancel.clone()));
     let live = Live::new(counters, demo);
     live.track_open(&restored);
 
@@ -61,7 +66,13 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
         metrics: crate::metrics::handle()?,
         shutdown: web_stop.clone(),
     };
-    let server = tokio::spawn(web::serve(listener, web::router(state), web_stop.clone()));
+    let app = web::app(state, ingest, &settings.ingest);
+    let server = tokio::spawn(web::serve(
+        listener,
+        app,
+        web_stop.clone(),
+        settings.ingest.clone(),
+    ));
     let publisher = tokio::spawn(live::publish(live.clone(), web_stop.clone()));
     eprintln!(
         "Incident Commander on http://{address} (sources: {})",
@@ -69,6 +80,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
             .sources
             .iter()
             .map(ToString::to_string)
+            .chain(["http".into(), "otlp".into()])
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -89,7 +101,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
 
     stages.await?;
     sink.close(WEBHOOK_GRACE).await;
-    finish_sources(sources).await;
+    sources.await?;
     web_stop.cancel();
     server.await??;
     publisher.await?;
@@ -178,6 +190,8 @@ fn start_sources(
     counters: &SharedCounters,
     cancel: &CancellationToken,
 ) -> anyhow::Result<(JoinSet<anyhow::Result<()>>, Option<DemoControl>)> {
+    // The recorder first: lines counted before it exists would be missing from /metrics.
+    crate::metrics::handle()?;
     let mut tasks = JoinSet::new();
     let mut control = None;
     for spec in &settings.sources {
@@ -211,21 +225,61 @@ fn start_sources(
                     .context("reading stdin failed")
                 });
             }
-            SourceSpec::File(path) => {
-                let follow = Follow::open(path, cancel.clone())?;
-                let name = path.display().to_string();
-                tasks.spawn(async move {
-                    reader::relay("file", follow, Stamping::Arrival, tx, counters, cancel)
-                        .await
-                        .with_context(|| format!("reading {name} failed"))
-                });
-            }
+            // Every pattern goes to one file source below: one checkpoint, one reader.
+            SourceSpec::File(_) => {}
         }
+    }
+    let patterns: Vec<String> = (settings.sources.iter())
+        .filter_map(|spec| match spec {
+            SourceSpec::File(path) => Some(path.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    if !patterns.is_empty() {
+        let source = FileSource::new(FileSourceConfig {
+            patterns,
+            checkpoint: Some(settings.checkpoint.clone()),
+            poll: file::POLL,
+        })?;
+        let (tx, counters, cancel) = (tx.clone(), counters.clone(), cancel.clone());
+        tasks.spawn(async move {
+            source.run(tx, counters, cancel).await?;
+            Ok(())
+        });
+    }
+    if let Some(settings) = &settings.syslog {
+        let listeners = syslog::Listeners::bind(settings.listen)?;
+        eprintln!("Syslog on udp+tcp {}", listeners.local_addr()?);
+        let (config, counters, cancel) = (settings.config, counters.clone(), cancel.clone());
+        tasks.spawn(async move {
+            syslog::run(listeners, config, tx, counters, cancel).await;
+            Ok(())
+        });
     }
     Ok((tasks, control))
 }
 
-async fn finish_sources(mut sources: JoinSet<anyhow::Result<()>>) {
+/// Waits for the sources, and closes the ingest endpoints' gate at shutdown or once every
+/// source has ended (stdin at its end), so the pipeline drains and `serve` ends as it would
+/// without them. With no source (`--source none`) only shutdown closes it.
+async fn finish_sources(
+    mut sources: JoinSet<anyhow::Result<()>>,
+    gate: std::sync::Arc<web::IngestGate>,
+    cancel: CancellationToken,
+) {
+    if sources.is_empty() {
+        cancel.cancelled().await;
+    } else {
+        tokio::select! {
+            () = join_sources(&mut sources) => {}
+            () = cancel.cancelled() => {}
+        }
+    }
+    gate.close();
+    join_sources(&mut sources).await;
+}
+
+async fn join_sources(sources: &mut JoinSet<anyhow::Result<()>>) {
     while let Some(result) = sources.join_next().await {
         match result {
             Ok(Ok(())) => {}

@@ -1,101 +1,484 @@
-//! A file, read to its end and then followed as it grows (`tail -f`).
+//! The file source: every file a glob matches, followed as `tail -F` follows it.
+//!
+//! Files are polled, not watched: every [`POLL`] the patterns are expanded again (new files
+//! are read from their start) and each file is read to its end. A file is followed by its
+//! identity (device and inode), so rotation is seen for what it is:
+//!
+//! - renamed to a name the pattern still matches (`app.log*` and `app.log.1`): the same file,
+//!   read on under its new name, and the new file at the old name is read from its start;
+//! - renamed away or deleted: read to its end, its last line even without a newline, then
+//!   dropped. A file rotated away twice within one poll is missed, so a pattern that matches
+//!   the rotated names too is the exact choice;
+//! - truncated (its size below the offset read): read again from its start. A file truncated
+//!   and grown past the old offset within one poll cannot be told from one that grew.
+//!
+//! Reads block, so they run on a thread of their own that sends straight into the ingest
+//! channel and waits when it is full. A line is handed over once complete (a partial last
+//! line waits for its newline), and a multi-line event once its file has been quiet for one
+//! poll. After lines were handed over, the offsets are written to the checkpoint (see
+//! [`checkpoint`](super::checkpoint)) at most every [`CHECKPOINT_EVERY`] and at shutdown; a
+//! restart goes on from there.
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
 
+use chrono::Utc;
+use ic_core::parse::LineJoiner;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-/// How often a file at its end is checked for new lines.
-const POLL: Duration = Duration::from_millis(250);
+use super::checkpoint::{self, CheckpointError, Entry, FileId};
+use super::reader::MAX_LINE_BYTES;
+use crate::pipeline::{CHUNK_EVENTS, Chunk, SharedCounters};
 
-/// A reader that, at the end of the file, waits for more instead of ending; it ends only when
-/// `cancel` fires. A file that shrinks (truncated in place) is read again from its start.
+/// How often files at their end are checked for new lines, and patterns for new files.
+pub const POLL: Duration = Duration::from_millis(250);
+/// The checkpoint is written at most this often while lines flow (and always at shutdown).
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// Bytes read from one file before the others get their turn.
+const READ_BUDGET: usize = 1 << 20;
+const SOURCE: &str = "file";
+
+/// What to follow and where to keep the offsets.
+#[derive(Debug, Clone)]
+pub struct FileSourceConfig {
+    /// Glob patterns (`/var/log/app/*.log`); a plain path is a pattern matching one file.
+    pub patterns: Vec<String>,
+    /// The checkpoint file; `None` keeps no offsets (every start reads the files again).
+    pub checkpoint: Option<PathBuf>,
+    pub poll: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FileSourceError {
+    #[error("`{pattern}` is not a valid file pattern: {source}")]
+    Pattern {
+        pattern: String,
+        source: glob::PatternError,
+    },
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("cannot start the file reader thread: {0}")]
+    Thread(io::Error),
+}
+
+/// A file source checked and ready: patterns valid, checkpoint read.
 #[derive(Debug)]
-pub struct Follow {
+pub struct FileSource {
+    config: FileSourceConfig,
+    resume: Vec<Entry>,
+}
+
+impl FileSource {
+    /// Checks the patterns and reads the checkpoint, so that mistakes show at start-up.
+    pub fn new(config: FileSourceConfig) -> Result<Self, FileSourceError> {
+        for pattern in &config.patterns {
+            glob::Pattern::new(pattern).map_err(|source| FileSourceError::Pattern {
+                pattern: pattern.clone(),
+                source,
+            })?;
+        }
+        let resume = match &config.checkpoint {
+            Some(path) => checkpoint::load(path)?,
+            None => Vec::new(),
+        };
+        Ok(Self { config, resume })
+    }
+
+    /// Follows the files until `cancel` fires; what was read by then is handed over and
+    /// checkpointed before this returns.
+    pub async fn run(
+        self,
+        ingest: mpsc::Sender<Chunk>,
+        counters: SharedCounters,
+        cancel: CancellationToken,
+    ) -> Result<(), FileSourceError> {
+        // Dropping `wake` interrupts the thread's wait between polls at once.
+        let (wake, asleep) = std_mpsc::channel::<()>();
+        let (done_tx, mut done) = oneshot::channel();
+        let follower = Follower::new(self, ingest, counters, cancel.clone(), asleep);
+        std::thread::Builder::new()
+            .name("file-source".into())
+            .spawn(move || {
+                let _ = done_tx.send(follower.run());
+            })
+            .map_err(FileSourceError::Thread)?;
+        tokio::select! {
+            () = cancel.cancelled() => drop(wake),
+            result = &mut done => return result.unwrap_or(Ok(())),
+        }
+        done.await.unwrap_or(Ok(()))
+    }
+}
+
+/// One followed file.
+struct Tailed {
     path: PathBuf,
+    id: FileId,
     file: File,
-    offset: u64,
-    cancel: CancellationToken,
+    /// Bytes read from the file so far.
+    read: u64,
+    /// Bytes read that do not end in a newline yet.
+    partial: Vec<u8>,
+    /// Where `partial` starts: the end of the last complete line taken.
+    consumed: u64,
+    joiner: LineJoiner,
+    /// Where the event the joiner holds starts, if it holds one.
+    pending_from: Option<u64>,
+    /// Everything before this offset was handed to the ingest channel.
+    committed: u64,
 }
 
-impl Follow {
-    pub fn open(path: &Path, cancel: CancellationToken) -> io::Result<Self> {
-        let file = File::open(path).map_err(|err| {
-            io::Error::new(err.kind(), format!("cannot open {}: {err}", path.display()))
-        })?;
-        Ok(Self {
-            path: path.to_owned(),
-            file,
-            offset: 0,
-            cancel,
-        })
+impl Tailed {
+    /// The offset up to which every line's event has left the joiner.
+    fn emitted(&self) -> u64 {
+        self.pending_from.unwrap_or(self.consumed)
     }
 
-    fn truncated(&self) -> io::Result<bool> {
-        Ok(self.file.metadata()?.len() < self.offset)
-    }
-}
-
-impl Read for Follow {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            let n = self.file.read(buf)?;
-            if n > 0 {
-                self.offset += n as u64;
-                return Ok(n);
-            }
-            if self.cancel.is_cancelled() {
-                return Ok(0);
-            }
-            if self.truncated()? {
-                tracing::info!(path = %self.path.display(), "File truncated; reading it from the start.");
-                self.offset = self.file.seek(SeekFrom::Start(0))?;
-                continue;
-            }
-            std::thread::sleep(POLL);
+    fn entry(&self) -> Entry {
+        Entry {
+            path: self.path.clone(),
+            id: self.id,
+            offset: self.committed,
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::io::Write;
+/// The reader thread's state.
+struct Follower {
+    patterns: Vec<String>,
+    poll: Duration,
+    checkpoint: Option<PathBuf>,
+    resume: Vec<Entry>,
+    files: Vec<Tailed>,
+    ingest: mpsc::Sender<Chunk>,
+    counters: SharedCounters,
+    cancel: CancellationToken,
+    asleep: std_mpsc::Receiver<()>,
+    chunk: Chunk,
+    lines: u64,
+    saved: Option<Instant>,
+    /// Offsets moved since the checkpoint was last written.
+    dirty: bool,
+    /// The ingest channel closed: nobody reads any more.
+    closed: bool,
+}
 
-    use super::*;
-
-    #[test]
-    fn follows_appends_and_truncation_until_cancelled() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app.log");
-        std::fs::write(&path, "one\n").unwrap();
-        let cancel = CancellationToken::new();
-        let mut follow = Follow::open(&path, cancel.clone()).unwrap();
-        let mut buf = [0u8; 64];
-        let n = follow.read(&mut buf).unwrap();
-        assert_eq!(&buf[..n], b"one\n");
-
-        let mut writer = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
-        writer.write_all(b"two\n").unwrap();
-        let n = follow.read(&mut buf).unwrap();
-        assert_eq!(&buf[..n], b"two\n");
-
-        std::fs::write(&path, "3\n").unwrap();
-        let n = follow.read(&mut buf).unwrap();
-        assert_eq!(&buf[..n], b"3\n");
-
-        cancel.cancel();
-        assert_eq!(follow.read(&mut buf).unwrap(), 0);
+impl Follower {
+    fn new(
+        source: FileSource,
+        ingest: mpsc::Sender<Chunk>,
+        counters: SharedCounters,
+        cancel: CancellationToken,
+        asleep: std_mpsc::Receiver<()>,
+    ) -> Self {
+        Self {
+            patterns: source.config.patterns,
+            poll: source.config.poll,
+            checkpoint: source.config.checkpoint,
+            resume: source.resume,
+            files: Vec::new(),
+            ingest,
+            counters,
+            cancel,
+            asleep,
+            chunk: Chunk::with_capacity(CHUNK_EVENTS),
+            lines: 0,
+            saved: None,
+            dirty: false,
+            closed: false,
+        }
     }
 
-    #[test]
-    fn a_missing_file_is_named_in_the_error() {
-        let err =
-            Follow::open(Path::new("/nonexistent/x.log"), CancellationToken::new()).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/x.log"), "{err}");
+    fn stopping(&self) -> bool {
+        self.closed || self.cancel.is_cancelled()
+    }
+
+    /// Scan, read, checkpoint, sleep when there was nothing to read; until cancelled.
+    fn run(mut self) -> Result<(), FileSourceError> {
+        self.warn_unmatched();
+        let mut scanned: Option<Instant> = None;
+        while !self.stopping() {
+            if scanned.is_none_or(|at| at.elapsed() >= self.poll) {
+                self.scan();
+                scanned = Some(Instant::now());
+            }
+            let busy = self.read_all();
+            self.send();
+            let due = self.saved.is_none_or(|at| at.elapsed() >= CHECKPOINT_EVERY);
+            if due && let Err(err) = self.save() {
+                // Reading goes on; the next write may succeed (a full disk freed).
+                tracing::warn!(%err, "Checkpoint not written.");
+            }
+            if !busy
+                && self.asleep.recv_timeout(self.poll)
+                    == Err(std_mpsc::RecvTimeoutError::Disconnected)
+            {
+                break;
+            }
+        }
+        // Events held for their continuation lines go out; partial lines stay for next time.
+        for i in 0..self.files.len() {
+            self.finish_event(i);
+        }
+        self.send();
+        self.save()
+    }
+
+    fn warn_unmatched(&self) {
+        for pattern in &self.patterns {
+            if expand(pattern).is_empty() {
+                tracing::warn!(%pattern, "No file matches yet; waiting for one.");
+            }
+        }
+    }
+
+    /// Expands the patterns: files seen for the first time are opened, files that moved are
+    /// renamed, files no pattern reaches any more are read to their end and dropped.
+    fn scan(&mut self) {
+        let mut seen = Vec::new();
+        for pattern in &self.patterns {
+            for path in expand(pattern) {
+                let Ok(metadata) = fs::metadata(&path) else {
+                    continue;
+                };
+                if metadata.is_file() && !seen.iter().any(|(id, _)| *id == FileId::of(&metadata)) {
+                    seen.push((FileId::of(&metadata), path));
+                }
+            }
+        }
+        let mut i = 0;
+        while i < self.files.len() {
+            match seen.iter().find(|(id, _)| *id == self.files[i].id) {
+                Some((_, path)) => {
+                    self.files[i].path.clone_from(path);
+                    i += 1;
+                }
+                None => self.depart(i),
+            }
+        }
+        for (id, path) in seen {
+            if !self.files.iter().any(|f| f.id == id) {
+                self.open(id, path);
+            }
+        }
+    }
+
+    /// A file rotated away or deleted: whatever was written to it last is still read.
+    fn depart(&mut self, i: usize) {
+        self.read_file(i, usize::MAX);
+        self.finish_partial(i);
+        self.finish_event(i);
+        let file = self.files.remove(i);
+        tracing::info!(path = %file.path.display(), "File rotated away; read to its end.");
+        self.dirty = true;
+        // Sent before the next checkpoint drops the file from it.
+        self.send();
+    }
+
+    fn open(&mut self, id: FileId, path: PathBuf) {
+        let mut file = match File::open(&path) {
+            Ok(file) => file,
+            Err(err) => {
+                tracing::warn!(path = %path.display(), %err, "Cannot open a matching file.");
+                return;
+            }
+        };
+        let len = file.metadata().map_or(0, |m| m.len());
+        let offset = match self.resume.iter().position(|e| e.id == id) {
+            Some(at) => {
+                let entry = self.resume.swap_remove(at);
+                // A file now shorter than its checkpoint was truncated meanwhile.
+                if entry.offset <= len { entry.offset } else { 0 }
+            }
+            None => 0,
+        };
+        if offset > 0 && file.seek(SeekFrom::Start(offset)).is_err() {
+            return;
+        }
+        tracing::info!(path = %path.display(), offset, "Following a file.");
+        self.files.push(Tailed {
+            path,
+            id,
+            file,
+            read: offset,
+            partial: Vec::new(),
+            consumed: offset,
+            joiner: LineJoiner::new(),
+            pending_from: None,
+            committed: offset,
+        });
+    }
+
+    /// Reads every file once; true if any had new bytes.
+    fn read_all(&mut self) -> bool {
+        let mut busy = false;
+        for i in 0..self.files.len() {
+            if self.stopping() {
+                break;
+            }
+            if self.check_truncated(i) {
+                busy = true;
+            }
+            if self.read_file(i, READ_BUDGET) {
+                busy = true;
+            } else {
+                // Quiet for a whole poll: no continuation line is coming soon.
+                self.finish_event(i);
+            }
+        }
+        busy
+    }
+
+    /// A file shorter than what was read from it was truncated: read it again from 0.
+    fn check_truncated(&mut self, i: usize) -> bool {
+        let file = &mut self.files[i];
+        let len = match file.file.metadata() {
+            Ok(metadata) => metadata.len(),
+            Err(_) => return false,
+        };
+        if len >= file.read {
+            return false;
+        }
+        tracing::info!(path = %file.path.display(), "File truncated; reading it from the start.");
+        self.finish_partial(i);
+        self.finish_event(i);
+        let file = &mut self.files[i];
+        if file.file.seek(SeekFrom::Start(0)).is_err() {
+            return false;
+        }
+        file.read = 0;
+        file.consumed = 0;
+        true
+    }
+
+    /// Reads up to `budget` bytes of one file and takes its complete lines; true if any
+    /// byte was read.
+    fn read_file(&mut self, i: usize, budget: usize) -> bool {
+        let mut buf = [0u8; 1 << 16];
+        let mut total = 0usize;
+        while total < budget && !self.stopping() {
+            let n = match self.files[i].file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    tracing::warn!(path = %self.files[i].path.display(), %err, "Reading a file failed.");
+                    break;
+                }
+            };
+            total += n;
+            let file = &mut self.files[i];
+            file.read += n as u64;
+            file.partial.extend_from_slice(&buf[..n]);
+            self.take_lines(i);
+        }
+        total > 0
+    }
+
+    /// Moves the complete lines of a file's buffer into the joiner; a line over
+    /// [`MAX_LINE_BYTES`] is cut into pieces, as the other sources cut it.
+    fn take_lines(&mut self, i: usize) {
+        let base = self.files[i].consumed;
+        let mut start = 0;
+        loop {
+            let rest = &self.files[i].partial[start..];
+            let end = match rest.iter().position(|b| *b == b'\n') {
+                Some(newline) if newline < MAX_LINE_BYTES => newline + 1,
+                _ if rest.len() >= MAX_LINE_BYTES => MAX_LINE_BYTES,
+                _ => break,
+            };
+            let line = rest[..end].to_vec();
+            let line_start = base + start as u64;
+            start += end;
+            self.files[i].consumed = base + start as u64;
+            self.push_line(i, &line, line_start);
+        }
+        self.files[i].partial.drain(..start);
+    }
+
+    /// Hands a partial last line over as a line: its file will not grow any more.
+    fn finish_partial(&mut self, i: usize) {
+        let line = std::mem::take(&mut self.files[i].partial);
+        if !line.is_empty() {
+            let start = self.files[i].consumed;
+            self.files[i].consumed = self.files[i].read;
+            self.push_line(i, &line, start);
+        }
+    }
+
+    /// One line into the file's joiner; the event it completes into the chunk.
+    fn push_line(&mut self, i: usize, line: &[u8], start: u64) {
+        self.lines += 1;
+        let text = String::from_utf8_lossy(line);
+        if text.trim().is_empty() {
+            metrics::counter!(crate::metrics::LINES_DROPPED, "reason" => "blank").increment(1);
+        }
+        let file = &mut self.files[i];
+        let was_pending = file.joiner.is_pending();
+        let done = file.joiner.push(&text, Utc::now());
+        if done.is_some() || !was_pending {
+            file.pending_from = file.joiner.is_pending().then_some(start);
+        }
+        if let Some(event) = done {
+            self.chunk.push(event);
+            if self.chunk.len() >= CHUNK_EVENTS {
+                self.send();
+            }
+        }
+    }
+
+    /// The event a file's joiner holds goes into the chunk.
+    fn finish_event(&mut self, i: usize) {
+        let file = &mut self.files[i];
+        file.pending_from = None;
+        if let Some(event) = file.joiner.finish() {
+            self.chunk.push(event);
+        }
+    }
+
+    /// Sends the chunk (waiting while the channel is full) and moves every file's committed
+    /// offset up to what has now left its joiner.
+    fn send(&mut self) {
+        if !self.chunk.is_empty() {
+            let events = std::mem::replace(&mut self.chunk, Chunk::with_capacity(CHUNK_EVENTS));
+            self.counters
+                .add(SOURCE, std::mem::take(&mut self.lines), events.len() as u64);
+            if self.ingest.blocking_send(events).is_err() {
+                self.closed = true;
+                return;
+            }
+        }
+        for file in &mut self.files {
+            let emitted = file.emitted();
+            if file.committed != emitted {
+                file.committed = emitted;
+                self.dirty = true;
+            }
+        }
+    }
+
+    fn save(&mut self) -> Result<(), FileSourceError> {
+        self.saved = Some(Instant::now());
+        let Some(path) = &self.checkpoint else {
+            return Ok(());
+        };
+        if !std::mem::take(&mut self.dirty) {
+            return Ok(());
+        }
+        let entries: Vec<Entry> = self.files.iter().map(Tailed::entry).collect();
+        checkpoint::save(path, &entries)?;
+        Ok(())
+    }
+}
+
+/// The regular files a pattern matches now; unreadable directory entries are skipped.
+fn expand(pattern: &str) -> Vec<PathBuf> {
+    match glob::glob(pattern) {
+        Ok(paths) => paths.filter_map(Result::ok).collect(),
+        Err(_) => Vec::new(),
     }
 }

@@ -1,5 +1,10 @@
 //! Sources: everything that feeds the ingest channel.
 
+pub mod checkpoint;
 pub mod demo;
 pub mod file;
 pub mod reader;
+pub mod syslog;
+
+#[cfg(test)]
+mod client_tests;

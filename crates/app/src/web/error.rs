@@ -1,7 +1,7 @@
 //! API errors: one enum, a status code each, `{"error": "…"}` bodies.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ic_store::StoreError;
 
@@ -17,6 +17,16 @@ pub enum ApiError {
     NotFound,
     #[error("the incident store failed: {0}")]
     Store(StoreError),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("the ingest queue is full; retry later")]
+    QueueFull,
+    #[error("this endpoint needs `Authorization: Bearer TOKEN` with the ingest token")]
+    Unauthorized,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("the server is shutting down and takes no more logs")]
+    ShuttingDown,
 }
 
 impl From<StoreError> for ApiError {
@@ -35,15 +45,31 @@ impl IntoResponse for ApiError {
                 StatusCode::NOT_FOUND
             }
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(_) | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::QueueFull => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         };
-        if status.is_server_error() {
+        if let ApiError::Store(_) = self {
             tracing::error!(error = %self, "API request failed.");
         }
-        (
+        let mut response = (
             status,
             Json(serde_json::json!({ "error": self.to_string() })),
         )
-            .into_response()
+            .into_response();
+        // Clients back off this many seconds; the pipeline drains a full queue in well under.
+        if let ApiError::QueueFull | ApiError::ShuttingDown = self {
+            let retry = axum::http::HeaderValue::from_static("1");
+            response.headers_mut().insert(header::RETRY_AFTER, retry);
+        }
+        if let ApiError::Unauthorized = self {
+            let bearer = axum::http::HeaderValue::from_static("Bearer");
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, bearer);
+        }
+        response
     }
 }

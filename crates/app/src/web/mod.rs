@@ -1,10 +1,16 @@
-//! The HTTP server: the dashboard, its live events, the REST API, health and metrics. Handed
-//! its listener and shutdown signal, so tests bind port 0 and stop it themselves.
+//! The HTTP server: the dashboard, its live events, the REST API, log ingestion (HTTP and
+//! OTLP), health and metrics. Handed its listener and shutdown signal, so tests bind port 0
+//! and stop it themselves.
 
 mod api;
 mod assets;
+mod auth;
 mod error;
 mod events;
+mod ingest;
+pub mod limits;
+mod listener;
+mod otlp;
 
 use std::sync::Arc;
 
@@ -19,6 +25,8 @@ use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use error::ApiError;
+pub use ingest::{Ingest, IngestGate};
+pub use limits::IngestSettings;
 
 use crate::live::Live;
 use crate::pipeline::Control;
@@ -65,20 +73,32 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The whole server: [`router`] plus the ingest endpoints, with the token check in front of
+/// everything that feeds or steers it.
+pub fn app(state: AppState, ingest: Ingest, limits: &IngestSettings) -> Router {
+    router(state)
+        .merge(ingest::routes(ingest, limits.request_timeout))
+        .layer(axum::middleware::from_fn_with_state(
+            limits.token.clone(),
+            auth::require_token,
+        ))
+}
+
 fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
 }
 
-/// Serves until `shutdown` fires.
+/// Serves until `shutdown` fires, within the connection limits and timeouts of `limits`.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: CancellationToken,
+    limits: IngestSettings,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    listener::serve(listener, app, shutdown, &limits).await
 }
 
+#[cfg(test)]
+mod ingest_tests;
 #[cfg(test)]
 mod tests;

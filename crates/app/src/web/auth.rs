@@ -1,0 +1,111 @@
+//! Bearer tokens for the endpoints that feed or steer the server: `POST /api/logs`,
+//! `POST /v1/logs`, `POST /api/demo` and `POST /api/incidents/*`. Reading stays open, as the
+//! dashboard only reads.
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::ApiError;
+use super::ingest::{Reason, count_rejected_request};
+
+/// A secret that never prints: `Debug` and `Display` show `**REDACTED**`.
+#[derive(Clone)]
+pub struct Secret(Arc<str>);
+
+impl Secret {
+    pub fn new(text: impl Into<Arc<str>>) -> Self {
+        Self(text.into())
+    }
+
+    /// Compares in time independent of where the texts differ, so the answer's timing does
+    /// not tell an attacker how much of a guess was right.
+    fn matches(&self, other: &[u8]) -> bool {
+        let mine = self.0.as_bytes();
+        mine.len() == other.len() && mine.iter().zip(other).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("**REDACTED**")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("**REDACTED**")
+    }
+}
+
+/// Whether a request feeds or steers the server, and so needs the token.
+pub fn is_protected(method: &Method, path: &str) -> bool {
+    method == Method::POST
+        && (matches!(path, "/api/logs" | "/v1/logs" | "/api/demo")
+            || path.starts_with("/api/incidents/"))
+}
+
+/// Middleware: with a token set, protected requests must carry `Authorization: Bearer TOKEN`;
+/// others answer 401 before their body is read.
+pub async fn require_token(
+    State(token): State<Option<Secret>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = token else {
+        return next.run(request).await;
+    };
+    if !is_protected(request.method(), request.uri().path()) {
+        return next.run(request).await;
+    }
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| bearer(value.as_bytes()));
+    if given.is_some_and(|given| token.matches(given)) {
+        return next.run(request).await;
+    }
+    count_rejected_request(Reason::Unauthorized);
+    ApiError::Unauthorized.into_response()
+}
+
+/// The token of an `Authorization: Bearer …` value (the scheme is case-insensitive).
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = value.split_at_checked(7)?;
+    scheme
+        .eq_ignore_ascii_case(b"bearer ")
+        .then(|| rest.trim_ascii())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_writes_are_protected() {
+        assert!(is_protected(&Method::POST, "/api/logs"));
+        assert!(is_protected(&Method::POST, "/v1/logs"));
+        assert!(is_protected(&Method::POST, "/api/demo"));
+        assert!(is_protected(&Method::POST, "/api/incidents/abc/resolve"));
+        assert!(!is_protected(&Method::GET, "/api/demo"));
+        assert!(!is_protected(&Method::GET, "/api/incidents/abc"));
+        assert!(!is_protected(&Method::GET, "/metrics"));
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_and_compared_whole() {
+        assert_eq!(bearer(b"Bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"bearer  abc "), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"Basic abc"), None);
+        assert_eq!(bearer(b"Bear"), None);
+        let secret = Secret::new("abc");
+        assert!(secret.matches(b"abc"));
+        assert!(!secret.matches(b"abd"));
+        assert!(!secret.matches(b"ab"));
+        assert_eq!(format!("{secret} {secret:?}"), "**REDACTED** **REDACTED**");
+    }
+}
