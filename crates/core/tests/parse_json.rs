@@ -1,122 +1,91 @@
 //! JSON lines from common structured loggers.
 
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use ic_core::Level;
 use ic_core::parse::json;
 
-fn received() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 5, 2, 12, 0, 0).unwrap()
-}
-
-/// `(line, timestamp, level, service, message, attributes as "k=v k=v")`.
-type Case = (
-    &'static str,
-    &'static str,
-    Level,
-    &'static str,
-    &'static str,
-    &'static str,
-);
-
-fn check(cases: &[Case]) {
-    for &(line, ts, level, service, message, attrs) in cases {
-        let event = json::parse(line, received()).unwrap_or_else(|| panic!("not JSON: {line}"));
-        let attributes: Vec<String> = event
-            .attributes
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        assert_eq!(
-            (
-                event.timestamp.to_rfc3339_opts(SecondsFormat::AutoSi, true),
-                event.level,
-                event.service.as_str(),
-                event.message.as_str(),
-                attributes.join(" "),
-            ),
-            (ts.to_owned(), level, service, message, attrs.to_owned()),
-            "{line}"
-        );
-    }
-}
+mod common;
+use common::{check, received};
 
 #[test]
 fn common_loggers() {
-    check(&[
-        (
-            r#"{"timestamp":"2024-05-02T10:15:00.123Z","level":"error","service":"inventory-db","message":"Pool exhausted","active":50}"#,
-            "2024-05-02T10:15:00.123Z",
-            Level::Error,
-            "inventory-db",
-            "Pool exhausted",
-            "active=50",
-        ),
-        (
-            r#"{"level":50,"time":1714644900123,"pid":4242,"name":"checkout","msg":"timed out","req":{"id": "r-17", "method":"POST"}}"#,
-            "2024-05-02T10:15:00.123Z",
-            Level::Error,
-            "",
-            "timed out",
-            r#"name=checkout pid=4242 req={"id":"r-17","method":"POST"}"#,
-        ),
-        (
-            r#"{"level":"info","ts":1714644900.123456,"logger":"api.http","caller":"handler.go:88","msg":"served","ok":true,"err":null}"#,
-            "2024-05-02T10:15:00.123456Z",
-            Level::Info,
-            "api.http",
-            "served",
-            "caller=handler.go:88 err=null ok=true",
-        ),
-        (
-            r#"{"@timestamp":"2024-05-02T10:15:00.123+02:00","log.level":"WARN","message":"slow query","service.name":"orders","event":{"duration":15}}"#,
-            "2024-05-02T08:15:00.123Z",
-            Level::Warn,
-            "orders",
-            "slow query",
-            r#"event={"duration":15}"#,
-        ),
-        (
-            r#"{"__REALTIME_TIMESTAMP":"1714644900123456","PRIORITY":"3","SYSLOG_IDENTIFIER":"sshd","MESSAGE":"kex failed"}"#,
-            "2024-05-02T10:15:00.123456Z",
-            Level::Error,
-            "sshd",
-            "kex failed",
-            "",
-        ),
-        (
-            r#"{"host":"db-2","short_message":"replication lag","timestamp":1714644900.5,"level":4}"#,
-            "2024-05-02T10:15:00.500Z",
-            Level::Warn,
-            "",
-            "replication lag",
-            "host=db-2",
-        ),
-        (
-            r#"{"time":"2024-05-02 10:15:00,250","severity":"DEBUG","service":{"name":"billing","version":"3.2"},"msg":"say \"hi\"\n\u00e9","tags":["a", "b"]}"#,
-            "2024-05-02T10:15:00.250Z",
-            Level::Debug,
-            "billing",
-            "say \"hi\"\né",
-            r#"service.version=3.2 tags=["a","b"]"#,
-        ),
-        (
-            r#"{"ts":"1714644900123456789","severity_number":17,"msg":"reset","body":"b"}"#,
-            "2024-05-02T10:15:00.123456789Z",
-            Level::Error,
-            "",
-            "reset",
-            "body=b",
-        ),
-        (
-            r#"  { "time" : "yesterday" , "level" : "loud" , "app" : "web" }  "#,
-            "2024-05-02T12:00:00Z",
-            Level::Info,
-            "web",
-            r#"  { "time" : "yesterday" , "level" : "loud" , "app" : "web" }  "#,
-            "level=loud time=yesterday",
-        ),
-        ("{}\r\n", "2024-05-02T12:00:00Z", Level::Info, "", "{}", ""),
-    ]);
+    check(
+        json::parse,
+        &[
+            (
+                r#"{"timestamp":"2024-05-02T10:15:00.123Z","level":"error","service":"inventory-db","message":"Pool exhausted","active":50}"#,
+                "2024-05-02T10:15:00.123Z",
+                Level::Error,
+                "inventory-db",
+                "Pool exhausted",
+                "active=50",
+            ),
+            (
+                r#"{"level":50,"time":1714644900123,"pid":4242,"name":"checkout","msg":"timed out","req":{"id": "r-17", "method":"POST"}}"#,
+                "2024-05-02T10:15:00.123Z",
+                Level::Error,
+                "",
+                "timed out",
+                r#"name=checkout pid=4242 req={"id":"r-17","method":"POST"}"#,
+            ),
+            (
+                r#"{"level":"info","ts":1714644900.123456,"logger":"api.http","caller":"handler.go:88","msg":"served","ok":true,"err":null}"#,
+                "2024-05-02T10:15:00.123456Z",
+                Level::Info,
+                "api.http",
+                "served",
+                "caller=handler.go:88 err=null ok=true",
+            ),
+            (
+                r#"{"@timestamp":"2024-05-02T10:15:00.123+02:00","log.level":"WARN","message":"slow query","service.name":"orders","event":{"duration":15}}"#,
+                "2024-05-02T08:15:00.123Z",
+                Level::Warn,
+                "orders",
+                "slow query",
+                r#"event={"duration":15}"#,
+            ),
+            (
+                r#"{"__REALTIME_TIMESTAMP":"1714644900123456","PRIORITY":"3","SYSLOG_IDENTIFIER":"sshd","MESSAGE":"kex failed"}"#,
+                "2024-05-02T10:15:00.123456Z",
+                Level::Error,
+                "sshd",
+                "kex failed",
+                "",
+            ),
+            (
+                r#"{"host":"db-2","short_message":"replication lag","timestamp":1714644900.5,"level":4}"#,
+                "2024-05-02T10:15:00.500Z",
+                Level::Warn,
+                "",
+                "replication lag",
+                "host=db-2",
+            ),
+            (
+                r#"{"time":"2024-05-02 10:15:00,250","severity":"DEBUG","service":{"name":"billing","version":"3.2"},"msg":"say \"hi\"\n\u00e9","tags":["a", "b"]}"#,
+                "2024-05-02T10:15:00.250Z",
+                Level::Debug,
+                "billing",
+                "say \"hi\"\né",
+                r#"service.version=3.2 tags=["a","b"]"#,
+            ),
+            (
+                r#"{"ts":"1714644900123456789","severity_number":17,"msg":"reset","body":"b"}"#,
+                "2024-05-02T10:15:00.123456789Z",
+                Level::Error,
+                "",
+                "reset",
+                "body=b",
+            ),
+            (
+                r#"  { "time" : "yesterday" , "level" : "loud" , "app" : "web" }  "#,
+                "2024-05-02T12:00:00Z",
+                Level::Info,
+                "web",
+                r#"  { "time" : "yesterday" , "level" : "loud" , "app" : "web" }  "#,
+                "level=loud time=yesterday",
+            ),
+            ("{}\r\n", "2024-05-02T12:00:00Z", Level::Info, "", "{}", ""),
+        ],
+    );
 }
 
 #[test]

@@ -1,12 +1,10 @@
 //! Format detection and multi-line joining.
 
-use chrono::{DateTime, TimeZone, Utc};
 use ic_core::Level;
 use ic_core::parse::{LineJoiner, MAX_JOINED_BYTES, MAX_JOINED_LINES, parse_line};
 
-fn received() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 5, 2, 12, 0, 0).unwrap()
-}
+mod common;
+use common::received;
 
 #[test]
 fn each_format_is_detected() {

@@ -1,83 +1,66 @@
 //! logfmt lines.
 
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use ic_core::Level;
 use ic_core::parse::logfmt;
 
-fn received() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 5, 2, 12, 0, 0).unwrap()
-}
+mod common;
+use common::{check, received};
 
 #[test]
 fn common_shapes() {
-    for (line, ts, level, service, message, attrs) in [
-        (
-            r#"ts=2024-05-02T10:15:00.123Z level=error service=inventory-db msg="Connection Refused: Pool exhausted" active=50"#,
-            "2024-05-02T10:15:00.123Z",
-            Level::Error,
-            "inventory-db",
-            "Connection Refused: Pool exhausted",
-            "active=50",
-        ),
-        (
-            r#"level=info ts=2024-05-02T10:15:00.456Z caller=main.go:42 msg="Starting" version="(version=2.51.0, branch=HEAD)""#,
-            "2024-05-02T10:15:00.456Z",
-            Level::Info,
-            "",
-            "Starting",
-            "caller=main.go:42 version=(version=2.51.0, branch=HEAD)",
-        ),
-        (
-            r#"time="2024-05-02T10:15:00Z" level=warning msg="retrying" app=checkout err="dial tcp: \"refused\"""#,
-            "2024-05-02T10:15:00Z",
-            Level::Warn,
-            "checkout",
-            "retrying",
-            r#"err=dial tcp: "refused""#,
-        ),
-        (
-            r#"ts=1714644900123 level=debug component=scheduler msg="queue drained\tin 3ms" ok"#,
-            "2024-05-02T10:15:00.123Z",
-            Level::Debug,
-            "scheduler",
-            "queue drained\tin 3ms",
-            "ok=",
-        ),
-        (
-            "at=info method=GET path=/health status=200\r\n",
-            "2024-05-02T12:00:00Z",
-            Level::Info,
-            "",
-            "at=info method=GET path=/health status=200",
-            "at=info method=GET path=/health status=200",
-        ),
-        (
-            "msg= level=",
-            "2024-05-02T12:00:00Z",
-            Level::Info,
-            "",
-            "",
-            "level=",
-        ),
-    ] {
-        let event = logfmt::parse(line, received()).unwrap_or_else(|| panic!("{line}"));
-        let attributes: Vec<String> = event
-            .attributes
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        assert_eq!(
+    check(
+        logfmt::parse,
+        &[
             (
-                event.timestamp.to_rfc3339_opts(SecondsFormat::AutoSi, true),
-                event.level,
-                event.service.as_str(),
-                event.message.as_str(),
-                attributes.join(" "),
+                r#"ts=2024-05-02T10:15:00.123Z level=error service=inventory-db msg="Connection Refused: Pool exhausted" active=50"#,
+                "2024-05-02T10:15:00.123Z",
+                Level::Error,
+                "inventory-db",
+                "Connection Refused: Pool exhausted",
+                "active=50",
             ),
-            (ts.to_owned(), level, service, message, attrs.to_owned()),
-            "{line}"
-        );
-    }
+            (
+                r#"level=info ts=2024-05-02T10:15:00.456Z caller=main.go:42 msg="Starting" version="(version=2.51.0, branch=HEAD)""#,
+                "2024-05-02T10:15:00.456Z",
+                Level::Info,
+                "",
+                "Starting",
+                "caller=main.go:42 version=(version=2.51.0, branch=HEAD)",
+            ),
+            (
+                r#"time="2024-05-02T10:15:00Z" level=warning msg="retrying" app=checkout err="dial tcp: \"refused\"""#,
+                "2024-05-02T10:15:00Z",
+                Level::Warn,
+                "checkout",
+                "retrying",
+                r#"err=dial tcp: "refused""#,
+            ),
+            (
+                r#"ts=1714644900123 level=debug component=scheduler msg="queue drained\tin 3ms" ok"#,
+                "2024-05-02T10:15:00.123Z",
+                Level::Debug,
+                "scheduler",
+                "queue drained\tin 3ms",
+                "ok=",
+            ),
+            (
+                "at=info method=GET path=/health status=200\r\n",
+                "2024-05-02T12:00:00Z",
+                Level::Info,
+                "",
+                "at=info method=GET path=/health status=200",
+                "at=info method=GET path=/health status=200",
+            ),
+            (
+                "msg= level=",
+                "2024-05-02T12:00:00Z",
+                Level::Info,
+                "",
+                "",
+                "level=",
+            ),
+        ],
+    );
 }
 
 #[test]

@@ -1,12 +1,10 @@
 //! Properties every parser keeps on any input: no panic, no lost text.
 
-use chrono::{DateTime, TimeZone, Utc};
 use ic_core::parse::{LineJoiner, json, logfmt, parse_line, plain, syslog};
 use proptest::prelude::*;
 
-fn received() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 5, 2, 12, 0, 0).unwrap()
-}
+mod common;
+use common::received;
 
 /// Text that looks like log lines often enough to reach deep into the parsers.
 fn loggy() -> impl Strategy<Value = String> {
