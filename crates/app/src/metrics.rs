@@ -7,8 +7,18 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Lines read, by source (`demo`, `stdin`, `file`).
 pub const LINES_INGESTED: &str = "ic_lines_ingested_total";
-/// Lines not analyzed, by reason (`blank`: a line with no text).
+/// Lines not analyzed, by reason (`blank`: a line with no text; `full`: a UDP syslog message
+/// that found the pipeline full).
 pub const LINES_DROPPED: &str = "ic_lines_dropped_total";
+/// Lines refused by the ingest endpoints, by reason (`full`: the whole body of a 429;
+/// `malformed`: the bad lines of a 400).
+pub const LINES_REJECTED: &str = "ic_lines_rejected_total";
+/// Ingest requests refused before their lines reached the pipeline, by reason.
+pub const REQUESTS_REJECTED: &str = "ic_ingest_requests_rejected_total";
+/// Messages cut to the length limit, by source.
+pub const LINES_TRUNCATED: &str = "ic_lines_truncated_total";
+/// Syslog TCP connections closed at once because the connection limit was reached.
+pub const CONNECTIONS_REJECTED: &str = "ic_syslog_connections_rejected_total";
 /// Windows closed, by reason (`size`, `time`, `end`).
 pub const WINDOWS: &str = "ic_windows_total";
 /// Seconds to condense and analyze one window.
@@ -36,6 +46,26 @@ pub fn handle() -> anyhow::Result<PrometheusHandle> {
 fn describe() {
     describe_counter!(LINES_INGESTED, Unit::Count, "Lines read, by source.");
     describe_counter!(LINES_DROPPED, Unit::Count, "Lines not analyzed, by reason.");
+    describe_counter!(
+        LINES_REJECTED,
+        Unit::Count,
+        "Lines refused by the ingest endpoints, by reason."
+    );
+    describe_counter!(
+        REQUESTS_REJECTED,
+        Unit::Count,
+        "Ingest requests refused, by reason."
+    );
+    describe_counter!(
+        LINES_TRUNCATED,
+        Unit::Count,
+        "Messages cut to the length limit, by source."
+    );
+    describe_counter!(
+        CONNECTIONS_REJECTED,
+        Unit::Count,
+        "Syslog TCP connections refused over the limit."
+    );
     describe_counter!(WINDOWS, Unit::Count, "Windows closed, by reason.");
     describe_histogram!(
         ANALYSIS_SECONDS,

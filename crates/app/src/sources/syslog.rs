@@ -30,10 +30,7 @@ use crate::pipeline::{CHUNK_EVENTS, Chunk, SharedCounters};
 
 /// The source's name in counters and metrics.
 const SOURCE: &str = "syslog";
-/// Messages cut to the length limit, by source.
-pub const LINES_TRUNCATED: &str = "ic_lines_truncated_total";
-/// TCP connections closed at once because the connection limit was reached.
-pub const CONNECTIONS_REJECTED: &str = "ic_syslog_connections_rejected_total";
+use crate::metrics::{CONNECTIONS_REJECTED, LINES_TRUNCATED};
 
 /// Limits of the syslog source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -29,10 +29,7 @@ use super::limits::IngestSettings;
 use super::otlp;
 use crate::pipeline::{CHUNK_EVENTS, Chunk, SharedCounters};
 
-/// Requests refused before their lines reached the pipeline, by reason.
-pub const REQUESTS_REJECTED: &str = "ic_ingest_requests_rejected_total";
-/// Lines refused, by reason (`full`: the whole body of a 429; `malformed`: the bad lines).
-pub const LINES_REJECTED: &str = "ic_lines_rejected_total";
+pub use crate::metrics::{LINES_REJECTED, REQUESTS_REJECTED};
 
 /// The most chunks one request may fill: half the ingest channel, so a request can always
 /// fit once the pipeline catches up. With [`CHUNK_EVENTS`] this bounds the events per request.
@@ -88,14 +85,6 @@ pub fn count_rejected_request(reason: Reason) {
 
 fn count_rejected_lines(reason: Reason, lines: u64) {
     metrics::counter!(LINES_REJECTED, "reason" => reason.as_str()).increment(lines);
-}
-
-fn describe_metrics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        metrics::describe_counter!(REQUESTS_REJECTED, "Ingest requests refused, by reason.");
-        metrics::describe_counter!(LINES_REJECTED, "Lines refused, by reason.");
-    });
 }
 
 /// The ingest endpoints' hold on the ingest channel. Shutdown closes it, so the pipeline sees
@@ -176,7 +165,6 @@ impl Ingest {
 
 /// The ingest routes, with their own state and a deadline for each request.
 pub fn routes(ingest: Ingest, request_timeout: Duration) -> Router {
-    describe_metrics();
     Router::new()
         .route("/api/logs", post(logs))
         .route("/v1/logs", post(otlp::export))
