@@ -68,3 +68,9 @@ fn init_logging() {
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
 }
+
+/// Lines are allocated on the reader thread and freed on the analysis thread, at up to a
+/// million a second; mimalloc handles that pattern about 20% faster than the system allocator
+/// (see the README's benchmarks).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

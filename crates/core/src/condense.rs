@@ -52,8 +52,6 @@ pub struct TemplateStat {
     pub services: Vec<(String, u32)>,
     pub first: DateTime<Utc>,
     pub last: DateTime<Utc>,
-    /// The first raw message of the window with this template.
-    pub example: String,
     /// The window's first lines of this template (at most [`SAMPLE_LINES`]), oldest first.
     pub first_samples: Vec<Sample>,
     /// Its last lines (at most [`SAMPLE_LINES`], none of them also a first one).
@@ -74,6 +72,13 @@ pub struct Sample {
 }
 
 impl TemplateStat {
+    /// The first raw message of the window with this template.
+    pub fn example(&self) -> &str {
+        self.first_samples
+            .first()
+            .map_or("", |s| s.message.as_str())
+    }
+
     /// A sample as `TIMESTAMP LEVEL SERVICE: MESSAGE`.
     pub fn render(&self, sample: &Sample) -> String {
         let service = self
@@ -195,7 +200,6 @@ impl Accumulator {
                 services: Vec::new(),
                 first: timestamp,
                 last: timestamp,
-                example: message.clone(),
                 first_samples: Vec::new(),
                 last_samples: Vec::new(),
             });
@@ -292,10 +296,7 @@ fn merge_into(into: &mut TemplateStat, from: TemplateStat) {
     for level in Level::ALL {
         into.levels.0[level.index()] += from.levels.get(level);
     }
-    if from.first < into.first {
-        into.first = from.first;
-        into.example = from.example;
-    }
+    into.first = into.first.min(from.first);
     into.last = into.last.max(from.last);
     // `from`'s samples point into `from.services`: point them into `into.services` instead.
     let mut moved = Vec::with_capacity(from.services.len());
@@ -350,10 +351,19 @@ fn sort_services(stat: &mut TemplateStat) {
 }
 
 /// The first and the latest lines of a template in a window.
-#[derive(Default)]
 struct Samples {
     first: Vec<Sample>,
     last: VecDeque<Sample>,
+}
+
+impl Default for Samples {
+    fn default() -> Self {
+        // Most templates of a window have a few lines: one allocation holds them all.
+        Self {
+            first: Vec::with_capacity(SAMPLE_LINES),
+            last: VecDeque::new(),
+        }
+    }
 }
 
 impl Samples {
@@ -427,10 +437,10 @@ mod tests {
         assert_eq!((top.count, top.main_service()), (7, "db"));
         assert_eq!(top.levels.get(Level::Error), 7);
         assert_eq!((top.first, top.last), (at(0), at(2)));
-        assert_eq!(top.example, "Pool exhausted");
+        assert_eq!(top.example(), "Pool exhausted");
         assert_eq!(digest.templates[1].count, 3);
         assert!(digest.templates[1].template.contains("<*>"));
-        assert_eq!(digest.templates[1].example, "User 1000 logged in");
+        assert_eq!(digest.templates[1].example(), "User 1000 logged in");
         let user = &digest.templates[1];
         assert_eq!(
             user.render(&user.first_samples[0]),
@@ -473,7 +483,7 @@ mod tests {
         assert_eq!(digest.templates.len(), 1, "{:#?}", digest.templates);
         assert_eq!(digest.templates[0].count, 6);
         assert!(digest.templates[0].template.contains("<*>"));
-        assert!(digest.templates[0].example.contains("alice"));
+        assert!(digest.templates[0].example().contains("alice"));
         let lines: Vec<String> = digest.templates[0].sample_lines().collect();
         assert_eq!(lines.len(), 6);
         assert!(

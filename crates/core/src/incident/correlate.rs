@@ -201,12 +201,13 @@ impl Correlator {
     ) -> Incident {
         let now = report.window.end;
         let opened_at = report.window.start;
+        let id = self.unique_id(format!(
+            "{}-{}",
+            opened_at.format("%Y%m%d-%H%M%S"),
+            &fingerprint[..6]
+        ));
         let mut incident = Incident {
-            id: format!(
-                "{}-{}",
-                opened_at.format("%Y%m%d-%H%M%S"),
-                &fingerprint[..6]
-            ),
+            id,
             seen_before: self.seen_before(&fingerprint, opened_at),
             parent: self.parent_for(&root.service, now),
             fingerprint,
@@ -237,6 +238,24 @@ impl Correlator {
             incident.templates[..=i].rotate_right(1);
         }
         incident
+    }
+
+    /// `base`, or `base-2`, `base-3`… when an earlier incident has it: a replayed file opens
+    /// the same failure at the same second again.
+    fn unique_id(&self, base: String) -> String {
+        let taken = |id: &str| {
+            self.history
+                .values()
+                .flatten()
+                .any(|(known, _)| known == id)
+        };
+        if !taken(&base) {
+            return base;
+        }
+        (2..)
+            .map(|n| format!("{base}-{n}"))
+            .find(|id| !taken(id))
+            .expect("an unused suffix exists")
     }
 
     /// An open incident, itself not grouped, opened within the group window, whose root cause

@@ -33,7 +33,6 @@ fn window(end: i64, service: &str, id: u32, text: &str, severity: Severity) -> (
         services: vec![(service.into(), 70)],
         first: at(end - 1),
         last: at(end),
-        example: text.into(),
         first_samples: (0..5).map(sample).collect(),
         last_samples: (65..70).map(sample).collect(),
     };
@@ -264,4 +263,18 @@ fn an_incident_resolved_by_hand_leaves_the_open_set_and_reopens_if_it_recurs() {
     let again = observe(&mut c, window(20, "db", 1, POOL, Severity::Critical));
     assert_eq!(transitions(&again), [Transition::Reopened]);
     assert_eq!(again[0].incident.id, id);
+}
+
+#[test]
+fn a_replay_of_the_same_failure_gets_a_new_id_and_links_to_the_first() {
+    let mut c = Correlator::new(CorrelatorConfig::default());
+    let first = observe(&mut c, window(10, "db", 1, POOL, Severity::Critical));
+    c.expire(at(10_000));
+    c.expire(at(10_000)); // past the flap hold too
+    // The same lines again, with the same timestamps.
+    let again = observe(&mut c, window(10, "db", 1, POOL, Severity::Critical));
+    assert_eq!(transitions(&again), [Transition::Opened]);
+    let (one, two) = (&first[0].incident, &again[0].incident);
+    assert_eq!(two.id, format!("{}-2", one.id));
+    assert_eq!(two.seen_before.as_ref().unwrap().last_id, one.id);
 }
