@@ -1,8 +1,7 @@
 //! Incidents end to end with the real binary: a demo outage replayed through `analyze`, stored
 //! in SQLite, posted to webhooks, listed and shown by `incidents`.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 
 use axum::Router;
@@ -10,31 +9,8 @@ use axum::extract::State;
 use axum::routing::post;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_incident-commander");
-
-fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
+mod common;
+use common::{BIN, run_ok as run};
 
 /// Demo traffic: two minutes of normal traffic, a meltdown of `minutes`, then five quiet
 /// minutes; as fast as it can be written, timestamps spaced as the live demo would space them.

@@ -1,0 +1,41 @@
+//! Running the real binary, shared by the end-to-end tests.
+
+// Each test file is its own crate and uses only some of these.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_incident-commander");
+
+/// Runs the binary with `args`, writes `stdin` to it, and waits for it to end.
+pub fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    // A separate writer: the child may fill its stdout pipe before reading all of its input.
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    output
+}
+
+/// [`run`], which must succeed.
+pub fn run_ok(args: &[&str], stdin: &[u8]) -> Output {
+    let output = run(args, stdin);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
