@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
 use crate::config::{FileConfig, ServeSettings, SourceSpec};
-use ic_core::incident::IncidentEvent;
+use ic_core::incident::{IncidentEvent, Transition};
 
 use crate::cli::Format;
 use crate::incidents::{self, IncidentSink};
@@ -171,15 +171,21 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// At shutdown, queued webhooks get this long to be delivered.
 const WEBHOOK_GRACE: Duration = Duration::from_secs(5);
 
+/// Opens, escalations, reopens and resolves at info; the update every window of a storm
+/// brings only at debug, or it would flood the log.
 fn log_transition(event: &IncidentEvent) {
     let incident = &event.incident;
-    tracing::info!(
-        id = %incident.id,
-        severity = %incident.severity,
-        service = %incident.root_cause.service,
-        "Incident {}.",
-        event.transition.as_str()
+    let (id, severity, service) = (
+        &incident.id,
+        incident.severity,
+        &incident.root_cause.service,
     );
+    let transition = event.transition.as_str();
+    if event.transition == Transition::Updated {
+        tracing::debug!(%id, %severity, %service, "Incident {transition}.");
+    } else {
+        tracing::info!(%id, %severity, %service, "Incident {transition}.");
+    }
 }
 
 /// Starts every source; they share the ingest sender, so the channel closes when the last
