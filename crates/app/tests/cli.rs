@@ -18,6 +18,14 @@ fn json_lines(out: &[u8]) -> Vec<Value> {
         .collect()
 }
 
+/// Lines over every window of these reports.
+fn events_in(reports: &[Value]) -> u64 {
+    reports
+        .iter()
+        .map(|r| r["window"]["log_count"].as_u64().unwrap())
+        .sum()
+}
+
 fn demo_logs(extra: &[&str]) -> Vec<u8> {
     let mut args = vec![
         "demo-logs",
@@ -48,10 +56,7 @@ fn demo_logs_piped_into_analyze_gives_one_report_per_window_and_finds_the_meltdo
         String::from_utf8_lossy(&out.stderr)
     );
     let reports = json_lines(&out.stdout);
-    let total: u64 = reports
-        .iter()
-        .map(|r| r["window"]["log_count"].as_u64().unwrap())
-        .sum();
+    let total = events_in(&reports);
     assert_eq!(total, 3000, "every line in exactly one window");
 
     let meltdown_start = "2026-01-01T00:02:00";
@@ -118,10 +123,7 @@ fn analyze_reads_a_file_of_mixed_formats_without_losing_a_line() {
         String::from_utf8_lossy(&out.stderr)
     );
     let reports = json_lines(&out.stdout);
-    let events: u64 = reports
-        .iter()
-        .map(|r| r["window"]["log_count"].as_u64().unwrap())
-        .sum();
+    let events = events_in(&reports);
     assert_eq!(
         events, 9,
         "13 lines, the stack trace joined into one event: {reports:#?}"
@@ -245,10 +247,7 @@ fn serve_on_stdin_reports_and_exits_when_the_input_ends() {
         .read_to_string(&mut stdout)
         .unwrap();
     assert!(child.wait().unwrap().success());
-    let events: u64 = json_lines(stdout.as_bytes())
-        .iter()
-        .map(|r| r["window"]["log_count"].as_u64().unwrap())
-        .sum();
+    let events = events_in(&json_lines(stdout.as_bytes()));
     assert_eq!(events, 9);
 }
 

@@ -293,9 +293,7 @@ impl Accumulator {
 
 fn merge_into(into: &mut TemplateStat, from: TemplateStat) {
     into.count += from.count;
-    for level in Level::ALL {
-        into.levels.0[level.index()] += from.levels.get(level);
-    }
+    into.levels.merge(&from.levels);
     into.first = into.first.min(from.first);
     into.last = into.last.max(from.last);
     // `from`'s samples point into `from.services`: point them into `into.services` instead.

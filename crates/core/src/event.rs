@@ -167,6 +167,13 @@ impl LevelCounts {
         self.0[level.index()] += 1;
     }
 
+    /// Adds another set of counts to these.
+    pub fn merge(&mut self, other: &LevelCounts) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0) {
+            *mine += theirs;
+        }
+    }
+
     pub fn get(&self, level: Level) -> u32 {
         self.0[level.index()]
     }

@@ -1,7 +1,7 @@
 //! `templates`: the template table of a file, or the template of every line.
 
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
 
 use chrono::Utc;
 use ic_core::miner::{Miner, MinerConfig, TemplateId};
@@ -9,7 +9,7 @@ use ic_core::parse::parse_line;
 use serde::Serialize;
 
 use crate::cli::{Format, TemplatesArgs};
-use crate::sources::reader::MAX_LINE_BYTES;
+use crate::sources::reader::read_line;
 
 pub fn run(args: &TemplatesArgs) -> anyhow::Result<()> {
     let input = BufReader::with_capacity(1 << 16, super::open_input(args.path.as_deref())?);
@@ -41,12 +41,8 @@ fn mine<R: BufRead, W: Write>(
     let mut miner = Miner::new(MinerConfig::default());
     let mut counts: HashMap<TemplateId, u64> = HashMap::new();
     let mut line = Vec::new();
-    loop {
-        line.clear();
-        if Read::take(&mut input, MAX_LINE_BYTES as u64).read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        let text = String::from_utf8_lossy(trim_newline(&line));
+    while let Some(bytes) = read_line(&mut input, &mut line)? {
+        let text = String::from_utf8_lossy(bytes);
         let event = parse_line(&text, Utc::now());
         let id = miner.add(&event.message);
         if args.assign {
@@ -98,11 +94,6 @@ fn write_table<W: Write>(out: &mut W, rows: &[Row], format: Format) -> anyhow::R
 /// `ID<TAB>TEMPLATE` format.
 fn one_line(template: &str) -> String {
     template.replace(['\t', '\n', '\r'], " ")
-}
-
-fn trim_newline(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 #[cfg(test)]

@@ -93,15 +93,10 @@ fn read_events<R: Read>(
                 return Ok(());
             }
         }
-        line.clear();
-        let n = (&mut reader)
-            .take(MAX_LINE_BYTES as u64)
-            .read_until(b'\n', &mut line)?;
-        if n == 0 {
+        let Some(text) = read_line(&mut reader, &mut line)? else {
             break;
-        }
+        };
         lines_in_chunk += 1;
-        let text = trim_newline(&line);
         if text.iter().all(u8::is_ascii_whitespace) {
             metrics::counter!(crate::metrics::LINES_DROPPED, "reason" => "blank").increment(1);
         }
@@ -146,9 +141,18 @@ fn send(tx: &mpsc::Sender<Chunk>, chunk: &mut Chunk, lines: &mut u64, tally: &Ta
     tx.blocking_send(events).is_ok()
 }
 
-fn trim_newline(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
+/// Reads the next line into `buf` and returns it without its line ending; `None` at the end of
+/// the input. A line longer than [`MAX_LINE_BYTES`] comes back in pieces of that size.
+pub fn read_line<'a, R: BufRead>(
+    reader: &mut R,
+    buf: &'a mut Vec<u8>,
+) -> io::Result<Option<&'a [u8]>> {
+    buf.clear();
+    if reader.take(MAX_LINE_BYTES as u64).read_until(b'\n', buf)? == 0 {
+        return Ok(None);
+    }
+    let line = buf.strip_suffix(b"\n").unwrap_or(buf);
+    Ok(Some(line.strip_suffix(b"\r").unwrap_or(line)))
 }
 
 #[cfg(test)]
