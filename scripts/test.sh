@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, then every test of the workspace.
-# Usage: scripts/test.sh   (from anywhere; needs the repository, PostgreSQL (started if down) and
-# Chromium with chromedriver (installed with apt-get if missing; run as root))
+# Usage: scripts/test.sh   (from anywhere; needs the repository, PostgreSQL and NATS (started if
+# down) and Chromium with chromedriver (installed with apt-get if missing; run as root))
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Waits up to ten seconds for a check to pass.
+wait_until() {
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        "$@" && return 0
+        sleep 1
+    done
+    return 1
+}
 
 # The store's `postgres_…` tests need a PostgreSQL server on 127.0.0.1:5432 (trust auth,
 # database `test`); without one they fail, they are never skipped.
@@ -13,14 +22,28 @@ if ! postgres_answers; then
     echo "not answering; starting it"
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql 2>/dev/null)" main start || true
     # pg_ctlcluster waits for the start; a few more seconds cover a slow first checkpoint.
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
-        postgres_answers && break
-        sleep 1
-    done
+    wait_until postgres_answers || true
 fi
 if ! postgres_answers; then
     echo "error: PostgreSQL does not answer on 127.0.0.1:5432, and the postgres_… tests need it." >&2
     echo "Start it with: pg_ctlcluster --skip-systemctl-redirect \$(ls /etc/postgresql) main start" >&2
+    exit 1
+fi
+
+# The `nats_…` tests need a NATS server with JetStream on 127.0.0.1:4222; without one they fail,
+# they are never skipped.
+echo "== NATS (JetStream) on 127.0.0.1:4222"
+nats_answers() { timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/4222 && head -c 4 <&3' 2>/dev/null | grep -q INFO; }
+if ! nats_answers; then
+    echo "not answering; starting it"
+    mkdir -p /var/lib/nats-server
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+        -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log || true
+    wait_until nats_answers || true
+fi
+if ! nats_answers; then
+    echo "error: NATS does not answer on 127.0.0.1:4222, and the nats_… tests need it." >&2
+    echo "Start it with: nats-server -a 127.0.0.1 -p 4222 -js (Debian: apt-get install nats-server)" >&2
     exit 1
 fi
 

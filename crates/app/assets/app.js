@@ -406,6 +406,10 @@ function cardMeta(incident) {
   seen.append('first seen ', timeElement(incident.opened_at), ' · last seen ',
     timeElement(incident.last_seen));
   meta.append(seen);
+  // Who wrote the title and summary: the built-in analyzer, or the LLM that refined them.
+  if (incident.analyzer && incident.analyzer !== 'builtin') {
+    meta.append(el('span', 'analyzer', `written by ${incident.analyzer}`));
+  }
   return meta;
 }
 

@@ -31,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Runs the pipeline live on one or more sources and prints each window's report.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Replays a log file (or stdin) through the pipeline by event time and prints one report
     /// per window.
     Analyze(AnalyzeArgs),
@@ -41,6 +41,19 @@ pub enum Command {
     DemoLogs(DemoLogsArgs),
     /// Lists the stored incidents, or shows one with its evidence.
     Incidents(IncidentsArgs),
+    /// Prints what the incident database holds, summed over every instance that writes to
+    /// it: lines analyzed, windows, open and resolved incidents.
+    Stats(StatsArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatsArgs {
+    /// Print JSON: `{"lines_analyzed", "windows", "incidents": {"open", "resolved"}}`.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 /// Where incidents are stored.
@@ -92,8 +105,9 @@ pub struct IncidentArgs {
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
-    /// Where logs come from: `demo`, `stdin` or `file:GLOB` (every matching file read, then
-    /// followed as `tail -F` does: new files, rotation, truncation). Repeat the flag to run
+    /// Where logs come from: `demo`, `stdin`, `file:GLOB` (every matching file read, then
+    /// followed as `tail -F` does: new files, rotation, truncation) or `nats` (the shared
+    /// JetStream stream, see --nats-url). Repeat the flag to run
     /// several at once, or give `none` for only the HTTP and OTLP endpoints (`POST /api/logs`,
     /// `POST /v1/logs`), which every server offers [default: demo, unless --syslog-listen is
     /// given].
@@ -150,6 +164,86 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub ingest: IngestArgs,
+
+    #[command(flatten)]
+    pub llm: LlmArgs,
+
+    #[command(flatten)]
+    pub nats: NatsArgs,
+}
+
+/// The shared NATS JetStream stream.
+#[derive(Debug, Clone, Default, Args)]
+pub struct NatsArgs {
+    /// Publish what the HTTP, OTLP and syslog sources receive into the NATS stream instead of
+    /// analyzing it here, so shippers can send to any instance: `nats` [default: off].
+    #[arg(long, env = "IC_FORWARD", value_enum)]
+    pub forward: Option<ForwardTo>,
+
+    /// The NATS server [default: nats://127.0.0.1:4222].
+    #[arg(long, env = "IC_NATS_URL", value_name = "URL", hide_env_values = true)]
+    pub nats_url: Option<String>,
+
+    /// The JetStream stream, created (work-queue retention) if absent [default: LOGS].
+    #[arg(long, env = "IC_NATS_STREAM", value_name = "NAME")]
+    pub nats_stream: Option<String>,
+
+    /// The stream's subjects; a gateway publishes on PREFIX.SOURCE (logs.http, logs.otlp,
+    /// logs.syslog) [default: logs.>].
+    #[arg(long, env = "IC_NATS_SUBJECT", value_name = "SUBJECT")]
+    pub nats_subject: Option<String>,
+
+    /// The durable consumer every instance of `--source nats` pulls from, created if absent
+    /// [default: incident-commander].
+    #[arg(long, env = "IC_NATS_CONSUMER", value_name = "NAME")]
+    pub nats_consumer: Option<String>,
+
+    /// When the consumer is created: seconds before the server delivers an unacknowledged
+    /// message again (to another instance, if this one died) [default: 30].
+    #[arg(long, env = "IC_NATS_ACK_WAIT", value_name = "SECS")]
+    pub nats_ack_wait: Option<f64>,
+}
+
+/// Where `--forward` sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardTo {
+    Nats,
+}
+
+/// Who writes the reports, shared by `serve` and `analyze`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LlmArgs {
+    /// Who writes each report: `builtin` (offline, deterministic), `openai` (any
+    /// OpenAI-compatible chat-completions API: OpenAI, Ollama, vLLM, llama.cpp, LM Studio) or
+    /// `gemini` (Gemini's native API). An LLM sees the redacted digest of windows the
+    /// built-in analyzer rates Warning or above; when it fails, the built-in report stands.
+    /// The key comes from IC_LLM_API_KEY, else OPENAI_API_KEY or GEMINI_API_KEY
+    /// [default: builtin].
+    #[arg(long, env = "IC_ANALYZER", value_enum)]
+    pub analyzer: Option<AnalyzerKind>,
+
+    /// The API's base URL [default: https://api.openai.com/v1 for openai,
+    /// https://generativelanguage.googleapis.com for gemini].
+    #[arg(long, env = "IC_LLM_BASE_URL", value_name = "URL")]
+    pub llm_base_url: Option<String>,
+
+    /// The model [default: gpt-4o-mini for openai, gemini-2.5-flash for gemini].
+    #[arg(long, env = "IC_LLM_MODEL", value_name = "NAME")]
+    pub llm_model: Option<String>,
+
+    /// Longest wait for one window's answer, retries included [default: 20].
+    #[arg(long, env = "IC_LLM_TIMEOUT_SECS", value_name = "SECS")]
+    pub llm_timeout: Option<f64>,
+}
+
+/// The analyzers `--analyzer` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnalyzerKind {
+    Builtin,
+    Openai,
+    Gemini,
 }
 
 /// The guards of `POST /api/logs` and `POST /v1/logs` (served by every `serve`).
@@ -204,6 +298,9 @@ pub struct AnalyzeArgs {
     /// without it nothing is stored.
     #[arg(long, env = "IC_DB", value_name = "URL", hide_env_values = true)]
     pub db: Option<String>,
+
+    #[command(flatten)]
+    pub llm: LlmArgs,
 }
 
 #[derive(Debug, Clone, Args)]

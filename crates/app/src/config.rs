@@ -13,7 +13,11 @@ use ic_core::{Severity, WindowConfig};
 use ic_store::Retention;
 use serde::Deserialize;
 
-use crate::cli::{Format, IncidentArgs, MinSeverity, ServeArgs, WindowArgs};
+use crate::cli::{
+    Format, ForwardTo, IncidentArgs, LlmArgs, MinSeverity, NatsArgs, ServeArgs, WindowArgs,
+};
+use crate::llm::{self, LlmSettings, settings::LlmFile};
+use crate::nats::{self, NatsSettings};
 use crate::notify::{self, WebhookConfig, WebhookTarget};
 use crate::sources::syslog::{self, SyslogConfig};
 use crate::web::limits::{IngestFile, IngestSettings};
@@ -51,6 +55,25 @@ pub struct FileConfig {
     /// `[ingest]`: the token and limits of `/api/logs` and `/v1/logs`.
     #[serde(default)]
     pub ingest: IngestFile,
+    /// `[llm]`: the LLM analyzer.
+    #[serde(default)]
+    pub llm: LlmFile,
+    /// `[nats]`: the shared stream.
+    #[serde(default)]
+    pub nats: NatsFile,
+}
+
+/// `[nats]`: the NATS JetStream stream.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsFile {
+    pub url: Option<String>,
+    pub stream: Option<String>,
+    pub subject: Option<String>,
+    pub consumer: Option<String>,
+    pub ack_wait_secs: Option<f64>,
+    /// `"nats"`: publish the HTTP, OTLP and syslog sources' lines into the stream.
+    pub forward: Option<ForwardTo>,
 }
 
 /// `[syslog]`: the syslog receiver (UDP and TCP on one port).
@@ -202,6 +225,74 @@ impl FileConfig {
         })
     }
 
+    /// The stream a gateway publishes into, when `--forward nats` is asked for.
+    pub fn forward(&self, args: &NatsArgs) -> anyhow::Result<Option<NatsSettings>> {
+        if args.forward.or(self.nats.forward).is_none() {
+            return Ok(None);
+        }
+        self.nats(args).map(Some)
+    }
+
+    /// The shared stream: flags and variables, then this file, then the defaults.
+    pub fn nats(&self, args: &NatsArgs) -> anyhow::Result<NatsSettings> {
+        let pick = |flag: &Option<String>, file: &Option<String>, default: &str| {
+            flag.clone()
+                .or_else(|| file.clone())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        let settings = NatsSettings {
+            url: pick(&args.nats_url, &self.nats.url, nats::DEFAULT_URL),
+            stream: pick(&args.nats_stream, &self.nats.stream, nats::DEFAULT_STREAM),
+            subject: pick(
+                &args.nats_subject,
+                &self.nats.subject,
+                nats::DEFAULT_SUBJECT,
+            ),
+            consumer: pick(
+                &args.nats_consumer,
+                &self.nats.consumer,
+                nats::DEFAULT_CONSUMER,
+            ),
+            ack_wait: match args.nats_ack_wait.or(self.nats.ack_wait_secs) {
+                Some(secs) => seconds(secs).context("--nats-ack-wait")?,
+                None => nats::DEFAULT_ACK_WAIT,
+            },
+        };
+        if settings.ack_wait < Duration::from_secs(3) {
+            bail!(
+                "--nats-ack-wait must be at least 3 seconds, to leave room for progress acknowledgements"
+            );
+        }
+        if settings.stream.is_empty() || settings.stream.contains(['.', ' ', '*', '>']) {
+            bail!(
+                "--nats-stream {:?} is not a stream name: no dots, spaces, * or >",
+                settings.stream
+            );
+        }
+        if settings.subject.is_empty() || settings.subject.contains(' ') {
+            bail!(
+                "--nats-subject {:?} is not a subject, e.g. logs.>",
+                settings.subject
+            );
+        }
+        if settings.consumer.is_empty() || settings.consumer.contains(['.', ' ', '*', '>']) {
+            bail!(
+                "--nats-consumer {:?} is not a consumer name: no dots, spaces, * or >",
+                settings.consumer
+            );
+        }
+        Ok(settings)
+    }
+
+    /// The LLM analyzer's settings, checked; `None` for the built-in analyzer.
+    pub fn llm(&self, args: &LlmArgs) -> anyhow::Result<Option<LlmSettings>> {
+        let settings = llm::settings::resolve(&self.llm, args, |name| std::env::var(name).ok())?;
+        if let Some(settings) = &settings {
+            llm::settings::check(settings)?;
+        }
+        Ok(settings)
+    }
+
     pub fn min_severity(&self, flag: Option<MinSeverity>) -> Severity {
         flag.or(self.min_severity)
             .map_or(Severity::Info, Severity::from)
@@ -276,6 +367,12 @@ pub struct ServeSettings {
     pub checkpoint: PathBuf,
     /// The HTTP listener's token and limits.
     pub ingest: IngestSettings,
+    /// The LLM analyzer; `None` for the built-in one.
+    pub llm: Option<LlmSettings>,
+    /// Where the HTTP, OTLP and syslog sources publish instead of the local pipeline.
+    pub forward: Option<NatsSettings>,
+    /// The shared stream, for `--source nats` and `--forward nats`.
+    pub nats: NatsSettings,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -304,7 +401,7 @@ impl ServeSettings {
             .filter(|s| s.as_str() != "none")
             .map(|s| s.parse())
             .collect::<Result<Vec<SourceSpec>, _>>()?;
-        for once in [SourceSpec::Stdin, SourceSpec::Demo] {
+        for once in [SourceSpec::Stdin, SourceSpec::Demo, SourceSpec::Nats] {
             if sources.iter().filter(|s| **s == once).count() > 1 {
                 bail!("--source {once} is given twice; it can run only once");
             }
@@ -324,6 +421,9 @@ impl ServeSettings {
             db: file.db_url(args.db.db.as_deref())?,
             retention: file.retention()?,
             webhooks: file.webhooks(&args.incidents.webhooks)?,
+            llm: file.llm(&args.llm)?,
+            forward: file.forward(&args.nats)?,
+            nats: file.nats(&args.nats)?,
             demo_seed: args.seed.or(file.demo.seed),
             demo_rate: match args.demo_rate.or(file.demo.rate) {
                 Some(rate) if !(rate.is_finite() && rate > 0.0) => {
@@ -349,6 +449,8 @@ pub enum SourceSpec {
     Stdin,
     /// Read the files a glob matches, then follow them as `tail -F` does.
     File(PathBuf),
+    /// Pull from the shared NATS JetStream stream.
+    Nats,
 }
 
 impl FromStr for SourceSpec {
@@ -358,9 +460,12 @@ impl FromStr for SourceSpec {
         match s {
             "demo" => Ok(SourceSpec::Demo),
             "stdin" | "-" => Ok(SourceSpec::Stdin),
+            "nats" => Ok(SourceSpec::Nats),
             _ => match s.strip_prefix("file:") {
                 Some(path) if !path.is_empty() => Ok(SourceSpec::File(path.into())),
-                _ => bail!("unknown source `{s}`: expected demo, stdin or file:PATH, or none"),
+                _ => {
+                    bail!("unknown source `{s}`: expected demo, stdin, file:PATH or nats, or none")
+                }
             },
         }
     }
@@ -372,6 +477,7 @@ impl fmt::Display for SourceSpec {
             SourceSpec::Demo => f.write_str("demo"),
             SourceSpec::Stdin => f.write_str("stdin"),
             SourceSpec::File(path) => write!(f, "file:{}", path.display()),
+            SourceSpec::Nats => f.write_str("nats"),
         }
     }
 }
@@ -484,7 +590,7 @@ mod tests {
         let err = "kafka".parse::<SourceSpec>().unwrap_err();
         assert!(
             err.to_string()
-                .contains("expected demo, stdin or file:PATH")
+                .contains("expected demo, stdin, file:PATH or nats")
         );
         let mut args = ServeArgs::default();
         args.db.db = Some("sqlite::memory:".into());

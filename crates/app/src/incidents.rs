@@ -1,13 +1,17 @@
-//! Where incident transitions go after the correlator: the store and the webhooks.
+//! Where the analysis goes after the correlator: incident transitions to the store and the
+//! webhooks, and every window's count to the store, for totals across instances.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use ic_core::Report;
 use ic_core::incident::{Incident, IncidentEvent, Transition};
-use ic_store::{Retention, Store, StoreError};
+use ic_store::{Consumed, Retention, Store, StoreError};
 
 use crate::notify::Notifier;
+use crate::pipeline::Origin;
 
 /// How far back a restarted correlator looks for "seen before" and reopening.
 const RESTORE_DAYS: i64 = 7;
@@ -27,15 +31,50 @@ pub async fn open_store(url: &str) -> anyhow::Result<(Arc<dyn Store>, Vec<Incide
     Ok((Arc::new(store), restored))
 }
 
-/// Saves transitions and sends the ones people are told about.
+/// Saves transitions and windows, and sends the transitions people are told about.
 pub struct IncidentSink {
     store: Option<Arc<dyn Store>>,
     notifier: Option<Notifier>,
+    /// Names this run's windows in the store: host, process and start time, so that no two
+    /// runs, here or on another machine, share one.
+    instance: String,
 }
 
 impl IncidentSink {
     pub fn new(store: Option<Arc<dyn Store>>, notifier: Option<Notifier>) -> Self {
-        Self { store, notifier }
+        Self {
+            store,
+            notifier,
+            instance: instance_name().to_owned(),
+        }
+    }
+
+    /// Records the windows of `reports` (a revision rewrites its window) with the stream
+    /// messages whose events they hold, then tells those messages' sources. Failures are
+    /// logged, never fatal: the messages are then delivered again.
+    pub async fn record_windows(&self, reports: &[Report], origins: &[Origin]) {
+        let Some(store) = &self.store else { return };
+        if reports.is_empty() && origins.is_empty() {
+            return;
+        }
+        let reports: Vec<&Report> = reports.iter().collect();
+        let consumed = consumed(origins);
+        match store
+            .record_windows(&self.instance, &reports, &consumed)
+            .await
+        {
+            Ok(()) => {
+                for origin in origins {
+                    origin.receipt.stored(origin.events);
+                }
+            }
+            Err(err) => {
+                tracing::error!(%err, windows = reports.len(), "Recording windows failed.");
+                for origin in origins {
+                    origin.receipt.failed();
+                }
+            }
+        }
     }
 
     /// Handles one group of transitions, in order. A run of updates to one incident is saved
@@ -94,4 +133,41 @@ impl IncidentSink {
             }
         }
     }
+}
+
+/// Events per stream message, one record per message.
+fn consumed(origins: &[Origin]) -> Vec<Consumed> {
+    let mut events: HashMap<(&str, u64), u64> = HashMap::new();
+    for origin in origins {
+        *events.entry(origin.receipt.key()).or_default() += origin.events;
+    }
+    events
+        .into_iter()
+        .map(|((stream, seq), events)| Consumed {
+            stream: stream.to_owned(),
+            seq,
+            events,
+        })
+        .collect()
+}
+
+/// This run's name, `HOST-PID-MILLIS`: the host from the kernel (or `HOSTNAME`), this
+/// process, and its start; no two runs, here or on another machine, share one.
+pub fn instance_name() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(name_this_run)
+}
+
+fn name_this_run() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_millis()
+    )
 }

@@ -4,12 +4,16 @@
 mod cli;
 mod commands;
 mod config;
+mod http_retry;
 mod incidents;
 mod live;
+mod llm;
 mod metrics;
+mod nats;
 mod notify;
 mod output;
 mod pipeline;
+mod secret;
 mod shutdown;
 mod sources;
 mod web;
@@ -44,8 +48,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Templates(args) => commands::templates::run(&args),
         Command::DemoLogs(args) => commands::demo_logs::run(&args),
         Command::Incidents(args) => runtime()?.block_on(commands::incidents::run(args, &file)),
+        Command::Stats(args) => runtime()?.block_on(commands::stats::run(args, &file)),
         Command::Analyze(args) => runtime()?.block_on(commands::analyze::run(args, &file)),
-        Command::Serve(args) => runtime()?.block_on(commands::serve::run(args, &file)),
+        Command::Serve(args) => runtime()?.block_on(commands::serve::run(*args, &file)),
     }
 }
 

@@ -8,8 +8,12 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 /// Lines read, by source (`demo`, `stdin`, `file`).
 pub const LINES_INGESTED: &str = "ic_lines_ingested_total";
 /// Lines not analyzed, by reason (`blank`: a line with no text; `full`: a UDP syslog message
-/// that found the pipeline full).
+/// that found the pipeline full; `forward`: syslog lines NATS did not take).
 pub const LINES_DROPPED: &str = "ic_lines_dropped_total";
+/// NATS messages terminated after too many deliveries.
+pub const NATS_TERMINATED: &str = "ic_nats_messages_terminated_total";
+/// Lines published into the NATS stream by a gateway (`--forward nats`), by source.
+pub const LINES_FORWARDED: &str = "ic_lines_forwarded_total";
 /// Lines refused by the ingest endpoints, by reason (`full`: the whole body of a 429;
 /// `malformed`: the bad lines of a 400).
 pub const LINES_REJECTED: &str = "ic_lines_rejected_total";
@@ -27,6 +31,17 @@ pub const ANALYSIS_SECONDS: &str = "ic_analysis_duration_seconds";
 pub const OPEN_INCIDENTS: &str = "ic_open_incidents";
 /// Webhook notifications, by target (`webhook #N (format)`) and outcome.
 pub const NOTIFICATIONS: &str = "ic_notifications_total";
+/// LLM calls by analyzer (`openai:MODEL`, `gemini:MODEL`) and outcome (`ok`, or the reason
+/// the built-in report was used: `timeout`, `HTTP 500`, `circuit open`, `no JSON in answer`…).
+pub const LLM_CALLS: &str = "ic_llm_calls_total";
+/// Windows the LLM was not asked about, by reason (`below severity`, `recently asked`).
+pub const LLM_SKIPPED: &str = "ic_llm_skipped_total";
+/// Tokens the LLM API counted, by analyzer and kind (`prompt`, `completion`).
+pub const LLM_TOKENS: &str = "ic_llm_tokens_total";
+/// Seconds per LLM call, retries included.
+pub const LLM_SECONDS: &str = "ic_llm_call_duration_seconds";
+/// Secrets masked before a prompt left the machine, by rule.
+pub const LLM_REDACTIONS: &str = "ic_llm_redactions_total";
 
 /// The process-wide recorder, installed on first use.
 pub fn handle() -> anyhow::Result<PrometheusHandle> {
@@ -46,6 +61,16 @@ pub fn handle() -> anyhow::Result<PrometheusHandle> {
 fn describe() {
     describe_counter!(LINES_INGESTED, Unit::Count, "Lines read, by source.");
     describe_counter!(LINES_DROPPED, Unit::Count, "Lines not analyzed, by reason.");
+    describe_counter!(
+        NATS_TERMINATED,
+        Unit::Count,
+        "NATS messages terminated after too many deliveries."
+    );
+    describe_counter!(
+        LINES_FORWARDED,
+        Unit::Count,
+        "Lines published into the NATS stream, by source."
+    );
     describe_counter!(
         LINES_REJECTED,
         Unit::Count,
@@ -77,5 +102,30 @@ fn describe() {
         NOTIFICATIONS,
         Unit::Count,
         "Webhook notifications, by target and outcome."
+    );
+    describe_counter!(
+        LLM_CALLS,
+        Unit::Count,
+        "LLM calls, by analyzer and outcome."
+    );
+    describe_counter!(
+        LLM_SKIPPED,
+        Unit::Count,
+        "Windows not sent to the LLM, by reason."
+    );
+    describe_counter!(
+        LLM_TOKENS,
+        Unit::Count,
+        "Tokens counted by the LLM API, by analyzer and kind."
+    );
+    describe_histogram!(
+        LLM_SECONDS,
+        Unit::Seconds,
+        "Time per LLM call, retries included."
+    );
+    describe_counter!(
+        LLM_REDACTIONS,
+        Unit::Count,
+        "Secrets masked in prompts, by rule."
     );
 }

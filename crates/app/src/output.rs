@@ -232,6 +232,7 @@ mod tests {
             root_cause: None,
             templates: vec![],
             analyzer: "builtin".into(),
+            llm: None,
         }
     }
 

@@ -182,7 +182,9 @@ fn bad_input_gets_a_clear_error() {
     assert!(stderr.contains("cannot open /no/such/file.log"), "{stderr}");
 
     let out = run(&["serve", "--source", "kafka"], b"");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("expected demo, stdin or file:PATH"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("expected demo, stdin, file:PATH or nats")
+    );
 
     let out = run(&["analyze", "--window-events", "0"], b"");
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 1 event"));

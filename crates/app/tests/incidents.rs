@@ -10,7 +10,7 @@ use axum::routing::post;
 use serde_json::Value;
 
 mod common;
-use common::{BIN, run_ok as run};
+use common::{BIN, run_ok as run, serve_on_a_thread};
 
 /// Demo traffic: two minutes of normal traffic, a meltdown of `minutes`, then five quiet
 /// minutes; as fast as it can be written, timestamps spaced as the live demo would space them.
@@ -37,24 +37,17 @@ fn outage(start: &str, minutes: u32) -> Vec<u8> {
 /// A webhook receiver on a free port; every body it receives comes out of the channel.
 fn receiver() -> (String, mpsc::Receiver<Value>) {
     let (tx, rx) = mpsc::channel();
-    let (addr_tx, addr_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            let app = Router::new()
-                .route("/hook", post(|State(tx): State<mpsc::Sender<Value>>, body: axum::Json<Value>| async move {
+    let app = Router::new()
+        .route(
+            "/hook",
+            post(
+                |State(tx): State<mpsc::Sender<Value>>, body: axum::Json<Value>| async move {
                     let _ = tx.send(body.0);
-                }))
-                .with_state(tx);
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    (format!("http://{}/hook", addr_rx.recv().unwrap()), rx)
+                },
+            ),
+        )
+        .with_state(tx);
+    (format!("http://{}/hook", serve_on_a_thread(app)), rx)
 }
 
 fn db_url(dir: &tempfile::TempDir) -> String {
@@ -69,7 +62,7 @@ fn a_ten_minute_outage_is_one_incident_with_one_opened_and_one_resolved_per_targ
     let (slack, slack_rx) = receiver();
     let slack = format!("slack:{slack}");
     let logs = outage("2026-01-01T00:00:00Z", 10);
-    run(
+    let analyzed = run(
         &[
             "analyze",
             "--format",
@@ -108,6 +101,16 @@ fn a_ten_minute_outage_is_one_incident_with_one_opened_and_one_resolved_per_targ
     assert_eq!(incident["status"], "resolved");
     assert_eq!(incident["severity"], "Critical");
     assert!(incident["windows"].as_u64().unwrap() > 2000);
+
+    // The database's totals: every line of the input in exactly one stored window.
+    let windows = analyzed.stdout.iter().filter(|&&b| b == b'\n').count();
+    let stats = run(&["stats", "--db", &db, "--json"], b"");
+    let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
+    let lines = logs.iter().filter(|&&b| b == b'\n').count();
+    assert_eq!(stats["lines_analyzed"], lines, "{stats}");
+    assert_eq!(stats["windows"], windows, "{stats}");
+    assert_eq!(stats["incidents"]["resolved"], 1, "{stats}");
+    assert_eq!(stats["incidents"]["open"], 0, "{stats}");
 
     let id = incident["id"].as_str().unwrap();
     let shown = run(&["incidents", "show", id, "--db", &db], b"");

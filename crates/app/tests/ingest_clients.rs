@@ -2,167 +2,18 @@
 //! OpenTelemetry Python SDK with its OTLP/HTTP exporter, against the real binary
 //! (`serve --source none`). A missing `curl` or `python3` fails the test, with the reason.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
-use serde_json::Value;
+mod common;
+use common::server::{Server, curl, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_incident-commander");
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const OTEL_SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/ingest/otel_send.py"
 );
-/// How long a server may take to start or to stop before the test fails.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-/// A running `serve --source none`, killed when dropped.
-struct Server {
-    child: Child,
-    /// Where curl connects: the listen address, with 0.0.0.0 replaced by loopback.
-    base: String,
-    dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start(extra: &[&str], env: &[(&str, &str)]) -> Self {
-        Self::try_start(extra, env).unwrap_or_else(|stderr| panic!("serve did not start: {stderr}"))
-    }
-
-    /// Starts the server; the error is its stderr when it exits instead of listening.
-    fn try_start(extra: &[&str], env: &[(&str, &str)]) -> Result<Self, String> {
-        let dir = tempfile::tempdir().unwrap();
-        let db = format!("sqlite://{}", dir.path().join("incidents.db").display());
-        let mut command = Command::new(BIN);
-        command
-            .args(["serve", "--source", "none", "--format", "json", "--db", &db])
-            .args(extra)
-            .env("XDG_DATA_HOME", dir.path())
-            .env_remove("IC_INGEST_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if !extra.contains(&"--listen") {
-            command.args(["--listen", "127.0.0.1:0"]);
-        }
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let mut child = command.spawn().expect("the binary starts");
-        let address = read_address(child.stderr.take().unwrap());
-        match address.recv_timeout(PATIENCE) {
-            Ok(Ok(address)) => Ok(Self {
-                child,
-                base: format!("http://{}", address.replace("0.0.0.0", "127.0.0.1")),
-                dir,
-            }),
-            Ok(Err(stderr)) => {
-                let _ = child.wait();
-                Err(stderr)
-            }
-            Err(_) => {
-                let _ = child.kill();
-                Err("no address printed in time".into())
-            }
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn logs_processed(&self) -> u64 {
-        let (status, body) = curl(&[&self.url("/api/stats")]);
-        assert_eq!(status, 200, "{body}");
-        json(&body)["logs_processed"].as_u64().unwrap()
-    }
-
-    fn metrics(&self) -> String {
-        curl(&[&self.url("/metrics")]).1
-    }
-
-    /// A file in the server's temporary directory.
-    fn file(&self, name: &str, data: &[u8]) -> PathBuf {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, data).unwrap();
-        path
-    }
-
-    /// Sends SIGTERM and waits for the exit; returns stdout (the reports).
-    fn terminate(mut self) -> (std::process::ExitStatus, String) {
-        let pid = self.child.id() as libc::pid_t;
-        // SAFETY: signals a child process this test started and still owns.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-        let mut stdout = self.child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut out = String::new();
-            let _ = stdout.read_to_string(&mut out);
-            let _ = tx.send(out);
-        });
-        let out = rx
-            .recv_timeout(PATIENCE)
-            .expect("the server ends after SIGTERM");
-        (self.child.wait().unwrap(), out)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Reads stderr on a thread: the address once `Incident Commander on http://ADDR` appears (or
-/// all of stderr if the process ends first), then keeps draining so the pipe never fills.
-fn read_address(stderr: impl Read + Send + 'static) -> mpsc::Receiver<Result<String, String>> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut seen = String::new();
-        let mut sent = false;
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if !sent && let Some(rest) = line.split("Incident Commander on http://").nth(1) {
-                let address = rest.split_whitespace().next().unwrap_or_default();
-                let _ = tx.send(Ok(address.to_owned()));
-                sent = true;
-            }
-            if !sent {
-                seen.push_str(&line);
-                seen.push('\n');
-            }
-        }
-        if !sent {
-            let _ = tx.send(Err(seen));
-        }
-    });
-    rx
-}
-
-/// Runs curl; returns the status code and the body.
-fn curl(args: &[&str]) -> (u16, String) {
-    let output = Command::new("curl")
-        .args(["-sS", "--max-time", "60", "-w", "\n%{http_code}"])
-        .args(args)
-        .output()
-        .unwrap_or_else(|err| panic!("curl is needed for this test (apt-get install curl): {err}"));
-    assert!(
-        output.status.success(),
-        "curl failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8(output.stdout).unwrap();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.parse().unwrap(), body.to_owned())
-}
-
-fn json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|err| panic!("not JSON ({err}): {text}"))
-}
 
 fn ndjson(from: usize, lines: usize) -> String {
     (from..from + lines)

@@ -9,8 +9,10 @@ pub mod condense;
 pub mod demo;
 pub mod event;
 pub mod incident;
+pub mod llm;
 pub mod miner;
 pub mod parse;
+pub mod redact;
 pub mod report;
 pub mod window;
 

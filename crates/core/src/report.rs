@@ -55,6 +55,16 @@ pub struct Report {
     pub templates: Vec<ReportTemplate>,
     /// Who wrote the report: `builtin`, `openai:MODEL`, `builtin (fallback: REASON)`, …
     pub analyzer: String,
+    /// What the LLM call for this window cost; absent when none was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmUsage>,
+}
+
+/// Tokens of one LLM call, as the API counted them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LlmUsage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
 }
 
 /// The window a report covers.

@@ -45,7 +45,8 @@ pub async fn open(url: &str) -> Result<SqlStore, StoreError> {
 
 async fn open_sqlite(url: &str) -> Result<SqlStore, StoreError> {
     let options = SqliteConnectOptions::from_str(url).map_err(|e| invalid_url(url, e))?;
-    let location = options.get_filename().display().to_string();
+    let file = options.get_filename().to_path_buf();
+    let location = file.display().to_string();
     let connect_error = |source| StoreError::Connect {
         backend: Backend::Sqlite,
         location: location.clone(),
@@ -86,8 +87,33 @@ async fn open_sqlite(url: &str) -> Result<SqlStore, StoreError> {
         .connect(url)
         .await
         .map_err(connect_error)?;
+    // SQLite has no migration lock of its own: two processes opening a new file at once (a
+    // server starting while `stats` reads) would both create the tables. The folder's lock
+    // makes them take turns; the second finds the migrations applied.
+    let _turn = match is_in_memory(url) {
+        true => None,
+        false => Some(lock_folder(&file).await.map_err(connect_error)?),
+    };
     migrate(&SQLITE_MIGRATIONS, &pool, Backend::Sqlite, &location).await?;
     Ok(SqlStore::new(pool, Backend::Sqlite))
+}
+
+/// An exclusive advisory lock on the folder of a database file, held until dropped. The
+/// folder, not the file: closing any descriptor of the database file would drop the locks
+/// SQLite itself holds on it in this process.
+async fn lock_folder(database: &std::path::Path) -> Result<std::fs::File, sqlx::Error> {
+    let folder = match database.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    tokio::task::spawn_blocking(move || {
+        let folder = std::fs::File::open(folder)?;
+        folder.lock()?;
+        Ok(folder)
+    })
+    .await
+    .map_err(|join| sqlx::Error::Io(std::io::Error::other(join)))?
+    .map_err(sqlx::Error::Io)
 }
 
 async fn open_postgres(url: &str) -> Result<SqlStore, StoreError> {

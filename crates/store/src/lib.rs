@@ -7,6 +7,9 @@
 //! connection settings and their migrations (`migrations/sqlite`, `migrations/postgres`), which
 //! run at open.
 //!
+//! Beside incidents it records every analyzed window, so that totals across instances come
+//! from the database ([`Store::totals`]).
+//!
 //! At most one incident per fingerprint is open at a time, across every instance sharing a
 //! database: a partial unique index refuses a second one, and [`Store::save`] reports it as
 //! [`StoreError::DuplicateOpen`] so the caller can adopt the open one
@@ -22,8 +25,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ic_core::Severity;
 use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition};
+use ic_core::{Report, Severity};
 
 pub use connect::open;
 pub use error::{StoreError, redact_url};
@@ -68,11 +71,49 @@ pub trait Store: Send + Sync {
 
     /// Deletes resolved incidents, with their transitions, that resolved before
     /// `now - retention.max_age`, then those beyond the `retention.max_count` most recently
-    /// resolved. Open incidents are never deleted. Returns how many were deleted.
+    /// resolved. Open incidents are never deleted. Returns how many were deleted. Windows
+    /// that ended before `now - retention.max_age` go too (they are not counted).
     async fn prune(&self, retention: &Retention, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Records analyzed windows, by the `instance` that analyzed them, and the stream
+    /// messages whose events they hold, in one transaction. A window already recorded (an
+    /// LLM's revision of its report) keeps its row and its count; its severity and analyzer
+    /// are rewritten.
+    async fn record_windows(
+        &self,
+        instance: &str,
+        windows: &[&Report],
+        consumed: &[Consumed],
+    ) -> Result<(), StoreError>;
+
+    /// How many events of a stream message are already counted in stored windows: 0 for a
+    /// message never seen.
+    async fn consumed(&self, stream: &str, seq: u64) -> Result<u64, StoreError>;
+
+    /// What the database holds across every instance.
+    async fn totals(&self) -> Result<Totals, StoreError>;
 
     /// Succeeds when the database answers a query, for readiness probes.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Events of one stream message held by the windows being recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumed {
+    pub stream: String,
+    /// The message's sequence number in its stream.
+    pub seq: u64,
+    pub events: u64,
+}
+
+/// Sums over everything stored ([`Store::totals`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Lines of every recorded window.
+    pub lines_analyzed: u64,
+    pub windows: u64,
+    pub open_incidents: u64,
+    pub resolved_incidents: u64,
 }
 
 /// Which incidents [`Store::list`] returns; the default returns all of them.

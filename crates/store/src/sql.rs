@@ -7,6 +7,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use ic_core::Report;
 use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition};
 use sqlx::{Any, AnyPool, Row, Transaction};
 
@@ -14,7 +15,9 @@ use crate::columns::{
     incident_from_row, optional_time, parse_time, parse_transition, select_incidents,
     severity_rank, time, transition_time,
 };
-use crate::{Backend, IncidentFilter, Retention, Store, StoreError, TransitionRecord};
+use crate::{
+    Backend, Consumed, IncidentFilter, Retention, Store, StoreError, Totals, TransitionRecord,
+};
 
 /// A [`Store`] on SQLite or PostgreSQL; made by [`crate::open`]. Cloning shares the pool.
 #[derive(Debug, Clone)]
@@ -233,14 +236,138 @@ impl Store for SqlStore {
         .bind(keep)
         .execute(&mut *tx)
         .await?;
+        sqlx::query("DELETE FROM windows WHERE end_at < $1")
+            .bind(time(cutoff))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM consumed WHERE at < $1")
+            .bind(time(cutoff))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(too_old.rows_affected() + too_many.rows_affected())
+    }
+
+    async fn record_windows(
+        &self,
+        instance: &str,
+        windows: &[&Report],
+        consumed: &[Consumed],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let stored_at = time(Utc::now());
+        for chunk in windows.chunks(ROWS_PER_STATEMENT) {
+            // Only numbered placeholders are formatted into it: every value is bound.
+            let statement = sqlx::AssertSqlSafe(insert_windows(chunk.len()));
+            let mut query = sqlx::query(statement);
+            for report in chunk {
+                let window = &report.window;
+                query = query
+                    .bind(format!("{instance}:{}", window.seq))
+                    .bind(instance)
+                    .bind(i64::try_from(window.seq).unwrap_or(i64::MAX))
+                    .bind(time(window.start))
+                    .bind(time(window.end))
+                    .bind(i64::from(window.log_count))
+                    .bind(severity_rank(report.severity))
+                    .bind(window.flush.as_str())
+                    .bind(&report.analyzer)
+                    .bind(&stored_at);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        for chunk in consumed.chunks(ROWS_PER_STATEMENT) {
+            let statement = sqlx::AssertSqlSafe(insert_consumed(chunk.len()));
+            let mut query = sqlx::query(statement);
+            for message in chunk {
+                query = query
+                    .bind(&message.stream)
+                    .bind(i64::try_from(message.seq).unwrap_or(i64::MAX))
+                    .bind(i64::try_from(message.events).unwrap_or(i64::MAX))
+                    .bind(&stored_at);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn consumed(&self, stream: &str, seq: u64) -> Result<u64, StoreError> {
+        let events: Option<i64> =
+            sqlx::query_scalar("SELECT events FROM consumed WHERE stream = $1 AND seq = $2")
+                .bind(stream)
+                .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(events.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+    }
+
+    async fn totals(&self) -> Result<Totals, StoreError> {
+        let row = sqlx::query(
+            "SELECT
+                 -- SUM of a BIGINT is NUMERIC on PostgreSQL, which the Any driver cannot read.
+                 (SELECT CAST(COALESCE(SUM(log_count), 0) AS BIGINT) FROM windows) AS lines,
+                 (SELECT COUNT(*) FROM windows) AS windows,
+                 (SELECT COUNT(*) FROM incidents WHERE status = 'open') AS open,
+                 (SELECT COUNT(*) FROM incidents WHERE status = 'resolved') AS resolved",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let count = |name: &str| -> Result<u64, StoreError> {
+            let n: i64 = row.try_get(name)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        };
+        Ok(Totals {
+            lines_analyzed: count("lines")?,
+            windows: count("windows")?,
+            open_incidents: count("open")?,
+            resolved_incidents: count("resolved")?,
+        })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// Rows per `INSERT`: at most ten parameters each, far below both backends' limits.
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// `INSERT INTO windows` of `rows` rows; a window already there keeps its count.
+fn insert_windows(rows: usize) -> String {
+    insert_rows(
+        "INSERT INTO windows (id, instance, seq, start_at, end_at, log_count, severity, flush,
+             analyzer, stored_at) VALUES ",
+        rows,
+        10,
+        " ON CONFLICT (id) DO UPDATE SET severity = excluded.severity,
+             analyzer = excluded.analyzer, stored_at = excluded.stored_at",
+    )
+}
+
+/// `INSERT INTO consumed` of `rows` rows; a message already there adds up.
+fn insert_consumed(rows: usize) -> String {
+    insert_rows(
+        "INSERT INTO consumed (stream, seq, events, at) VALUES ",
+        rows,
+        4,
+        " ON CONFLICT (stream, seq) DO UPDATE SET
+             events = consumed.events + excluded.events, at = excluded.at",
+    )
+}
+
+/// `head`, then `rows` tuples of `columns` numbered placeholders, then `tail`: only
+/// placeholders are formatted into a statement, never a value.
+fn insert_rows(head: &str, rows: usize, columns: usize, tail: &str) -> String {
+    let tuples: Vec<String> = (0..rows)
+        .map(|row| {
+            let first = row * columns + 1;
+            let params: Vec<String> = (first..first + columns).map(|n| format!("${n}")).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    format!("{head}{}{tail}", tuples.join(", "))
 }
 
 async fn record_transition(

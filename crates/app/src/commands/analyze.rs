@@ -10,12 +10,13 @@ use crate::config::FileConfig;
 use crate::incidents::{self, IncidentSink};
 use crate::notify::Notifier;
 use crate::output::{ReportPrinter, Tally, render_incidents};
-use crate::pipeline::{self, Counters, Engine, EventTime, Hooks, SharedCounters};
+use crate::pipeline::{self, Counters, Engine, EventTime, Hooks, LlmMode, SharedCounters};
 use crate::shutdown;
 use crate::sources::reader::{self, Stamping};
 
 pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let window = file.window(&args.window)?;
+    let llm = super::llm_stage(file.llm(&args.llm)?, LlmMode::Wait)?;
     let mut engine = Engine::new(window, file.correlator(&args.incidents)?);
     let store = match &args.db {
         Some(url) => {
@@ -51,7 +52,11 @@ pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
         counters.clone(),
         cancel,
     ));
-    let (mut analyzed, stages) = pipeline::spawn(rx, window, EventTime, engine, Hooks::default())?;
+    let hooks = Hooks {
+        llm,
+        ..Hooks::default()
+    };
+    let (mut analyzed, stages) = pipeline::spawn(rx, window, EventTime, engine, hooks)?;
 
     let started = Instant::now();
     let color = super::color_stdout(stdout_is_terminal);
@@ -65,6 +70,7 @@ pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let mut incidents = Incidents::default();
     while let Some(out) = analyzed.recv().await {
         sink.handle(&out.incidents).await;
+        sink.record_windows(&out.reports, &out.origins).await;
         incidents.record(out.incidents);
         let printed = printer
             .print_all(&out.reports)

@@ -4,13 +4,38 @@ pub mod analyze;
 pub mod demo_logs;
 pub mod incidents;
 pub mod serve;
+pub mod stats;
 pub mod templates;
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
+
+use crate::llm::{Analyst, Gate, LlmSettings};
+use crate::pipeline::{LlmMode, LlmStage};
+
+/// The LLM stage, when an LLM analyzer is configured.
+pub fn llm_stage(settings: Option<LlmSettings>, mode: LlmMode) -> anyhow::Result<Option<LlmStage>> {
+    let Some(settings) = settings else {
+        return Ok(None);
+    };
+    let gate = Gate::new(settings.gate);
+    let min_severity = settings.gate.min_severity;
+    let analyst = Analyst::new(settings).context("cannot set up the LLM analyzer")?;
+    tracing::info!(
+        analyzer = analyst.name(),
+        %min_severity,
+        "LLM analysis on for windows at this severity or above."
+    );
+    Ok(Some(LlmStage {
+        analyst: Arc::new(analyst),
+        gate,
+        mode,
+    }))
+}
 
 /// The input named on the command line: a file, or stdin for `-` or nothing.
 pub fn open_input(path: Option<&Path>) -> anyhow::Result<Box<dyn Read + Send>> {

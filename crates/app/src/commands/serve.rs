@@ -1,6 +1,7 @@
 //! `serve`: the pipeline live on its sources, reports printed as they are produced.
 
 use std::io::{self, IsTerminal, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -16,14 +17,17 @@ use ic_core::incident::{IncidentEvent, Transition};
 use crate::cli::Format;
 use crate::incidents::{self, IncidentSink};
 use crate::live::{self, Live};
+use crate::nats::Forwarder;
 use crate::notify::Notifier;
 use crate::output::{ReportPrinter, render_transition};
-use crate::pipeline::{self, Analyzed, ArrivalTime, Chunk, Engine, Hooks, SharedCounters};
+use crate::pipeline::{
+    self, Analyzed, ArrivalTime, Engine, Envelope, Hooks, LlmMode, SharedCounters,
+};
 use crate::shutdown;
 use crate::sources::demo::{self, DemoControl, DemoState};
 use crate::sources::file::{self, FileSource, FileSourceConfig};
 use crate::sources::reader::{self, Stamping};
-use crate::sources::syslog;
+use crate::sources::{self, syslog};
 use crate::web;
 
 pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
@@ -43,8 +47,20 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let (tx, rx) = pipeline::ingest_channel();
     // The HTTP and OTLP endpoints send through a gate that closes like a source ends.
     let gate = web::IngestGate::new(tx.clone());
-    let ingest = web::Ingest::new(gate.clone(), counters.clone(), &settings.ingest);
-    let (sources, demo) = start_sources(&settings, tx, &counters, &cancel)?;
+    let forward = start_forwarding(&settings).await?;
+    let ingest = web::Ingest::new(gate.clone(), counters.clone(), &settings.ingest)
+        .forwarding(forward.clone());
+    let nats = match settings.sources.contains(&SourceSpec::Nats) {
+        true => Some(sources::nats::open_consumer(&settings.nats).await?),
+        false => None,
+    };
+    let inputs = Inputs {
+        tx,
+        forward: forward.clone(),
+        nats,
+        store: store.clone(),
+    };
+    let (sources, demo) = start_sources(&settings, inputs, &counters, &cancel)?;
     let sources = tokio::spawn(finish_sources(sources, gate, cancel.clone()));
     let live = Live::new(counters, demo);
     live.track_open(&restored);
@@ -55,6 +71,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let hooks = Hooks {
         observer: live.clone(),
         control: Some(control_rx),
+        llm: super::llm_stage(settings.llm.clone(), LlmMode::Background)?,
     };
     let (analyzed, stages) = pipeline::spawn(rx, settings.window, ArrivalTime, engine, hooks)?;
 
@@ -65,6 +82,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
         control,
         metrics: crate::metrics::handle()?,
         shutdown: web_stop.clone(),
+        nats: forward.as_ref().map(|f| f.client()),
     };
     let app = web::app(state, ingest, &settings.ingest);
     let server = tokio::spawn(web::serve(
@@ -144,6 +162,7 @@ impl Outputs<'_> {
                 }
             };
             self.sink.handle(&out.incidents).await;
+            self.sink.record_windows(&out.reports, &out.origins).await;
             let mut printed = printer.print_all(&out.reports);
             for event in &out.incidents {
                 self.live.publish_incident(event);
@@ -188,16 +207,47 @@ fn log_transition(event: &IncidentEvent) {
     }
 }
 
+/// With `--forward nats`: the stream, opened (and created if absent) before anything starts.
+async fn start_forwarding(settings: &ServeSettings) -> anyhow::Result<Option<Arc<Forwarder>>> {
+    let Some(nats) = &settings.forward else {
+        return Ok(None);
+    };
+    let context = crate::nats::open_stream(nats).await?;
+    eprintln!(
+        "Forwarding HTTP, OTLP and syslog lines to NATS stream {} ({})",
+        nats.stream, nats.subject
+    );
+    let run = crate::incidents::instance_name().to_owned();
+    Ok(Some(Arc::new(Forwarder::new(context, nats, run))))
+}
+
+/// What the sources send into or need, beyond their settings.
+struct Inputs {
+    tx: mpsc::Sender<Envelope>,
+    /// With `--forward nats`: where syslog publishes instead.
+    forward: Option<Arc<Forwarder>>,
+    /// With `--source nats`: the consumer, opened before anything starts.
+    nats: Option<async_nats::jetstream::consumer::PullConsumer>,
+    /// Where the NATS source looks up what of a message delivered again is counted.
+    store: Arc<dyn ic_store::Store>,
+}
+
 /// Starts every source; they share the ingest sender, so the channel closes when the last
-/// one ends.
+/// one ends. With `forward`, syslog publishes into the stream instead.
 fn start_sources(
     settings: &ServeSettings,
-    tx: mpsc::Sender<Chunk>,
+    inputs: Inputs,
     counters: &SharedCounters,
     cancel: &CancellationToken,
 ) -> anyhow::Result<(JoinSet<anyhow::Result<()>>, Option<DemoControl>)> {
     // The recorder first: lines counted before it exists would be missing from /metrics.
     crate::metrics::handle()?;
+    let Inputs {
+        tx,
+        forward,
+        mut nats,
+        store,
+    } = inputs;
     let mut tasks = JoinSet::new();
     let mut control = None;
     for spec in &settings.sources {
@@ -233,6 +283,17 @@ fn start_sources(
             }
             // Every pattern goes to one file source below: one checkpoint, one reader.
             SourceSpec::File(_) => {}
+            SourceSpec::Nats => {
+                let consumer = nats.take().context("the NATS consumer is opened before")?;
+                let (stream, store) = (settings.nats.stream.clone(), store.clone());
+                eprintln!(
+                    "Pulling from NATS stream {} (consumer {})",
+                    settings.nats.stream, settings.nats.consumer
+                );
+                tasks.spawn(sources::nats::run(
+                    consumer, stream, store, tx, counters, cancel,
+                ));
+            }
         }
     }
     let patterns: Vec<String> = (settings.sources.iter())
@@ -257,6 +318,17 @@ fn start_sources(
         let listeners = syslog::Listeners::bind(settings.listen)?;
         eprintln!("Syslog on udp+tcp {}", listeners.local_addr()?);
         let (config, counters, cancel) = (settings.config, counters.clone(), cancel.clone());
+        let tx = match forward {
+            Some(forward) => {
+                let (relay_tx, relay_rx) = pipeline::ingest_channel();
+                tasks.spawn(async move {
+                    forward.relay("syslog", relay_rx).await;
+                    Ok(())
+                });
+                relay_tx
+            }
+            None => tx,
+        };
         tasks.spawn(async move {
             syslog::run(listeners, config, tx, counters, cancel).await;
             Ok(())
@@ -270,7 +342,7 @@ fn start_sources(
 /// without them. With no source (`--source none`) only shutdown closes it.
 async fn finish_sources(
     mut sources: JoinSet<anyhow::Result<()>>,
-    gate: std::sync::Arc<web::IngestGate>,
+    gate: Arc<web::IngestGate>,
     cancel: CancellationToken,
 ) {
     if sources.is_empty() {

@@ -13,7 +13,7 @@ mod lane;
 mod payload;
 mod target;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 use std::fmt;
 use std::sync::Arc;

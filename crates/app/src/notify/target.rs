@@ -12,6 +12,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+pub use crate::secret::SecretString;
+
 /// The body a target expects.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -138,30 +140,6 @@ impl fmt::Debug for SecretUrl {
     }
 }
 
-/// A secret string, such as a PagerDuty routing key: `**REDACTED**` in `Debug` and `Display`.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct SecretString(String);
-
-impl SecretString {
-    /// The value itself, for the request body only.
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("**REDACTED**")
-    }
-}
-
-impl fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("**REDACTED**")
-    }
-}
-
 /// One place notifications are sent to.
 ///
 /// Build it from the flag syntax with [`str::parse`] (`URL`, `slack:URL`, `pagerduty:URL`) or
@@ -218,7 +196,7 @@ fn take_routing_key(SecretUrl(mut url): SecretUrl) -> (SecretUrl, Option<SecretS
     for (name, value) in url.query_pairs() {
         if name == "routing_key" {
             if !value.trim().is_empty() {
-                key = Some(SecretString(value.trim().to_owned()));
+                key = Some(SecretString::new(value.trim()));
             }
         } else {
             kept.push((name.into_owned(), value.into_owned()));

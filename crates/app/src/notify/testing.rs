@@ -1,5 +1,6 @@
-//! Fixtures for the notifier's tests: incidents, and fake webhook receivers that report every
-//! request on a channel so tests wait for deliveries instead of sleeping.
+//! Fixtures for the notifier's tests: incidents, and fake HTTP receivers (webhook targets, LLM
+//! APIs) that report every request on a channel so tests wait for deliveries instead of
+//! sleeping.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -65,6 +66,7 @@ pub(crate) fn incident() -> Incident {
         seen_before: None,
         reopened: 0,
         acknowledged_at: None,
+        analyzer: "builtin".into(),
     }
 }
 
@@ -118,6 +120,7 @@ pub(crate) fn huge_event(transition: Transition) -> IncidentEvent {
 #[derive(Debug)]
 pub(crate) struct Received {
     pub path: String,
+    pub headers: HeaderMap,
     pub body: serde_json::Value,
 }
 
@@ -128,6 +131,8 @@ pub(crate) type Answer = Arc<dyn Fn(usize) -> Reply + Send + Sync>;
 #[derive(Debug, Clone)]
 pub(crate) enum Reply {
     Status(u16),
+    /// 200 with this JSON body.
+    Json(serde_json::Value),
     /// 200 once the gate is opened with `notify_one`.
     After(Arc<tokio::sync::Notify>),
     /// A 429 or 503 with `Retry-After: SECS`.
@@ -166,16 +171,18 @@ pub(crate) async fn fake_receiver(
 async fn receive(
     State(fake): State<Fake>,
     uri: axum::http::Uri,
-    _headers: HeaderMap,
+    headers: HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
     let n = fake.count.fetch_add(1, Ordering::SeqCst);
     let _ = fake.seen.send(Received {
         path: uri.to_string(),
+        headers,
         body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
     });
     match (fake.answer)(n) {
         Reply::Status(code) => StatusCode::from_u16(code).unwrap().into_response(),
+        Reply::Json(body) => axum::Json(body).into_response(),
         Reply::RetryAfter(code, secs) => (
             StatusCode::from_u16(code).unwrap(),
             [("retry-after", secs.to_string())],

@@ -8,9 +8,11 @@ use ic_core::{AnalyzerConfig, Batch, BuiltinAnalyzer, Condenser, Report, WindowC
 use std::sync::Arc;
 use std::time::Instant;
 
+use ic_core::Digest;
 use tokio::sync::mpsc;
 
-use super::{Control, Observer};
+use super::{Closed, Control, Observer, Origin};
+use crate::llm::{Analyst, Gate};
 
 /// The condenser, the analyzer and the correlator, which all keep state from window to window.
 #[derive(Debug)]
@@ -27,6 +29,9 @@ pub struct Analyzed {
     pub reports: Vec<Report>,
     /// Incident transitions, in the order they happened.
     pub incidents: Vec<IncidentEvent>,
+    /// Where the events of these windows came from, for sources waiting to hear that the
+    /// windows are stored.
+    pub origins: Vec<Origin>,
 }
 
 impl Engine {
@@ -43,7 +48,9 @@ impl Engine {
         self.correlator.restore(incidents);
     }
 
-    fn process(&mut self, batch: Batch, out: &mut Analyzed) {
+    /// Condenses, analyzes and correlates one window into `out`; returns the digest for
+    /// whoever wants more of it than the report.
+    fn process(&mut self, batch: Batch, out: &mut Analyzed) -> Digest {
         let digest = self.condenser.condense(batch);
         let report = self.analyzer.analyze(&digest);
         out.incidents
@@ -55,6 +62,58 @@ impl Engine {
             "Window analyzed."
         );
         out.reports.push(report);
+        digest
+    }
+
+    /// Puts an LLM's version of a report in its place: in `out`, and in the incident it
+    /// revises.
+    fn revise(&mut self, revision: Revision, out: &mut Analyzed) {
+        if let Some(id) = &revision.incident {
+            out.incidents
+                .extend(self.correlator.revise(id, &revision.report));
+        }
+        out.reports.push(revision.report);
+    }
+}
+
+/// LLM analysis in the stage.
+pub struct LlmStage {
+    pub analyst: Arc<Analyst>,
+    pub gate: Gate,
+    pub mode: LlmMode,
+}
+
+/// Whether a window waits for its LLM call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LlmMode {
+    /// `analyze`: each window's report is complete before the next window, so the output is
+    /// the LLM's (or a fallback) and in order.
+    Wait,
+    /// `serve`: the built-in report goes out at once; the LLM's replaces it when it comes.
+    Background,
+}
+
+/// An LLM's version of a window's report, and the incident it revises.
+#[derive(Debug)]
+struct Revision {
+    report: Report,
+    incident: Option<String>,
+}
+
+/// Revisions from calls in flight waiting for the stage.
+const REVISION_QUEUE: usize = 16;
+
+/// The background calls of a live stage: each holds a sender, so the channel closes when the
+/// stage has dropped its own and the last call has answered.
+struct InFlight {
+    tx: mpsc::Sender<Revision>,
+    rx: mpsc::Receiver<Revision>,
+}
+
+impl InFlight {
+    fn new() -> Self {
+        let (tx, rx) = mpsc::channel(REVISION_QUEUE);
+        Self { tx, rx }
     }
 }
 
@@ -72,14 +131,16 @@ pub struct Stage {
     pub expiry: Expiry,
     pub observer: Arc<dyn Observer>,
     pub control: Option<mpsc::Receiver<Control>>,
+    pub llm: Option<LlmStage>,
 }
 
 impl Stage {
     pub async fn run(
         mut self,
-        mut input: mpsc::Receiver<Vec<Batch>>,
+        mut input: mpsc::Receiver<Vec<Closed>>,
         output: mpsc::Sender<Analyzed>,
     ) {
+        let mut in_flight = InFlight::new();
         loop {
             let deadline = match self.expiry {
                 Expiry::WallClock => self.engine.correlator.next_deadline(),
@@ -90,15 +151,13 @@ impl Stage {
                 batches = input.recv() => {
                     let Some(batches) = batches else { break };
                     self.observer.analyzing(true);
-                    for batch in batches {
-                        let started = Instant::now();
-                        self.engine.process(batch, &mut out);
-                        if let Some(report) = out.reports.last() {
-                            self.observer.report(report, started.elapsed());
-                        }
+                    for closed in batches {
+                        self.window(closed.batch, &mut out, &in_flight).await;
+                        out.origins.extend(closed.origins);
                     }
                     self.observer.analyzing(false);
                 }
+                Some(revision) = in_flight.rx.recv() => self.engine.revise(revision, &mut out),
                 () = sleep_until(deadline) => {
                     out.incidents = self.engine.correlator.expire(Utc::now());
                 }
@@ -108,12 +167,70 @@ impl Stage {
                     }
                 },
             }
-            let empty = out.reports.is_empty() && out.incidents.is_empty();
-            if !empty && output.send(out).await.is_err() {
+            if !send(&output, out).await {
+                return;
+            }
+        }
+        self.finish_calls(in_flight, &output).await;
+    }
+
+    /// One window: analyzed, correlated, and sent to the LLM when it is worth a call.
+    async fn window(&mut self, batch: Batch, out: &mut Analyzed, in_flight: &InFlight) {
+        let started = Instant::now();
+        let events_before = out.incidents.len();
+        let digest = self.engine.process(batch, out);
+        let report = out.reports.last().expect("process adds a report");
+        self.observer.report(report, started.elapsed());
+        let Some(llm) = &mut self.llm else { return };
+        let Some(ask) = llm.gate.ask(report, &out.incidents[events_before..]) else {
+            return;
+        };
+        let prepared = llm.analyst.prepare(&digest, report);
+        let analyst = Arc::clone(&llm.analyst);
+        match llm.mode {
+            LlmMode::Wait => {
+                out.reports.pop();
+                let report = analyst.write(prepared).await;
+                let revision = Revision {
+                    report,
+                    incident: ask.incident,
+                };
+                self.engine.revise(revision, out);
+            }
+            LlmMode::Background => {
+                let tx = in_flight.tx.clone();
+                tokio::spawn(async move {
+                    let report = analyst.write(prepared).await;
+                    let revision = Revision {
+                        report,
+                        incident: ask.incident,
+                    };
+                    // The stage is gone only when shutting down without waiting.
+                    let _ = tx.send(revision).await;
+                });
+            }
+        }
+    }
+
+    /// Once the input is done, the answers of calls still in flight (each bounded by its
+    /// timeout) are applied before the stage ends.
+    async fn finish_calls(&mut self, in_flight: InFlight, output: &mpsc::Sender<Analyzed>) {
+        let InFlight { tx, mut rx } = in_flight;
+        drop(tx);
+        while let Some(revision) = rx.recv().await {
+            let mut out = Analyzed::default();
+            self.engine.revise(revision, &mut out);
+            if !send(output, out).await {
                 return;
             }
         }
     }
+}
+
+/// Passes on what is not empty; false once nobody reads.
+async fn send(output: &mpsc::Sender<Analyzed>, out: Analyzed) -> bool {
+    let empty = out.reports.is_empty() && out.incidents.is_empty() && out.origins.is_empty();
+    empty || output.send(out).await.is_ok()
 }
 
 /// The next control message; never, without a control channel or once it closed.

@@ -15,11 +15,47 @@ use ic_core::{LogEvent, Report, WindowConfig};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use analysis::{Analyzed, Engine, Expiry};
-pub use window_stage::{ArrivalTime, EventTime, Timeline};
+pub use analysis::{Analyzed, Engine, Expiry, LlmMode, LlmStage};
+pub use window_stage::{ArrivalTime, Closed, EventTime, Timeline};
 
 /// Events travel in chunks: one channel operation per chunk, not per line.
 pub type Chunk = Vec<LogEvent>;
+
+/// What the ingest channel carries: a chunk, and where its events came from when their source
+/// must hear that they are stored (a stream message is acknowledged only then).
+#[derive(Debug, Default)]
+pub struct Envelope {
+    pub events: Chunk,
+    /// Cover `events` in order; empty for sources that need no word back.
+    pub origins: Vec<Origin>,
+}
+
+impl From<Chunk> for Envelope {
+    fn from(events: Chunk) -> Self {
+        Self {
+            events,
+            origins: Vec::new(),
+        }
+    }
+}
+
+/// A run of consecutive events from one source message.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub receipt: Arc<dyn Receipt>,
+    pub events: u64,
+}
+
+/// A source message that must hear when its events are in stored windows.
+pub trait Receipt: Send + Sync + std::fmt::Debug {
+    /// The stream and sequence number the windows' record names it by, so that a message
+    /// delivered again skips what is already counted.
+    fn key(&self) -> (&str, u64);
+    /// `events` more of its events are in stored windows.
+    fn stored(&self, events: u64);
+    /// Windows holding some of its events could not be stored.
+    fn failed(&self);
+}
 
 /// A source sends at most this many events per chunk.
 pub const CHUNK_EVENTS: usize = 1024;
@@ -32,7 +68,7 @@ const BATCH_QUEUE: usize = 4;
 const REPORT_QUEUE: usize = 4;
 
 /// The bounded channel every source sends into.
-pub fn ingest_channel() -> (mpsc::Sender<Chunk>, mpsc::Receiver<Chunk>) {
+pub fn ingest_channel() -> (mpsc::Sender<Envelope>, mpsc::Receiver<Envelope>) {
     mpsc::channel(INGEST_CHUNKS)
 }
 
@@ -84,10 +120,11 @@ pub enum Control {
     Resolved { id: String },
 }
 
-/// The extras of a live pipeline: an observer and the control channel.
+/// The extras of a pipeline: an observer, the control channel, an LLM analyst.
 pub struct Hooks {
     pub observer: Arc<dyn Observer>,
     pub control: Option<mpsc::Receiver<Control>>,
+    pub llm: Option<LlmStage>,
 }
 
 impl Default for Hooks {
@@ -95,6 +132,7 @@ impl Default for Hooks {
         Self {
             observer: Arc::new(()),
             control: None,
+            llm: None,
         }
     }
 }
@@ -103,7 +141,7 @@ impl Default for Hooks {
 /// out of the returned channel, in order and in groups, which closes once the ingest channel
 /// has closed and everything was analyzed.
 pub fn spawn<T: Timeline>(
-    ingest: mpsc::Receiver<Chunk>,
+    ingest: mpsc::Receiver<Envelope>,
     window: WindowConfig,
     timeline: T,
     engine: Engine,
@@ -125,6 +163,7 @@ pub fn spawn<T: Timeline>(
         expiry: T::EXPIRY,
         observer,
         control: hooks.control,
+        llm: hooks.llm,
     };
     let analysis = tokio::spawn(stage.run(batch_rx, report_tx));
     let both = tokio::spawn(async move {

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ic_core::{Batch, LogEvent, TumblingWindow};
+use ic_core::{Batch, FlushReason, LogEvent, TumblingWindow};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{Chunk, Expiry, Observer};
+use super::{Envelope, Expiry, Observer, Origin, Receipt};
 
 /// Which clock the window runs on.
 pub trait Timeline: Send + Sync + 'static {
@@ -71,16 +71,26 @@ impl Timeline for EventTime {
     }
 }
 
+/// A closed window and where its events came from.
+#[derive(Debug)]
+pub struct Closed {
+    pub batch: Batch,
+    /// Runs of its events that a source must hear about once the window is stored.
+    pub origins: Vec<Origin>,
+}
+
 /// Cuts the stream into batches. The batches one chunk of events closes travel together:
 /// one hand-over per chunk rather than per window, which matters when a replayed file closes
 /// a window every few lines.
 pub async fn run<T: Timeline>(
-    mut input: mpsc::Receiver<Chunk>,
-    output: mpsc::Sender<Vec<Batch>>,
+    mut input: mpsc::Receiver<Envelope>,
+    output: mpsc::Sender<Vec<Closed>>,
     mut window: TumblingWindow<T::Time>,
     timeline: T,
     observer: Arc<dyn Observer>,
 ) {
+    // Origins of the open window's events.
+    let mut open: Vec<Origin> = Vec::new();
     loop {
         let deadline = window.deadline();
         let timer = async {
@@ -89,28 +99,102 @@ pub async fn run<T: Timeline>(
                 None => std::future::pending().await,
             }
         };
-        let closed: Vec<Batch> = tokio::select! {
-            chunk = input.recv() => {
-                let Some(events) = chunk else { break };
-                observer.chunk(&events);
-                let mut closed = Vec::new();
-                for event in events {
-                    if window.is_empty() {
-                        tracing::debug!("Window opened.");
-                    }
-                    let at = timeline.stamp(&event);
-                    closed.extend(window.push(event, at));
-                }
-                closed
+        let closed: Vec<Closed> = tokio::select! {
+            envelope = input.recv() => {
+                let Some(envelope) = envelope else { break };
+                observer.chunk(&envelope.events);
+                push_all(&mut window, &timeline, envelope, &mut open)
             }
-            () = timer => window.close_due(timeline.now()).into_iter().collect(),
+            () = timer => window
+                .close_due(timeline.now())
+                .map(|batch| closed(batch, &mut open))
+                .into_iter()
+                .collect(),
         };
         if !closed.is_empty() && output.send(closed).await.is_err() {
             return;
         }
     }
     if let Some(batch) = window.flush() {
-        let _ = output.send(vec![batch]).await;
+        let _ = output.send(vec![closed(batch, &mut open)]).await;
+    }
+}
+
+/// Pushes an envelope's events; returns the windows they close, each with its origins.
+fn push_all<T: Timeline>(
+    window: &mut TumblingWindow<T::Time>,
+    timeline: &T,
+    envelope: Envelope,
+    open: &mut Vec<Origin>,
+) -> Vec<Closed> {
+    let mut origins = Origins::new(envelope.origins);
+    let mut done = Vec::new();
+    for event in envelope.events {
+        if window.is_empty() {
+            tracing::debug!("Window opened.");
+        }
+        let receipt = origins.next_event();
+        let at = timeline.stamp(&event);
+        let mut noted = false;
+        for batch in window.push(event, at) {
+            // A window closed on time does not hold the new event; one closed on size does.
+            if batch.flush == FlushReason::Size && !noted {
+                note(open, receipt);
+                noted = true;
+            }
+            done.push(closed(batch, open));
+        }
+        if !noted {
+            note(open, receipt);
+        }
+    }
+    done
+}
+
+fn closed(batch: Batch, open: &mut Vec<Origin>) -> Closed {
+    Closed {
+        batch,
+        origins: std::mem::take(open),
+    }
+}
+
+/// Adds one event of `receipt` to the open window's origins.
+fn note(open: &mut Vec<Origin>, receipt: Option<&Arc<dyn Receipt>>) {
+    let Some(receipt) = receipt else { return };
+    match open.last_mut() {
+        Some(last) if Arc::ptr_eq(&last.receipt, receipt) => last.events += 1,
+        _ => open.push(Origin {
+            receipt: Arc::clone(receipt),
+            events: 1,
+        }),
+    }
+}
+
+/// Walks an envelope's origins one event at a time.
+struct Origins {
+    runs: std::vec::IntoIter<Origin>,
+    current: Option<Origin>,
+    left: u64,
+}
+
+impl Origins {
+    fn new(origins: Vec<Origin>) -> Self {
+        Self {
+            runs: origins.into_iter(),
+            current: None,
+            left: 0,
+        }
+    }
+
+    /// The receipt of the next event, if its source asked for one.
+    fn next_event(&mut self) -> Option<&Arc<dyn Receipt>> {
+        while self.left == 0 {
+            let run = self.runs.next()?;
+            self.left = run.events;
+            self.current = Some(run);
+        }
+        self.left -= 1;
+        self.current.as_ref().map(|run| &run.receipt)
     }
 }
 
@@ -120,17 +204,17 @@ mod tests {
 
     use super::*;
 
-    fn one(batches: Option<Vec<Batch>>) -> Batch {
-        let mut batches = batches.expect("a batch");
-        assert_eq!(batches.len(), 1, "{batches:?}");
-        batches.pop().unwrap()
+    fn one(closed: Option<Vec<Closed>>) -> Batch {
+        let mut closed = closed.expect("a batch");
+        assert_eq!(closed.len(), 1, "{closed:?}");
+        closed.pop().unwrap().batch
     }
 
     fn event(n: u32) -> LogEvent {
         LogEvent::new(Utc::now(), "svc", Level::Info, n.to_string())
     }
 
-    fn start(max_events: usize) -> (mpsc::Sender<Chunk>, mpsc::Receiver<Vec<Batch>>) {
+    fn start(max_events: usize) -> (mpsc::Sender<Envelope>, mpsc::Receiver<Vec<Closed>>) {
         let (in_tx, in_rx) = mpsc::channel(4);
         let (out_tx, out_rx) = mpsc::channel(4);
         let config = WindowConfig {
@@ -146,7 +230,7 @@ mod tests {
     async fn a_window_closes_five_seconds_after_its_first_event() {
         let (tx, mut rx) = start(100);
         let opened = Instant::now();
-        tx.send(vec![event(1), event(2)]).await.unwrap();
+        tx.send(vec![event(1), event(2)].into()).await.unwrap();
         let batch = one(rx.recv().await);
         assert_eq!(batch.flush, FlushReason::Time);
         assert_eq!(batch.events.len(), 2);
@@ -157,7 +241,9 @@ mod tests {
     async fn a_full_window_closes_at_once_and_the_end_flushes_the_rest() {
         let (tx, mut rx) = start(3);
         let opened = Instant::now();
-        tx.send((0..4).map(event).collect()).await.unwrap();
+        tx.send((0..4).map(event).collect::<Vec<_>>().into())
+            .await
+            .unwrap();
         let batch = one(rx.recv().await);
         assert_eq!((batch.flush, batch.events.len()), (FlushReason::Size, 3));
         assert_eq!(Instant::now(), opened, "no waiting for a full window");
@@ -180,7 +266,7 @@ mod tests {
             e
         };
         in_tx
-            .send(vec![at(0, 0), at(3, 1), at(6, 2)])
+            .send(vec![at(0, 0), at(3, 1), at(6, 2)].into())
             .await
             .unwrap();
         let batch = one(out_rx.recv().await);
@@ -188,5 +274,89 @@ mod tests {
         drop(in_tx);
         let batch = one(out_rx.recv().await);
         assert_eq!((batch.flush, batch.events.len()), (FlushReason::End, 1));
+    }
+
+    /// A receipt that only counts what it hears.
+    #[derive(Debug)]
+    struct Counted(u64);
+
+    impl Receipt for Counted {
+        fn key(&self) -> (&str, u64) {
+            ("S", self.0)
+        }
+        fn stored(&self, _: u64) {}
+        fn failed(&self) {}
+    }
+
+    fn runs(closed: &Closed) -> Vec<(u64, u64)> {
+        closed
+            .origins
+            .iter()
+            .map(|o| (o.receipt.key().1, o.events))
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_window_carries_the_origins_of_its_own_events() {
+        let (tx, mut rx) = start(3);
+        let (a, b): (Arc<dyn Receipt>, Arc<dyn Receipt>) =
+            (Arc::new(Counted(1)), Arc::new(Counted(2)));
+        let envelope = Envelope {
+            events: (0..5).map(event).collect(),
+            origins: vec![
+                Origin {
+                    receipt: a,
+                    events: 2,
+                },
+                Origin {
+                    receipt: b,
+                    events: 3,
+                },
+            ],
+        };
+        tx.send(envelope).await.unwrap();
+        let first = rx.recv().await.unwrap();
+        assert_eq!(runs(&first[0]), [(1, 2), (2, 1)], "full: its three events");
+        // Local events join the open window with no origin of their own.
+        tx.send(vec![event(9)].into()).await.unwrap();
+        let second = rx.recv().await.unwrap();
+        assert_eq!(second[0].batch.events.len(), 3);
+        assert_eq!(runs(&second[0]), [(2, 2)]);
+        drop(tx);
+        assert!(rx.recv().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_window_closed_on_time_leaves_the_new_event_to_the_next() {
+        let (in_tx, in_rx) = mpsc::channel(4);
+        let (out_tx, mut out_rx) = mpsc::channel(4);
+        let window = TumblingWindow::new(WindowConfig::default()).unwrap();
+        tokio::spawn(run(in_rx, out_tx, window, EventTime, Arc::new(())));
+        let base = Utc::now();
+        let at = |secs: i64| {
+            let mut e = event(0);
+            e.timestamp = base + chrono::TimeDelta::seconds(secs);
+            e
+        };
+        let receipt = |n| -> Arc<dyn Receipt> { Arc::new(Counted(n)) };
+        let envelope = Envelope {
+            events: vec![at(0), at(6)],
+            origins: vec![
+                Origin {
+                    receipt: receipt(1),
+                    events: 1,
+                },
+                Origin {
+                    receipt: receipt(2),
+                    events: 1,
+                },
+            ],
+        };
+        in_tx.send(envelope).await.unwrap();
+        let first = out_rx.recv().await.unwrap();
+        assert_eq!(runs(&first[0]), [(1, 1)]);
+        drop(in_tx);
+        let last = out_rx.recv().await.unwrap();
+        assert_eq!(runs(&last[0]), [(2, 1)]);
     }
 }

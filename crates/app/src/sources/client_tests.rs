@@ -19,17 +19,17 @@ use tokio_util::sync::CancellationToken;
 
 use super::file::{FileSource, FileSourceConfig};
 use super::syslog::{self, Listeners, SyslogConfig};
-use crate::pipeline::{Chunk, SharedCounters};
+use crate::pipeline::{Envelope, SharedCounters};
 
 /// How long any awaited event may take before the test fails.
 const LIMIT: Duration = Duration::from_secs(30);
 
 /// Receives events until `n` arrived; fails with what did arrive if they do not.
-async fn receive(rx: &mut mpsc::Receiver<Chunk>, n: usize) -> Vec<LogEvent> {
+async fn receive(rx: &mut mpsc::Receiver<Envelope>, n: usize) -> Vec<LogEvent> {
     let mut events = Vec::new();
     while events.len() < n {
         match tokio::time::timeout(LIMIT, rx.recv()).await {
-            Ok(Some(chunk)) => events.extend(chunk),
+            Ok(Some(chunk)) => events.extend(chunk.events),
             Ok(None) => break,
             Err(_) => break,
         }
@@ -40,7 +40,7 @@ async fn receive(rx: &mut mpsc::Receiver<Chunk>, n: usize) -> Vec<LogEvent> {
 
 struct Syslog {
     port: u16,
-    rx: mpsc::Receiver<Chunk>,
+    rx: mpsc::Receiver<Envelope>,
     counters: SharedCounters,
     cancel: CancellationToken,
     task: JoinHandle<()>,
@@ -310,7 +310,7 @@ fn assert_exactly_once(numbers: &[u64], total: u64) {
 }
 
 struct Files {
-    rx: mpsc::Receiver<Chunk>,
+    rx: mpsc::Receiver<Envelope>,
     counters: SharedCounters,
     cancel: CancellationToken,
     task: JoinHandle<()>,
@@ -342,7 +342,7 @@ impl Files {
     async fn stop(mut self, progress: &Progress) -> SharedCounters {
         self.cancel.cancel();
         while let Ok(Some(chunk)) = tokio::time::timeout(LIMIT, self.rx.recv()).await {
-            progress.add(&chunk);
+            progress.add(&chunk.events);
         }
         self.task.await.unwrap();
         self.counters
@@ -403,7 +403,7 @@ async fn client_rotation_rename_and_truncate_each_line_once() {
     };
     while progress.count() < TOTAL as usize {
         match tokio::time::timeout(LIMIT, files.rx.recv()).await {
-            Ok(Some(chunk)) => progress.add(&chunk),
+            Ok(Some(chunk)) => progress.add(&chunk.events),
             other => panic!("lines stopped at {}: {other:?}", progress.count()),
         }
     }
@@ -438,7 +438,7 @@ async fn client_rotation_restart_mid_file_each_line_once() {
             .await
             .unwrap()
             .unwrap();
-        progress.add(&chunk);
+        progress.add(&chunk.events);
     }
     let first = files.stop(&progress).await;
     let read_first = progress.count() as u64;
@@ -458,7 +458,7 @@ async fn client_rotation_restart_mid_file_each_line_once() {
     let mut files = start_files(&dir.path().join("app.log*"), &checkpoint, 64);
     while (progress.count() as u64) < total {
         match tokio::time::timeout(LIMIT, files.rx.recv()).await {
-            Ok(Some(chunk)) => progress.add(&chunk),
+            Ok(Some(chunk)) => progress.add(&chunk.events),
             other => panic!("lines stopped at {}: {other:?}", progress.count()),
         }
     }

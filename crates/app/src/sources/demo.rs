@@ -7,7 +7,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Duration, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::pipeline::{CHUNK_EVENTS, Chunk, SharedCounters};
+use crate::pipeline::{CHUNK_EVENTS, Chunk, Envelope, SharedCounters};
 
 /// What the demo is doing; changed through [`DemoControl`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -30,7 +30,7 @@ const MAX_OWED: f64 = 1.0;
 pub async fn run(
     seed: u64,
     mut control: watch::Receiver<DemoState>,
-    ingest: mpsc::Sender<Chunk>,
+    ingest: mpsc::Sender<Envelope>,
     counters: SharedCounters,
     cancel: CancellationToken,
 ) {
@@ -66,7 +66,7 @@ pub async fn run(
             let at = Utc::now();
             let chunk: Chunk = (0..n).map(|_| generator.next_event(at)).collect();
             counters.add("demo", n as u64, n as u64);
-            if ingest.send(chunk).await.is_err() {
+            if ingest.send(chunk.into()).await.is_err() {
                 return;
             }
         }
@@ -119,7 +119,7 @@ mod tests {
         task.await.unwrap();
         let mut received = 0;
         while let Ok(chunk) = rx.try_recv() {
-            received += chunk.len() as u64;
+            received += chunk.events.len() as u64;
         }
         assert_eq!(received, stopped);
     }

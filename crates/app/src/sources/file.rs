@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::checkpoint::{self, CheckpointError, Entry, FileId};
 use super::reader::MAX_LINE_BYTES;
-use crate::pipeline::{CHUNK_EVENTS, Chunk, SharedCounters};
+use crate::pipeline::{CHUNK_EVENTS, Chunk, Envelope, SharedCounters};
 
 /// How often files at their end are checked for new lines, and patterns for new files.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -92,7 +92,7 @@ impl FileSource {
     /// checkpointed before this returns.
     pub async fn run(
         self,
-        ingest: mpsc::Sender<Chunk>,
+        ingest: mpsc::Sender<Envelope>,
         counters: SharedCounters,
         cancel: CancellationToken,
     ) -> Result<(), FileSourceError> {
@@ -154,7 +154,7 @@ struct Follower {
     checkpoint: Option<PathBuf>,
     resume: Vec<Entry>,
     files: Vec<Tailed>,
-    ingest: mpsc::Sender<Chunk>,
+    ingest: mpsc::Sender<Envelope>,
     counters: SharedCounters,
     cancel: CancellationToken,
     asleep: std_mpsc::Receiver<()>,
@@ -170,7 +170,7 @@ struct Follower {
 impl Follower {
     fn new(
         source: FileSource,
-        ingest: mpsc::Sender<Chunk>,
+        ingest: mpsc::Sender<Envelope>,
         counters: SharedCounters,
         cancel: CancellationToken,
         asleep: std_mpsc::Receiver<()>,
@@ -447,7 +447,7 @@ impl Follower {
             let events = std::mem::replace(&mut self.chunk, Chunk::with_capacity(CHUNK_EVENTS));
             self.counters
                 .add(SOURCE, std::mem::take(&mut self.lines), events.len() as u64);
-            if self.ingest.blocking_send(events).is_err() {
+            if self.ingest.blocking_send(events.into()).is_err() {
                 self.closed = true;
                 return;
             }

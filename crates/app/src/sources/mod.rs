@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod demo;
 pub mod file;
+pub mod nats;
 pub mod reader;
 pub mod syslog;
 

@@ -11,7 +11,7 @@ use ic_core::parse::LineJoiner;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::pipeline::{CHUNK_EVENTS, Chunk, SharedCounters};
+use crate::pipeline::{CHUNK_EVENTS, Chunk, Envelope, SharedCounters};
 
 /// Lines longer than this are cut into pieces of this size, each read as a line of its own,
 /// so one endless line cannot exhaust memory.
@@ -34,7 +34,7 @@ pub async fn relay<R: Read + Send + 'static>(
     source: &'static str,
     reader: R,
     stamping: Stamping,
-    ingest: mpsc::Sender<Chunk>,
+    ingest: mpsc::Sender<Envelope>,
     counters: SharedCounters,
     cancel: CancellationToken,
 ) -> io::Result<()> {
@@ -54,7 +54,7 @@ pub async fn relay<R: Read + Send + 'static>(
             () = cancel.cancelled() => {
                 // What was already read is passed on; only unread input stays behind.
                 while let Ok(events) = rx.try_recv() {
-                    if ingest.send(events).await.is_err() {
+                    if ingest.send(events.into()).await.is_err() {
                         break;
                     }
                 }
@@ -62,7 +62,7 @@ pub async fn relay<R: Read + Send + 'static>(
             }
             chunk = rx.recv() => match chunk {
                 Some(events) => {
-                    if ingest.send(events).await.is_err() {
+                    if ingest.send(events.into()).await.is_err() {
                         return Ok(());
                     }
                 }
@@ -177,7 +177,7 @@ mod tests {
         ));
         let mut events = Vec::new();
         while let Some(chunk) = rx.recv().await {
-            events.extend(chunk);
+            events.extend(chunk.events);
         }
         task.await.unwrap().unwrap();
         assert_eq!(counters.events(), events.len() as u64);

@@ -26,7 +26,7 @@ use tokio_util::codec::{Decoder, FramedRead};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::pipeline::{CHUNK_EVENTS, Chunk, SharedCounters};
+use crate::pipeline::{CHUNK_EVENTS, Chunk, Envelope, SharedCounters};
 
 /// The source's name in counters and metrics.
 const SOURCE: &str = "syslog";
@@ -112,7 +112,7 @@ fn bind_error(addr: SocketAddr) -> impl FnOnce(io::Error) -> ListenError {
 #[derive(Clone)]
 struct Context {
     config: SyslogConfig,
-    ingest: mpsc::Sender<Chunk>,
+    ingest: mpsc::Sender<Envelope>,
     counters: SharedCounters,
     cancel: CancellationToken,
 }
@@ -122,7 +122,7 @@ struct Context {
 pub async fn run(
     listeners: Listeners,
     config: SyslogConfig,
-    ingest: mpsc::Sender<Chunk>,
+    ingest: mpsc::Sender<Envelope>,
     counters: SharedCounters,
     cancel: CancellationToken,
 ) {
@@ -192,7 +192,7 @@ fn offer(chunk: Chunk, context: &Context) -> bool {
     if n == 0 {
         return true;
     }
-    match context.ingest.try_send(chunk) {
+    match context.ingest.try_send(chunk.into()) {
         Ok(()) => {
             context.counters.add(SOURCE, n, n);
             true
@@ -261,7 +261,7 @@ async fn read_connection(stream: TcpStream, context: &Context) -> io::Result<()>
         }
         let n = chunk.len() as u64;
         if n > 0 {
-            if context.ingest.send(chunk).await.is_err() {
+            if context.ingest.send(chunk.into()).await.is_err() {
                 return Ok(());
             }
             context.counters.add(SOURCE, n, n);

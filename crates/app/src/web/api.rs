@@ -24,8 +24,14 @@ pub async fn healthz() -> &'static str {
 }
 
 /// Ready when the incident store answers.
+/// Ready when the database answers and, on a gateway, NATS is connected.
 pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     state.store.ping().await?;
+    if let Some(nats) = &state.nats
+        && nats.connection_state() != async_nats::connection::State::Connected
+    {
+        return Err(ApiError::Upstream("NATS is not connected".into()));
+    }
     Ok("ready")
 }
 

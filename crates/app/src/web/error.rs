@@ -27,6 +27,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("the server is shutting down and takes no more logs")]
     ShuttingDown,
+    #[error("the log stream did not take the lines ({0}); retry later")]
+    Upstream(String),
 }
 
 impl From<StoreError> for ApiError {
@@ -45,13 +47,15 @@ impl IntoResponse for ApiError {
                 StatusCode::NOT_FOUND
             }
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Store(_) | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(_) | ApiError::ShuttingDown | ApiError::Upstream(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::QueueFull => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         };
-        if let ApiError::Store(_) = self {
+        if let ApiError::Store(_) | ApiError::Upstream(_) = self {
             tracing::error!(error = %self, "API request failed.");
         }
         let mut response = (
@@ -60,7 +64,7 @@ impl IntoResponse for ApiError {
         )
             .into_response();
         // Clients back off this many seconds; the pipeline drains a full queue in well under.
-        if let ApiError::QueueFull | ApiError::ShuttingDown = self {
+        if let ApiError::QueueFull | ApiError::ShuttingDown | ApiError::Upstream(_) = self {
             let retry = axum::http::HeaderValue::from_static("1");
             response.headers_mut().insert(header::RETRY_AFTER, retry);
         }

@@ -27,7 +27,8 @@ use tower_http::timeout::TimeoutLayer;
 use super::ApiError;
 use super::limits::IngestSettings;
 use super::otlp;
-use crate::pipeline::{CHUNK_EVENTS, Chunk, SharedCounters};
+use crate::nats::Forwarder;
+use crate::pipeline::{CHUNK_EVENTS, Chunk, Envelope, SharedCounters};
 
 pub use crate::metrics::{LINES_REJECTED, REQUESTS_REJECTED};
 
@@ -90,10 +91,10 @@ fn count_rejected_lines(reason: Reason, lines: u64) {
 /// The ingest endpoints' hold on the ingest channel. Shutdown closes it, so the pipeline sees
 /// its input end and drains while the web server keeps answering (503 for new logs).
 #[derive(Debug)]
-pub struct IngestGate(RwLock<Option<mpsc::Sender<Chunk>>>);
+pub struct IngestGate(RwLock<Option<mpsc::Sender<Envelope>>>);
 
 impl IngestGate {
-    pub fn new(tx: mpsc::Sender<Chunk>) -> Arc<Self> {
+    pub fn new(tx: mpsc::Sender<Envelope>) -> Arc<Self> {
         Arc::new(Self(RwLock::new(Some(tx))))
     }
 
@@ -102,7 +103,7 @@ impl IngestGate {
         self.0.write().unwrap_or_else(|e| e.into_inner()).take();
     }
 
-    fn sender(&self) -> Option<mpsc::Sender<Chunk>> {
+    fn sender(&self) -> Option<mpsc::Sender<Envelope>> {
         self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
@@ -111,6 +112,8 @@ impl IngestGate {
 #[derive(Clone)]
 pub struct Ingest {
     gate: Arc<IngestGate>,
+    /// With `--forward nats`, lines go to the stream instead of the local pipeline.
+    forward: Option<Arc<Forwarder>>,
     counters: SharedCounters,
     max_body_bytes: usize,
     /// Requests in flight: bounds the memory their bodies take.
@@ -121,10 +124,17 @@ impl Ingest {
     pub fn new(gate: Arc<IngestGate>, counters: SharedCounters, limits: &IngestSettings) -> Self {
         Self {
             gate,
+            forward: None,
             counters,
             max_body_bytes: limits.max_body_bytes,
             requests: Arc::new(Semaphore::new(limits.max_ingest_requests)),
         }
+    }
+
+    /// Publishes into the NATS stream instead of the local pipeline.
+    pub fn forwarding(mut self, forward: Option<Arc<Forwarder>>) -> Self {
+        self.forward = forward;
+        self
     }
 
     /// A permit to handle one request, or 429 when too many are in flight.
@@ -143,6 +153,14 @@ impl Ingest {
     /// Sends every chunk of `batch` or none: room for all of them is reserved first.
     pub async fn enqueue(&self, source: &'static str, batch: Batch) -> Result<(), ApiError> {
         let tx = self.gate.sender().ok_or(ApiError::ShuttingDown)?;
+        if let Some(forward) = &self.forward {
+            // Answered only once the stream has stored every line: a 202 is durable.
+            let events: Vec<LogEvent> = batch.chunks.into_iter().flatten().collect();
+            return forward
+                .publish(source, &events)
+                .await
+                .map_err(|err| ApiError::Upstream(err.to_string()));
+        }
         if batch.chunks.is_empty() {
             return Ok(());
         }
@@ -156,7 +174,7 @@ impl Ingest {
                 }
             };
         for (permit, chunk) in permits.zip(batch.chunks) {
-            permit.send(chunk);
+            permit.send(chunk.into());
         }
         self.counters.add(source, batch.lines, batch.events);
         Ok(())

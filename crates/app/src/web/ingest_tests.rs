@@ -15,12 +15,12 @@ use tokio::sync::{mpsc, watch};
 use tower::ServiceExt;
 
 use super::*;
-use crate::pipeline::{Chunk, SharedCounters};
+use crate::pipeline::{Envelope, SharedCounters};
 use crate::sources::demo::DemoState;
 
 struct Harness {
     app: Router,
-    rx: mpsc::Receiver<Chunk>,
+    rx: mpsc::Receiver<Envelope>,
     counters: SharedCounters,
     gate: Arc<IngestGate>,
 }
@@ -43,6 +43,7 @@ async fn harness(capacity: usize, limits: IngestSettings) -> Harness {
         control,
         metrics: crate::metrics::handle().unwrap(),
         shutdown: CancellationToken::new(),
+        nats: None,
     };
     let (tx, rx) = mpsc::channel(capacity);
     let gate = IngestGate::new(tx);
@@ -81,7 +82,7 @@ async fn json_of(response: Response) -> Value {
 /// Every event waiting in the channel.
 fn drain(h: &mut Harness) -> Vec<ic_core::LogEvent> {
     std::iter::from_fn(|| h.rx.try_recv().ok())
-        .flatten()
+        .flat_map(|envelope| envelope.events)
         .collect()
 }
 

@@ -41,6 +41,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Ends the live event streams, so a graceful shutdown does not wait on them forever.
     pub shutdown: CancellationToken,
+    /// The NATS connection of a gateway, for readiness.
+    pub nats: Option<async_nats::Client>,
 }
 
 /// Only our own scripts, styles and connections: log text that slipped into the page could

@@ -40,6 +40,7 @@ async fn harness() -> Harness {
         control: control_tx,
         metrics: crate::metrics::handle().unwrap(),
         shutdown: CancellationToken::new(),
+        nats: None,
     };
     Harness {
         app: router(state),
@@ -74,6 +75,7 @@ fn incident(id: &str) -> Incident {
         seen_before: None,
         reopened: 0,
         acknowledged_at: None,
+        analyzer: "builtin".into(),
     }
 }
 

@@ -3,6 +3,8 @@
 // Each test file is its own crate and uses only some of these.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -27,6 +29,24 @@ pub fn run(args: &[&str], stdin: &[u8]) -> Output {
     let output = child.wait_with_output().unwrap();
     writer.join().unwrap();
     output
+}
+
+/// Serves `app` on a free loopback port from a thread of its own (the tests that use it are
+/// plain `#[test]`s); returns the address.
+pub fn serve_on_a_thread(app: axum::Router) -> std::net::SocketAddr {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    addr_rx.recv().unwrap()
 }
 
 /// [`run`], which must succeed.

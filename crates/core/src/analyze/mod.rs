@@ -6,7 +6,7 @@
 //! cascade the failure spreads from it), the impacted services, a title and a summary.
 
 mod history;
-mod narrate;
+pub(crate) mod narrate;
 mod signals;
 
 use std::time::Duration;
@@ -226,6 +226,7 @@ pub fn report(digest: &Digest, finding: &Finding) -> Report {
         root_cause,
         templates: report_templates(digest, &finding.assessments),
         analyzer: BUILTIN.to_owned(),
+        llm: None,
     }
 }
 

@@ -153,7 +153,7 @@ fn clock(at: DateTime<Utc>) -> String {
 }
 
 /// Cuts `text` to at most `max` characters, marking the cut with an ellipsis.
-fn shorten(text: &str, max: usize) -> String {
+pub(crate) fn shorten(text: &str, max: usize) -> String {
     match text.char_indices().nth(max.saturating_sub(1)) {
         Some((cut, _)) if text.chars().count() > max => format!("{}…", &text[..cut]),
         _ => text.to_owned(),

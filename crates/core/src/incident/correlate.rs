@@ -226,6 +226,7 @@ impl Correlator {
             templates: Vec::new(),
             reopened: 0,
             acknowledged_at: None,
+            analyzer: report.analyzer.clone(),
         };
         update(&mut incident, report, flagged, self.config.max_templates);
         // The root template leads the evidence, so its id keeps the incident when its text
@@ -335,8 +336,12 @@ fn update(
     if rose {
         incident.severity = report.severity;
         incident.title = report.title.clone();
+        incident.analyzer.clone_from(&report.analyzer);
     }
-    incident.summary = report.summary.clone();
+    // An LLM's narrative stands until the next one, or until an escalation rewrites it.
+    if incident.analyzer == report.analyzer {
+        incident.summary = report.summary.clone();
+    }
     incident.last_seen = incident.last_seen.max(report.window.end);
     incident.windows += 1;
     for service in &report.impacted_services {
@@ -401,5 +406,6 @@ fn keep_largest(templates: &mut Vec<Evidence>, max: usize) {
     templates.truncate(max.max(1));
 }
 
+mod revise;
 #[cfg(test)]
 mod tests;

@@ -66,6 +66,13 @@ pub struct Incident {
     /// Times it resolved and came back within the flap hold time.
     pub reopened: u32,
     pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Who wrote the title and the summary: `builtin`, or the LLM that refined them.
+    #[serde(default = "builtin")]
+    pub analyzer: String,
+}
+
+fn builtin() -> String {
+    crate::analyze::BUILTIN.to_owned()
 }
 
 /// One template of an incident, with the lines to open.

@@ -9,6 +9,7 @@
 mod concurrent;
 mod crash;
 mod story;
+mod windows;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -164,6 +165,7 @@ pub fn incident(
         seen_before: None,
         reopened: 0,
         acknowledged_at: None,
+        analyzer: "builtin".into(),
     }
 }
 

@@ -67,6 +67,7 @@ fn window(end: i64, service: &str, id: u32, text: &str, severity: Severity) -> (
             signal: (severity > Severity::Info).then(|| "storm".to_owned()),
         }],
         analyzer: "builtin".into(),
+        llm: None,
     };
     (report, digest)
 }

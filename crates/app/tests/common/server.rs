@@ -1,0 +1,195 @@
+//! A running `serve`, driven over HTTP with curl, shared by the end-to-end tests.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::BIN;
+
+/// How long a server may take to start or to stop before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A running `serve --source none`, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// Where curl connects: the listen address, with 0.0.0.0 replaced by loopback.
+    pub base: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start(extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::try_start(extra, env).unwrap_or_else(|stderr| panic!("serve did not start: {stderr}"))
+    }
+
+    /// Starts the server; the error is its stderr when it exits instead of listening.
+    pub fn try_start(extra: &[&str], env: &[(&str, &str)]) -> Result<Self, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}", dir.path().join("incidents.db").display());
+        let mut command = Command::new(BIN);
+        command
+            .args(["serve", "--source", "none", "--format", "json"])
+            .args(extra)
+            .env("XDG_DATA_HOME", dir.path())
+            .env_remove("IC_INGEST_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if !extra.contains(&"--db") {
+            command.args(["--db", &db]);
+        }
+        if !extra.contains(&"--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("the binary starts");
+        let address = read_address(child.stderr.take().unwrap());
+        match address.recv_timeout(PATIENCE) {
+            Ok(Ok(address)) => Ok(Self {
+                child,
+                base: format!("http://{}", address.replace("0.0.0.0", "127.0.0.1")),
+                dir,
+            }),
+            Ok(Err(stderr)) => {
+                let _ = child.wait();
+                Err(stderr)
+            }
+            Err(_) => {
+                let _ = child.kill();
+                Err("no address printed in time".into())
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `POST /api/logs` with NDJSON lines; the status and the body.
+    pub fn post_ndjson(&self, lines: &str) -> (u16, String) {
+        curl(&[
+            "-H",
+            "Content-Type: application/x-ndjson",
+            "--data-binary",
+            lines,
+            &self.url("/api/logs"),
+        ])
+    }
+
+    pub fn logs_processed(&self) -> u64 {
+        let (status, body) = curl(&[&self.url("/api/stats")]);
+        assert_eq!(status, 200, "{body}");
+        json(&body)["logs_processed"].as_u64().unwrap()
+    }
+
+    pub fn metrics(&self) -> String {
+        curl(&[&self.url("/metrics")]).1
+    }
+
+    /// A file in the server's temporary directory.
+    pub fn file(&self, name: &str, data: &[u8]) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, data).unwrap();
+        path
+    }
+
+    /// Its stdout, line by line, as it is printed (the reports, with `--format json`).
+    pub fn stdout_lines(&mut self) -> mpsc::Receiver<String> {
+        let stdout = self.child.stdout.take().expect("stdout not taken yet");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+
+    /// Kills the process with SIGKILL: no flush, no goodbye.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns stdout (the reports).
+    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: signals a child process this test started and still owns.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let stdout = self.child.stdout.take();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut out = String::new();
+            if let Some(mut stdout) = stdout {
+                let _ = stdout.read_to_string(&mut out);
+            }
+            let _ = tx.send(out);
+        });
+        let out = rx
+            .recv_timeout(PATIENCE)
+            .expect("the server ends after SIGTERM");
+        (self.child.wait().unwrap(), out)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads stderr on a thread: the address once `Incident Commander on http://ADDR` appears (or
+/// all of stderr if the process ends first), then keeps draining so the pipe never fills.
+fn read_address(stderr: impl Read + Send + 'static) -> mpsc::Receiver<Result<String, String>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = String::new();
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if !sent && let Some(rest) = line.split("Incident Commander on http://").nth(1) {
+                let address = rest.split_whitespace().next().unwrap_or_default();
+                let _ = tx.send(Ok(address.to_owned()));
+                sent = true;
+            }
+            if !sent {
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+        }
+        if !sent {
+            let _ = tx.send(Err(seen));
+        }
+    });
+    rx
+}
+
+/// Runs curl; returns the status code and the body.
+pub fn curl(args: &[&str]) -> (u16, String) {
+    let output = Command::new("curl")
+        .args(["-sS", "--max-time", "60", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .unwrap_or_else(|err| panic!("curl is needed for this test (apt-get install curl): {err}"));
+    assert!(
+        output.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.parse().unwrap(), body.to_owned())
+}
+
+pub fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|err| panic!("not JSON ({err}): {text}"))
+}

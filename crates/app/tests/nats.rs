@@ -1,0 +1,488 @@
+//! The NATS JetStream gateway against the machine's NATS server (127.0.0.1:4222, JetStream on;
+//! `IC_TEST_NATS_URL` names another). Every test works on a stream of its own, deleted at the
+//! end. A server that does not answer fails the test: it is never skipped.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_nats::jetstream::{self, consumer};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+mod common;
+use common::run;
+use common::server::{PATIENCE, Server, curl, json};
+
+fn nats_url() -> String {
+    std::env::var("IC_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// A stream name and subject no other test run uses.
+fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{prefix}_{}_{nanos}", std::process::id())
+}
+
+async fn jetstream() -> jetstream::Context {
+    let client = async_nats::connect(nats_url()).await.unwrap_or_else(|err| {
+        panic!(
+            "NATS is not reachable at {}: {err}\nStart it with: start-stop-daemon --start \
+             --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js \
+             -sd /var/lib/nats-server",
+            nats_url()
+        )
+    });
+    jetstream::new(client)
+}
+
+/// A stream of this test's own on the server (work-queue retention, as the source makes it),
+/// a subject prefix and a consumer name no other run uses.
+struct TestStream {
+    js: jetstream::Context,
+    stream: jetstream::stream::Stream,
+    name: String,
+    prefix: String,
+    subject: String,
+    consumer: String,
+    url: String,
+}
+
+impl TestStream {
+    async fn create(tag: &str) -> Self {
+        let js = jetstream().await;
+        let name = unique(&tag.to_uppercase());
+        let prefix = unique(tag);
+        let subject = format!("{prefix}.>");
+        let stream = js
+            .create_stream(jetstream::stream::Config {
+                name: name.clone(),
+                subjects: vec![subject.clone()],
+                retention: jetstream::stream::RetentionPolicy::WorkQueue,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        Self {
+            js,
+            stream,
+            name,
+            prefix,
+            subject,
+            consumer: unique("ic"),
+            url: nats_url(),
+        }
+    }
+
+    /// `serve` flags for `--source nats` on this stream, storing into `db`.
+    fn source_args<'a>(&'a self, db: &'a str) -> Vec<&'a str> {
+        vec![
+            "--source",
+            "nats",
+            "--nats-url",
+            &self.url,
+            "--nats-stream",
+            &self.name,
+            "--nats-subject",
+            &self.subject,
+            "--nats-consumer",
+            &self.consumer,
+            "--db",
+            db,
+        ]
+    }
+
+    /// The durable consumer, made here with a short ack wait, as a first taker would use it.
+    async fn durable(&self) -> consumer::PullConsumer {
+        self.stream
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some(self.consumer.clone()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(3),
+                max_ack_pending: 20_000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Publishes one message and waits for the server to store it.
+    async fn publish(&self, payload: String) {
+        let subject = format!("{}.app", self.prefix);
+        self.js
+            .publish(subject, payload.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    async fn delete(self) {
+        self.js.delete_stream(&self.name).await.unwrap();
+    }
+}
+
+/// Every message of `stream`, in order: (subject, message id, payload as JSON).
+async fn drain(
+    js: &jetstream::Context,
+    stream: &str,
+    expected: usize,
+) -> Vec<(String, String, Value)> {
+    let stream = js
+        .get_stream(stream)
+        .await
+        .expect("the gateway created the stream");
+    let consumer = stream
+        .create_consumer(consumer::pull::Config {
+            ack_policy: consumer::AckPolicy::Explicit,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut messages = consumer
+        .fetch()
+        .max_messages(expected + 10)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    while let Some(message) = messages.next().await {
+        let message = message.unwrap();
+        let id = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        let payload: Value = serde_json::from_slice(&message.payload).unwrap();
+        out.push((message.subject.to_string(), id, payload));
+        message.ack().await.unwrap();
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_a_gateway_publishes_every_line_once_with_a_message_id() {
+    let stream = unique("ICTEST");
+    let prefix = unique("ictest");
+    let subject = format!("{prefix}.>");
+    let js = jetstream().await;
+    let args = [
+        "--forward",
+        "nats",
+        "--nats-url",
+        &nats_url(),
+        "--nats-stream",
+        &stream,
+        "--nats-subject",
+        &subject,
+    ];
+    let server = tokio::task::block_in_place(|| Server::start(&args, &[]));
+    let (status, body) = tokio::task::block_in_place(|| curl(&[&server.url("/readyz")]));
+    assert_eq!((status, body.as_str()), (200, "ready"), "connected to NATS");
+
+    let lines: String = (0..50)
+        .map(|i| {
+            let line = json!({"timestamp": "2026-03-01T10:00:00Z", "service": "inventory-db",
+                              "level": "ERROR", "message": format!("line {i}"), "host": "db-1"});
+            format!("{line}\n")
+        })
+        .collect();
+    let (status, body) = tokio::task::block_in_place(|| server.post_ndjson(&lines));
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(json(&body)["accepted"], 50);
+
+    let messages = drain(&js, &stream, 50).await;
+    js.delete_stream(&stream).await.unwrap();
+    assert_eq!(messages.len(), 50, "every line, once");
+    let ids: HashSet<&str> = messages.iter().map(|(_, id, _)| id.as_str()).collect();
+    assert_eq!(ids.len(), 50, "one message id per line");
+    assert!(!ids.contains(""));
+    for (i, (subject, _, payload)) in messages.iter().enumerate() {
+        assert_eq!(subject, &format!("{prefix}.http"));
+        assert_eq!(payload["message"], format!("line {i}"), "in order");
+        assert_eq!(payload["service"], "inventory-db");
+        assert_eq!(payload["level"], "ERROR");
+        assert_eq!(payload["host"], "db-1");
+    }
+    let processed = tokio::task::block_in_place(|| server.logs_processed());
+    assert_eq!(processed, 0, "forwarded, not analyzed here");
+}
+
+#[test]
+fn nats_an_unreachable_server_is_a_clear_error() {
+    let args = ["--forward", "nats", "--nats-url", "nats://127.0.0.1:1"];
+    let stderr = match Server::try_start(&args, &[]) {
+        Ok(_) => panic!("serve started without its NATS server"),
+        Err(stderr) => stderr,
+    };
+    assert!(
+        stderr.contains("cannot connect to NATS at nats://127.0.0.1:1"),
+        "{stderr}"
+    );
+}
+
+/// `stats --db URL --json`.
+fn stats(db: &str) -> Value {
+    let output = run(&["stats", "--db", db, "--json"], b"");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Waits until the database holds `lines` analyzed lines (or the patience runs out).
+fn wait_for_lines(db: &str, lines: u64) -> Value {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let stats = stats(db);
+        if stats["lines_analyzed"].as_u64() >= Some(lines) || std::time::Instant::now() > deadline {
+            return stats;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Publishes `lines` demo-like lines as messages of one or two lines each; returns how many
+/// messages.
+async fn publish_lines(js: &jetstream::Context, subject: &str, lines: usize) -> usize {
+    let now = chrono::Utc::now();
+    let line = |i: usize| {
+        let (service, level, message) = match i % 10 {
+            0..=6 => (
+                "inventory-db",
+                "ERROR",
+                "Database Connection Refused: Pool exhausted".to_owned(),
+            ),
+            7 => (
+                "order-service",
+                "ERROR",
+                format!("Failed to reserve stock for order {i}: inventory-db unavailable"),
+            ),
+            _ => (
+                "frontend-proxy",
+                "INFO",
+                format!("Request processed successfully in {}ms", i % 300),
+            ),
+        };
+        json!({"timestamp": now, "service": service, "level": level, "message": message})
+            .to_string()
+    };
+    let mut acks = Vec::new();
+    let mut messages = 0;
+    let mut i = 0;
+    while i < lines {
+        // Acknowledgements hold the client's in-flight permits: collect them now and then.
+        if acks.len() == 1000 {
+            for ack in acks.drain(..) {
+                let ack: jetstream::context::PublishAckFuture = ack;
+                ack.await.unwrap();
+            }
+        }
+        // Every fifth message carries two lines.
+        messages += 1;
+        let payload = if messages % 5 == 0 && i + 1 < lines {
+            i += 2;
+            format!("{}\n{}\n", line(i - 2), line(i - 1))
+        } else {
+            i += 1;
+            line(i - 1)
+        };
+        acks.push(
+            js.publish(subject.to_owned(), payload.into())
+                .await
+                .unwrap(),
+        );
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
+    messages
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_every_line_is_counted_once_even_when_an_instance_is_killed() {
+    const LINES: u64 = 20_000;
+    let test = TestStream::create("icsrc").await;
+    publish_lines(&test.js, &format!("{}.app", test.prefix), LINES as usize).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let mut args = test.source_args(&db);
+    args.extend(["--nats-ack-wait", "3"]);
+    // The first instance dies with a quarter of the lines analyzed.
+    let first = tokio::task::block_in_place(|| {
+        let mut first = Server::start(&args, &[]);
+        let reports = first.stdout_lines();
+        let mut seen = 0;
+        while seen < LINES / 4 {
+            let line = reports
+                .recv_timeout(PATIENCE)
+                .expect("reports from the first instance");
+            let report: Value = serde_json::from_str(&line).unwrap();
+            seen += report["window"]["log_count"].as_u64().unwrap();
+        }
+        first.kill();
+        stats(&db)
+    });
+    let counted_before = first["lines_analyzed"].as_u64().unwrap();
+    assert!((LINES / 4..LINES).contains(&counted_before), "{first}");
+
+    // The second takes over: the rest, and the messages the first took but never
+    // acknowledged, delivered again after the ack wait.
+    let totals = tokio::task::block_in_place(|| {
+        let mut second = Server::start(&args, &[]);
+        // Its reports are read, or a full pipe would stop it.
+        let _reports = second.stdout_lines();
+        let totals = wait_for_lines(&db, LINES);
+        let (status, _) = second.terminate();
+        assert!(status.success());
+        totals
+    });
+    assert_eq!(totals["lines_analyzed"], LINES, "every line once: {totals}");
+    let after = tokio::task::block_in_place(|| stats(&db));
+    assert_eq!(
+        after["lines_analyzed"], LINES,
+        "and no more after the end: {after}"
+    );
+    assert!(
+        after["incidents"]["open"].as_u64().unwrap()
+            + after["incidents"]["resolved"].as_u64().unwrap()
+            >= 1,
+        "{after}"
+    );
+    test.delete().await;
+}
+
+/// A window of `lines` lines, as a dead instance would have recorded it.
+fn window_of(lines: u32) -> ic_core::Report {
+    let now = chrono::Utc::now();
+    ic_core::Report {
+        title: "recorded before the crash".into(),
+        severity: ic_core::Severity::Info,
+        impacted_services: vec![],
+        summary: String::new(),
+        noise_reduction_ratio: 1.0,
+        window: ic_core::report::WindowSummary {
+            seq: 1,
+            start: now,
+            end: now,
+            log_count: lines,
+            flush: ic_core::FlushReason::Size,
+        },
+        root_cause: None,
+        templates: vec![],
+        analyzer: "builtin".into(),
+        llm: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_a_message_delivered_again_skips_what_was_already_counted() {
+    let test = TestStream::create("icred").await;
+    // 100 messages of two lines each.
+    let line = |i: usize| {
+        json!({"service": "api", "level": "ERROR", "message": format!("boom {i}")}).to_string()
+    };
+    for i in 0..100 {
+        test.publish(format!("{}\n{}", line(2 * i), line(2 * i + 1)))
+            .await;
+    }
+
+    // A first taker gets the first 30 messages and dies before acknowledging them; it had
+    // stored windows with both events of the first 20 and one event of the next 10.
+    let durable = test.durable().await;
+    let taken: Vec<_> = durable
+        .fetch()
+        .max_messages(30)
+        .messages()
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    assert_eq!(taken.len(), 30);
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let store = ic_store::open(&db).await.unwrap();
+    let consumed: Vec<ic_store::Consumed> = (1..=30)
+        .map(|seq| ic_store::Consumed {
+            stream: test.name.clone(),
+            seq,
+            events: if seq <= 20 { 2 } else { 1 },
+        })
+        .collect();
+    ic_store::Store::record_windows(&store, "dead", &[&window_of(50)], &consumed)
+        .await
+        .unwrap();
+    store.close().await;
+    drop(taken);
+
+    // The next instance gets them again once their ack wait is over, and counts only the rest.
+    let args = test.source_args(&db);
+    let totals = tokio::task::block_in_place(|| {
+        let mut server = Server::start(&args, &[]);
+        let _reports = server.stdout_lines();
+        let totals = wait_for_lines(&db, 200);
+        let (status, _) = server.terminate();
+        assert!(status.success());
+        totals
+    });
+    assert_eq!(totals["lines_analyzed"], 200, "{totals}");
+    let after = tokio::task::block_in_place(|| stats(&db));
+    assert_eq!(after["lines_analyzed"], 200, "{after}");
+    test.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_a_message_that_keeps_coming_back_is_terminated_and_counted() {
+    let test = TestStream::create("icpoi").await;
+    test.publish("the message every taker dies on".into()).await;
+    let durable = test.durable().await;
+    // Five takers die on it: each gets it and never acknowledges.
+    for delivery in 1..=5 {
+        let taken: Vec<_> = durable
+            .fetch()
+            .max_messages(1)
+            .expires(Duration::from_secs(10))
+            .messages()
+            .await
+            .unwrap()
+            .collect()
+            .await;
+        let message = taken.into_iter().next().expect("delivered again").unwrap();
+        assert_eq!(message.info().unwrap().delivered, delivery);
+    }
+    for i in 0..10 {
+        let line = json!({"service": "api", "level": "INFO", "message": format!("fine {i}")});
+        test.publish(line.to_string()).await;
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("incidents.db").display());
+    let args = test.source_args(&db);
+    tokio::task::block_in_place(|| {
+        let mut server = Server::start(&args, &[]);
+        let _reports = server.stdout_lines();
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let terminated = "ic_nats_messages_terminated_total 1";
+        while !server.metrics().contains(terminated) {
+            assert!(std::time::Instant::now() < deadline, "{}", server.metrics());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let totals = wait_for_lines(&db, 10);
+        let (status, _) = server.terminate();
+        assert!(status.success());
+        assert_eq!(totals["lines_analyzed"], 10, "the rest goes on: {totals}");
+    });
+    let info = test
+        .stream
+        .clone()
+        .consumer_info(&test.consumer)
+        .await
+        .unwrap();
+    assert_eq!(info.num_pending, 0);
+    test.delete().await;
+}

@@ -1,0 +1,126 @@
+//! Windows recorded by several instances, and the totals across them.
+
+use ic_core::report::{Report, WindowSummary};
+use ic_core::{FlushReason, Severity};
+use ic_store::{Consumed, Retention, Store, Totals};
+
+use crate::{DAY, TestDb, incident, t};
+
+#[tokio::test]
+async fn sqlite_windows_and_totals() {
+    let db = TestDb::sqlite();
+    let store = ic_store::open(&db.url).await.expect("open SQLite");
+    windows_and_totals(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_windows_and_totals() {
+    let db = TestDb::postgres().await;
+    let store = ic_store::open(&db.url).await.expect("open PostgreSQL");
+    windows_and_totals(&store).await;
+    store.close().await;
+}
+
+fn report(seq: u64, log_count: u32, end: i64) -> Report {
+    Report {
+        title: format!("window {seq}"),
+        severity: Severity::Info,
+        impacted_services: vec![],
+        summary: String::new(),
+        noise_reduction_ratio: 1.0,
+        window: WindowSummary {
+            seq,
+            start: t(end - 5),
+            end: t(end),
+            log_count,
+            flush: FlushReason::Size,
+        },
+        root_cause: None,
+        templates: vec![],
+        analyzer: "builtin".into(),
+        llm: None,
+    }
+}
+
+async fn windows_and_totals(store: &dyn Store) {
+    assert_eq!(store.totals().await.unwrap(), Totals::default());
+
+    // Two instances number their windows from 1: both are kept. 250 windows span three
+    // statements.
+    let a: Vec<Report> = (1..=250).map(|seq| report(seq, 100, 10)).collect();
+    let b = [report(1, 7, 10), report(2, 3, 10)];
+    store
+        .record_windows("a", &a.iter().collect::<Vec<_>>(), &[])
+        .await
+        .unwrap();
+    // Stream messages are counted with the windows that hold their events; a message split
+    // over two recordings adds up.
+    let consumed = |seq, events| Consumed {
+        stream: "LOGS".into(),
+        seq,
+        events,
+    };
+    store
+        .record_windows("b", &[&b[0]], &[consumed(41, 5), consumed(42, 2)])
+        .await
+        .unwrap();
+    store
+        .record_windows("b", &[&b[1]], &[consumed(42, 3)])
+        .await
+        .unwrap();
+    assert_eq!(store.consumed("LOGS", 41).await.unwrap(), 5);
+    assert_eq!(store.consumed("LOGS", 42).await.unwrap(), 5);
+    assert_eq!(store.consumed("LOGS", 43).await.unwrap(), 0);
+    assert_eq!(store.consumed("OTHER", 41).await.unwrap(), 0);
+
+    // An LLM's revision of a report rewrites its window, never adds one.
+    let mut revised = b[1].clone();
+    revised.severity = Severity::Critical;
+    revised.analyzer = "openai:m".into();
+    store.record_windows("b", &[&revised], &[]).await.unwrap();
+
+    let open = incident("i1", "f1", "inventory-db", &[], Severity::Critical, t(0));
+    store
+        .save(&crate::event(ic_core::incident::Transition::Opened, &open))
+        .await
+        .unwrap();
+    let totals = store.totals().await.unwrap();
+    assert_eq!(
+        totals,
+        Totals {
+            lines_analyzed: 250 * 100 + 7 + 3,
+            windows: 252,
+            open_incidents: 1,
+            resolved_incidents: 0,
+        }
+    );
+
+    // Windows past the retention go with old incidents.
+    let recent = report(3, 5, 40 * DAY);
+    store.record_windows("b", &[&recent], &[]).await.unwrap();
+    store
+        .prune(&Retention::default(), t(40 * DAY))
+        .await
+        .unwrap();
+    let totals = store.totals().await.unwrap();
+    assert_eq!((totals.windows, totals.lines_analyzed), (1, 5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_a_new_file_opened_by_several_at_once_is_migrated_once() {
+    let db = TestDb::sqlite();
+    let opens: Vec<_> = (0..8)
+        .map(|_| {
+            let url = db.url.clone();
+            tokio::spawn(async move { ic_store::open(&url).await })
+        })
+        .collect();
+    for open in opens {
+        let store = open
+            .await
+            .unwrap()
+            .expect("every opener gets the migrated database");
+        assert_eq!(store.totals().await.unwrap(), Totals::default());
+        store.close().await;
+    }
+}
