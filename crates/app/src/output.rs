@@ -1,5 +1,7 @@
 //! Printing reports: one JSON object per line, or a readable coloured summary.
 
+mod json;
+
 use std::io::{self, Write};
 
 use ic_core::incident::{Incident, IncidentEvent};
@@ -36,6 +38,8 @@ pub struct ReportPrinter<W: Write> {
     min_severity: Severity,
     color: bool,
     tally: Tally,
+    /// The JSON line being written, reused from report to report.
+    line: Vec<u8>,
 }
 
 impl<W: Write> ReportPrinter<W> {
@@ -48,6 +52,7 @@ impl<W: Write> ReportPrinter<W> {
             min_severity,
             color,
             tally: Tally::default(),
+            line: Vec::new(),
         }
     }
 
@@ -55,8 +60,10 @@ impl<W: Write> ReportPrinter<W> {
         self.tally.count(report);
         match self.format {
             Format::Json => {
-                serde_json::to_writer(&mut self.out, report)?;
-                self.out.write_all(b"\n")
+                self.line.clear();
+                json::write_report(&mut self.line, report);
+                self.line.push(b'\n');
+                self.out.write_all(&self.line)
             }
             Format::Text if report.severity >= self.min_severity => {
                 let text = render_text(report, self.color);

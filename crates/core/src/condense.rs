@@ -3,14 +3,14 @@
 //! The miner keeps its state across windows, so a template keeps its id from one window to the
 //! next and the analyzer can compare it with its own history.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::event::{Level, LevelCounts, LogEvent};
 pub use crate::incident::SAMPLE_LINES;
-use crate::miner::{Miner, MinerConfig, TemplateId};
+use crate::miner::{FastBuild, Miner, MinerConfig, TemplateId};
 use crate::window::{Batch, FlushReason};
 
 /// The service name used for events that named none.
@@ -124,6 +124,10 @@ pub struct ServiceStat {
 pub struct Condenser {
     miner: Miner,
     max_age: Duration,
+    /// Where each template of the batch being condensed sits in its digest. Kept from batch to
+    /// batch: a replayed file can close a window every few lines, and the table is then
+    /// allocated once rather than per window.
+    slots: HashMap<TemplateId, usize, FastBuild>,
 }
 
 impl Condenser {
@@ -132,6 +136,7 @@ impl Condenser {
         Self {
             miner: Miner::new(miner),
             max_age,
+            slots: HashMap::default(),
         }
     }
 
@@ -141,7 +146,15 @@ impl Condenser {
 
     /// Condenses one batch. An empty batch gives an empty digest stamped with the Unix epoch.
     pub fn condense(&mut self, batch: Batch) -> Digest {
-        let mut acc = Accumulator::default();
+        self.slots.clear();
+        let mut acc = Accumulator {
+            slots: &mut self.slots,
+            templates: Vec::new(),
+            services: Vec::new(),
+            levels: LevelCounts::default(),
+            start: None,
+            end: None,
+        };
         for event in batch.events {
             let id = self.miner.add(&event.message);
             acc.add(id, event);
@@ -160,19 +173,17 @@ impl Condenser {
 }
 
 /// Per-window running totals.
-#[derive(Default)]
-struct Accumulator {
-    index: HashMap<TemplateId, usize>,
+struct Accumulator<'a> {
+    slots: &'a mut HashMap<TemplateId, usize, FastBuild>,
+    /// In order of first appearance; `last_samples` is a ring until [`Accumulator::finish`].
     templates: Vec<TemplateStat>,
-    /// Sample lines per template, by the same index.
-    samples: Vec<Samples>,
     services: Vec<ServiceStat>,
     levels: LevelCounts,
     start: Option<DateTime<Utc>>,
     end: Option<DateTime<Utc>>,
 }
 
-impl Accumulator {
+impl Accumulator<'_> {
     fn add(&mut self, id: TemplateId, event: LogEvent) {
         let LogEvent {
             timestamp,
@@ -181,17 +192,31 @@ impl Accumulator {
             message,
             ..
         } = event;
-        let service = if service.is_empty() {
-            UNKNOWN_SERVICE.to_owned()
-        } else {
-            service
-        };
         self.levels.add(level);
         self.start = Some(self.start.map_or(timestamp, |s| s.min(timestamp)));
         self.end = Some(self.end.map_or(timestamp, |e| e.max(timestamp)));
-        count_service(&mut self.services, &service, level);
+        count_service(&mut self.services, service_name(&service), level);
 
-        let slot = *self.index.entry(id).or_insert_with(|| {
+        let slot = self.slot(id, timestamp);
+        let stat = &mut self.templates[slot];
+        stat.count += 1;
+        stat.levels.add(level);
+        stat.first = stat.first.min(timestamp);
+        stat.last = stat.last.max(timestamp);
+        let service = count_template_service(&mut stat.services, service);
+        let sample = Sample {
+            seq: self.levels.total(),
+            timestamp,
+            level,
+            service,
+            message,
+        };
+        keep_sample(stat, sample);
+    }
+
+    /// The index of template `id` in `templates`, which gets it on its first line.
+    fn slot(&mut self, id: TemplateId, timestamp: DateTime<Utc>) -> usize {
+        *self.slots.entry(id).or_insert_with(|| {
             self.templates.push(TemplateStat {
                 id,
                 template: String::new(),
@@ -200,34 +225,12 @@ impl Accumulator {
                 services: Vec::new(),
                 first: timestamp,
                 last: timestamp,
-                first_samples: Vec::new(),
+                // Most templates of a window have a few lines: one allocation holds them all.
+                first_samples: Vec::with_capacity(SAMPLE_LINES),
                 last_samples: Vec::new(),
             });
-            self.samples.push(Samples::default());
             self.templates.len() - 1
-        });
-        let stat = &mut self.templates[slot];
-        stat.count += 1;
-        stat.levels.add(level);
-        stat.first = stat.first.min(timestamp);
-        stat.last = stat.last.max(timestamp);
-        let service = match stat.services.iter().position(|(name, _)| *name == service) {
-            Some(i) => {
-                stat.services[i].1 += 1;
-                i
-            }
-            None => {
-                stat.services.push((service, 1));
-                stat.services.len() - 1
-            }
-        };
-        self.samples[slot].keep(Sample {
-            seq: self.levels.total(),
-            timestamp,
-            level,
-            service,
-            message,
-        });
+        })
     }
 
     fn span(&self) -> Duration {
@@ -238,13 +241,8 @@ impl Accumulator {
     }
 
     fn finish(mut self, miner: &Miner, seq: u64, flush: FlushReason, seconds: f64) -> Digest {
-        for (stat, samples) in self
-            .templates
-            .iter_mut()
-            .zip(std::mem::take(&mut self.samples))
-        {
-            stat.first_samples = samples.first;
-            stat.last_samples = samples.last.into();
+        for stat in &mut self.templates {
+            order_last_samples(stat);
         }
         self.follow_merges(miner);
         for stat in &mut self.templates {
@@ -269,20 +267,27 @@ impl Accumulator {
             levels: self.levels,
         }
     }
-}
 
-impl Accumulator {
     /// The miner may merge templates while the window fills: lines counted under a merged id
     /// are moved to the template that holds them now, so each template appears once.
     fn follow_merges(&mut self, miner: &Miner) {
+        let mut moved = false;
+        for stat in &mut self.templates {
+            let now = miner.resolve(stat.id).unwrap_or(stat.id);
+            moved |= now != stat.id;
+            stat.id = now;
+        }
+        // Merges are rare; without one, every id is still a template of its own.
+        if !moved {
+            return;
+        }
         let mut merged: Vec<TemplateStat> = Vec::with_capacity(self.templates.len());
-        let mut index: HashMap<TemplateId, usize> = HashMap::with_capacity(self.templates.len());
-        for mut stat in std::mem::take(&mut self.templates) {
-            stat.id = miner.resolve(stat.id).unwrap_or(stat.id);
-            match index.get(&stat.id) {
+        self.slots.clear();
+        for stat in std::mem::take(&mut self.templates) {
+            match self.slots.get(&stat.id) {
                 Some(&i) => merge_into(&mut merged[i], stat),
                 None => {
-                    index.insert(stat.id, merged.len());
+                    self.slots.insert(stat.id, merged.len());
                     merged.push(stat);
                 }
             }
@@ -326,6 +331,10 @@ fn merge_into(into: &mut TemplateStat, from: TemplateStat) {
 
 /// Sorts a template's services, most lines first, keeping its samples pointing at theirs.
 fn sort_services(stat: &mut TemplateStat) {
+    // Most templates come from one service: nothing to sort, nothing to allocate.
+    if stat.services.len() < 2 {
+        return;
+    }
     let mut order: Vec<usize> = (0..stat.services.len()).collect();
     order.sort_by(|&a, &b| {
         let (a, b) = (&stat.services[a], &stat.services[b]);
@@ -348,33 +357,51 @@ fn sort_services(stat: &mut TemplateStat) {
     }
 }
 
-/// The first and the latest lines of a template in a window.
-struct Samples {
-    first: Vec<Sample>,
-    last: VecDeque<Sample>,
-}
-
-impl Default for Samples {
-    fn default() -> Self {
-        // Most templates of a window have a few lines: one allocation holds them all.
-        Self {
-            first: Vec::with_capacity(SAMPLE_LINES),
-            last: VecDeque::new(),
-        }
+/// Keeps a template's first [`SAMPLE_LINES`] lines and its latest ones. The latest live in
+/// `last_samples` as a ring (the line after the first ones numbered `k` sits at
+/// `k % SAMPLE_LINES`), which [`order_last_samples`] puts in order once the window is done.
+fn keep_sample(stat: &mut TemplateStat, sample: Sample) {
+    if stat.first_samples.len() < SAMPLE_LINES {
+        stat.first_samples.push(sample);
+    } else if stat.last_samples.len() < SAMPLE_LINES {
+        stat.last_samples.push(sample);
+    } else {
+        let late = stat.count as usize - SAMPLE_LINES - 1;
+        stat.last_samples[late % SAMPLE_LINES] = sample;
     }
 }
 
-impl Samples {
-    fn keep(&mut self, sample: Sample) {
-        if self.first.len() < SAMPLE_LINES {
-            self.first.push(sample);
-            return;
-        }
-        if self.last.len() == SAMPLE_LINES {
-            self.last.pop_front();
-        }
-        self.last.push_back(sample);
+/// Turns the ring of [`keep_sample`] into the latest lines, oldest first.
+fn order_last_samples(stat: &mut TemplateStat) {
+    let late = stat.count as usize - stat.first_samples.len();
+    if late > SAMPLE_LINES {
+        stat.last_samples.rotate_left(late % SAMPLE_LINES);
     }
+}
+
+/// How a service is named in a digest: `unknown` for events that named none.
+fn service_name(service: &str) -> &str {
+    if service.is_empty() {
+        UNKNOWN_SERVICE
+    } else {
+        service
+    }
+}
+
+/// Counts a line of `service` for a template; returns the service's index in its services.
+/// The event's own string becomes the entry when the service is new to the template.
+fn count_template_service(services: &mut Vec<(String, u32)>, service: String) -> usize {
+    let name = service_name(&service);
+    if let Some(i) = services.iter().position(|(known, _)| known == name) {
+        services[i].1 += 1;
+        return i;
+    }
+    let owned = match service.is_empty() {
+        true => UNKNOWN_SERVICE.to_owned(),
+        false => service,
+    };
+    services.push((owned, 1));
+    services.len() - 1
 }
 
 fn count_service(services: &mut Vec<ServiceStat>, service: &str, level: Level) {
@@ -451,6 +478,20 @@ mod tests {
         assert_eq!(digest.levels.errors(), 7);
         assert_eq!((digest.start, digest.end), (at(0), at(2)));
         assert_eq!(digest.seconds, 2.0);
+    }
+
+    #[test]
+    fn a_busy_template_keeps_its_first_and_its_latest_lines_in_order() {
+        let mut condenser = Condenser::new(MinerConfig::default(), Duration::from_secs(5));
+        let events = (0..13)
+            .map(|n| LogEvent::new(at(n), "db", Level::Error, format!("timeout after {n}ms")))
+            .collect();
+        let digest = condenser.condense(batch(events, FlushReason::End));
+        let stat = &digest.templates[0];
+        let seqs = |samples: &[Sample]| samples.iter().map(|s| s.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(&stat.first_samples), [1, 2, 3, 4, 5]);
+        assert_eq!(seqs(&stat.last_samples), [9, 10, 11, 12, 13]);
+        assert_eq!(stat.last_samples[4].message, "timeout after 12ms");
     }
 
     #[test]

@@ -163,7 +163,10 @@ where
     }
 
     fn close(&mut self, flush: FlushReason) -> Batch {
-        let capacity = self.config.max_events.min(MAX_PREALLOCATED);
+        // The next window gets room for as many events as this one held: windows that close
+        // on time after a few events (a replay of sparse timestamps) then do not each reserve
+        // a full window, which the allocator would have to find fresh memory for.
+        let capacity = self.events.len().min(MAX_PREALLOCATED);
         let events = std::mem::replace(&mut self.events, Vec::with_capacity(capacity));
         self.deadline = None;
         let seq = self.next_seq;

@@ -62,7 +62,8 @@ pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let color = super::color_stdout(stdout_is_terminal);
     let min_severity = file.min_severity(args.min_severity);
     let mut printer = ReportPrinter::new(
-        BufWriter::new(io::stdout().lock()),
+        // A replay prints thousands of reports a second: fewer, larger writes.
+        BufWriter::with_capacity(1 << 16, io::stdout().lock()),
         format,
         min_severity,
         color,

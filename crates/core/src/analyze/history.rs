@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::miner::TemplateId;
+use crate::miner::{FastBuild, TemplateId};
 
 /// A template's usual rate in lines per second: an exponentially weighted moving average over
 /// time (not over windows, whose lengths vary), with time constant `tau`. Time it was not seen
@@ -40,9 +40,12 @@ struct Episode {
 pub struct History {
     tau: Duration,
     episode_gap: Duration,
-    baselines: HashMap<TemplateId, Baseline>,
+    baselines: HashMap<TemplateId, Baseline, FastBuild>,
     episodes: HashMap<String, Episode>,
     started: Option<DateTime<Utc>>,
+    /// [`History::weight`] at the start of the open window, which every template of the window
+    /// is judged at.
+    window_weight: Option<(DateTime<Utc>, f64)>,
     windows: u64,
 }
 
@@ -66,9 +69,10 @@ impl History {
         Self {
             tau,
             episode_gap,
-            baselines: HashMap::new(),
+            baselines: HashMap::default(),
             episodes: HashMap::new(),
             started: None,
+            window_weight: None,
             windows: 0,
         }
     }
@@ -84,13 +88,21 @@ impl History {
     pub fn known(&self, id: TemplateId, at: DateTime<Utc>) -> Known {
         match self.baselines.get(&id) {
             Some(b) => Known {
-                rate: b.decayed_to(at, self.tau) / self.weight(at),
+                rate: b.decayed_to(at, self.tau) / self.weight_at(at),
                 first_seen: Some(b.first_seen),
             },
             None => Known {
                 rate: 0.0,
                 first_seen: None,
             },
+        }
+    }
+
+    /// [`History::weight`], taken from the open window when `at` is its start.
+    fn weight_at(&self, at: DateTime<Utc>) -> f64 {
+        match self.window_weight {
+            Some((start, weight)) if start == at => weight,
+            _ => self.weight(at),
         }
     }
 
@@ -108,6 +120,7 @@ impl History {
     /// Marks the start of a window; the first one starts the history.
     pub fn open_window(&mut self, start: DateTime<Utc>) {
         self.started = Some(self.started.map_or(start, |s| s.min(start)));
+        self.window_weight = Some((start, self.weight(start)));
     }
 
     /// Folds one window's observation of a template into its usual rate. An anomalous template

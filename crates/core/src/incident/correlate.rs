@@ -16,7 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{
     Evidence, Incident, IncidentEvent, IncidentStatus, SAMPLE_LINES, SeenBefore, Transition,
@@ -113,13 +113,22 @@ impl Correlator {
 
     /// Resolves the incidents quiet since `now - resolve_after`.
     pub fn expire(&mut self, now: DateTime<Utc>) -> Vec<IncidentEvent> {
-        let hold = self.config.flap_hold;
-        self.cooling
-            .retain(|i| i.resolved_at.is_some_and(|at| at + hold > now));
+        // This runs for every window: each list is compared with one cutoff, and the open
+        // incidents are left in place when none is due.
+        if let Some(cooled) = before(now, self.config.flap_hold) {
+            self.cooling
+                .retain(|i| i.resolved_at.is_some_and(|at| at > cooled));
+        }
+        let Some(quiet_since) = before(now, self.config.resolve_after) else {
+            return Vec::new();
+        };
+        if !self.open.iter().any(|i| i.last_seen <= quiet_since) {
+            return Vec::new();
+        }
         let resolve_after = self.config.resolve_after;
         let (quiet, open): (Vec<Incident>, Vec<Incident>) = std::mem::take(&mut self.open)
             .into_iter()
-            .partition(|i| i.last_seen + resolve_after <= now);
+            .partition(|i| i.last_seen <= quiet_since);
         self.open = open;
         quiet
             .into_iter()
@@ -297,6 +306,11 @@ impl Correlator {
             earlier.pop_front();
         }
     }
+}
+
+/// `now - duration`; `None` when that is out of chrono's range, so nothing is that old.
+fn before(now: DateTime<Utc>, duration: Duration) -> Option<DateTime<Utc>> {
+    now.checked_sub_signed(TimeDelta::from_std(duration).ok()?)
 }
 
 fn event(transition: Transition, incident: Incident) -> IncidentEvent {

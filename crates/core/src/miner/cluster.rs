@@ -66,6 +66,9 @@ pub struct Cluster {
     /// Text of the constant positions, as the first message wrote them.
     text: String,
     spans: Vec<Span>,
+    /// The template as text, kept up to date: it is asked for once per window per template
+    /// and changes only when a message turns a word into a wildcard.
+    template: String,
 }
 
 impl Cluster {
@@ -91,7 +94,7 @@ impl Cluster {
                 space_before: piece.space_before,
             });
         }
-        Cluster {
+        let mut cluster = Cluster {
             id,
             family,
             tokens: tokens.to_vec(),
@@ -99,7 +102,10 @@ impl Cluster {
             leaf: 0,
             text,
             spans,
-        }
+            template: String::new(),
+        };
+        cluster.template = cluster.render();
+        cluster
     }
 
     /// Compares a message of the same length with the template.
@@ -152,16 +158,26 @@ impl Cluster {
     /// Takes a message in: every position where it differs from the template becomes a
     /// wildcard (Drain's template update, section III-E).
     pub fn absorb(&mut self, tokens: &[Token]) {
+        let mut generalized = false;
         for (mine, theirs) in self.tokens.iter_mut().zip(tokens) {
-            if mine != theirs {
+            if mine != theirs && *mine != Token::Wildcard {
                 *mine = Token::Wildcard;
+                generalized = true;
             }
+        }
+        if generalized {
+            self.template = self.render();
         }
         self.size += 1;
     }
 
     /// The template as text, wildcards as `<*>`, spaced as the first message was.
-    pub fn render(&self) -> String {
+    pub fn template(&self) -> &str {
+        &self.template
+    }
+
+    /// Writes the template out: its tokens, with the first message's text and spacing.
+    fn render(&self) -> String {
         let mut out = String::with_capacity(self.text.len() + 4 * self.tokens.len());
         for (token, span) in self.tokens.iter().zip(&self.spans) {
             if span.space_before {

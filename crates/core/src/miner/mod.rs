@@ -34,6 +34,8 @@ use token::Token;
 use tokenizer::{Tokenizer, Tokens};
 use tree::{Slot, Tree};
 
+pub(crate) use token::FastBuild;
+
 /// Settings of the miner. Every field has a default that holds across log formats; the
 /// defaults were chosen on the twelve loghub 2k samples with one setting for all of them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,7 +156,8 @@ impl Miner {
     /// The current text of a template, wildcards printed as `<*>`; `None` for an unknown or
     /// evicted id. The id of a cluster merged into another names the other's template.
     pub fn template(&self, id: TemplateId) -> Option<String> {
-        self.cluster(id).map(Cluster::render)
+        self.cluster(id)
+            .map(|cluster| cluster.template().to_owned())
     }
 
     /// Messages the template has absorbed; `None` for an unknown or evicted id.
@@ -183,7 +186,7 @@ impl Miner {
     pub fn templates(&self) -> impl Iterator<Item = (TemplateId, String)> + '_ {
         self.store
             .iter()
-            .map(|cluster| (cluster.id, cluster.render()))
+            .map(|cluster| (cluster.id, cluster.template().to_owned()))
     }
 
     /// Clusters kept.

@@ -23,19 +23,32 @@ impl WordHash {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            hash = fold_mul(hash ^ u64::from_le_bytes(word), MULTIPLIER);
+            hash = fold_mul(hash ^ little_endian(rest), MULTIPLIER);
         }
         WordHash(fold_mul(hash, SEED))
+    }
+}
+
+/// `rest` (1 to 7 bytes) as a little-endian number, as if padded with zeros to eight bytes.
+/// Overlapping reads (wyhash's trick) put every byte where the padded word has it, without
+/// copying the tail into a zeroed buffer first.
+fn little_endian(rest: &[u8]) -> u64 {
+    let n = rest.len();
+    let at = |i: usize| u64::from(rest[i]) << (8 * i);
+    if n >= 4 {
+        let low = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+        let high = u32::from_le_bytes([rest[n - 4], rest[n - 3], rest[n - 2], rest[n - 1]]);
+        u64::from(low) | u64::from(high) << (8 * (n - 4))
+    } else {
+        at(0) | at(n / 2) | at(n - 1)
     }
 }
 
 const SEED: u64 = 0x243f_6a88_85a3_08d3;
 const MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
 
-fn fold_mul(a: u64, b: u64) -> u64 {
-    let full = u128::from(a) * u128::from(b);
+const fn fold_mul(a: u64, b: u64) -> u64 {
+    let full = a as u128 * b as u128;
     (full as u64) ^ ((full >> 64) as u64)
 }
 
@@ -61,6 +74,9 @@ impl Token {
 
     /// The constant token for `text`: a word when it holds anything but ASCII punctuation.
     pub fn constant(text: &[u8]) -> Self {
+        if let [byte] = text {
+            return ONE_BYTE[usize::from(*byte)];
+        }
         let hash = WordHash::of(text);
         if text.iter().all(u8::is_ascii_punctuation) {
             Token::Symbol(hash)
@@ -69,6 +85,25 @@ impl Token {
         }
     }
 }
+
+/// [`Token::constant`] of every one-byte text, worked out at compile time: brackets, quotes and
+/// sentence punctuation are tokens of their own, and the tokenizer asks for them all the time.
+const ONE_BYTE: [Token; 256] = {
+    let mut table = [Token::Wildcard; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        // `WordHash::of(&[b])`: the length, then one word holding the byte.
+        let b = byte as u8;
+        let hash = WordHash(fold_mul(fold_mul(SEED ^ 1 ^ b as u64, MULTIPLIER), SEED));
+        table[byte] = if b.is_ascii_punctuation() {
+            Token::Symbol(hash)
+        } else {
+            Token::Word(hash)
+        };
+        byte += 1;
+    }
+    table
+};
 
 /// A fast hasher for keys that are already hashes (tokens, lengths, ids); the std SipHash would
 /// cost more than the rest of a tree step.
@@ -107,6 +142,32 @@ pub type FastBuild = BuildHasherDefault<FastHasher>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_byte_tokens_are_the_tokens_of_their_text() {
+        for b in 0..=u8::MAX {
+            let hash = WordHash::of(&[b]);
+            let token = match b.is_ascii_punctuation() {
+                true => Token::Symbol(hash),
+                false => Token::Word(hash),
+            };
+            assert_eq!(Token::constant(&[b]), token, "{b}");
+        }
+    }
+
+    #[test]
+    fn a_short_tail_reads_as_if_padded_with_zeros() {
+        let bytes = [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77];
+        for n in 1..=bytes.len() {
+            let mut padded = [0u8; 8];
+            padded[..n].copy_from_slice(&bytes[..n]);
+            assert_eq!(
+                little_endian(&bytes[..n]),
+                u64::from_le_bytes(padded),
+                "{n}"
+            );
+        }
+    }
 
     #[test]
     fn equal_words_hash_equal_and_neighbours_differ() {

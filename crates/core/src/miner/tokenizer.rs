@@ -71,14 +71,25 @@ const fn is_delimiter(byte: u8) -> bool {
     )
 }
 
-/// Bytes that may end a word: whitespace, delimiters, `=` and `:`. Any other byte continues
-/// the word, so the scan skips runs of them with one table look-up per byte.
-const ENDS_WORD: [bool; 256] = {
-    let mut table = [false; 256];
+/// Marks the bytes that may end a word: whitespace, delimiters, `=` and `:`.
+const ENDS_WORD: u8 = 0x80;
+/// Marks sentence punctuation, which [`Scan::flush_word`] splits off the end of a word.
+const SENTENCE_END: u8 = 0x40;
+const _: () = assert!(mask::CLASS_BITS & (ENDS_WORD | SENTENCE_END) == 0);
+
+/// Per byte, [`ENDS_WORD`], [`SENTENCE_END`] and its [`mask::class`]. Any byte not marked as
+/// ending a word continues it, so the scan reads a word with one table look-up per byte and
+/// learns on the way what the mask needs to know about it.
+const BYTES: [u8; 256] = {
+    let mut table = [0; 256];
     let mut byte = 0;
     while byte < 256 {
         let b = byte as u8;
-        table[byte] = b.is_ascii_whitespace() || is_delimiter(b) || b == b'=' || b == b':';
+        let ends = b.is_ascii_whitespace() || is_delimiter(b) || b == b'=' || b == b':';
+        let sentence_end = matches!(b, b'.' | b'!' | b'?' | b':');
+        table[byte] = mask::class(b)
+            | if ends { ENDS_WORD } else { 0 }
+            | if sentence_end { SENTENCE_END } else { 0 };
         byte += 1;
     }
     table
@@ -92,6 +103,7 @@ impl Tokenizer {
             text: message.as_bytes(),
             pos: 0,
             word_start: 0,
+            word_classes: 0,
             space_before: false,
             limits: *self,
         };
@@ -124,6 +136,8 @@ struct Scan<'a> {
     pos: usize,
     /// Start of the word being read; `word_start == pos` when none is.
     word_start: usize,
+    /// The [`mask::classes`] of the word being read (of `text[word_start..pos]`).
+    word_classes: u8,
     space_before: bool,
     limits: Tokenizer,
 }
@@ -136,10 +150,13 @@ impl Scan<'_> {
                 return;
             }
             let byte = self.text[self.pos];
-            if byte.is_ascii_whitespace() {
+            if BYTES[usize::from(byte)] & ENDS_WORD == 0 {
+                // The common case, tested first: a byte that can only go on (or start) a word.
+                self.read_word(byte);
+            } else if byte.is_ascii_whitespace() {
                 self.flush_word(out);
                 self.pos += 1;
-                self.word_start = self.pos;
+                self.start_word();
                 self.space_before = !out.tokens.is_empty();
             } else if byte == b'"' && self.at_value(out) {
                 self.quoted_value(out);
@@ -153,18 +170,32 @@ impl Scan<'_> {
                 }
                 self.emit(out, Token::constant(&[byte]), self.pos, self.pos + 1);
                 self.pos += 1;
-                self.word_start = self.pos;
+                self.start_word();
                 if byte == b'=' && self.at_word_end() {
                     self.emit(out, Token::Wildcard, self.pos, self.pos);
                 }
             } else {
-                self.pos += 1;
-                while self.pos < self.text.len() && !ENDS_WORD[usize::from(self.text[self.pos])] {
-                    self.pos += 1;
-                }
+                self.read_word(byte);
             }
         }
         self.flush_word(out);
+    }
+
+    /// Reads on from `byte` (at `pos`, which continues the word whatever it is) up to the next
+    /// byte that may end the word.
+    fn read_word(&mut self, byte: u8) {
+        let mut classes = self.word_classes | BYTES[usize::from(byte)];
+        let mut end = self.pos + 1;
+        while let Some(&next) = self.text.get(end) {
+            let flags = BYTES[usize::from(next)];
+            if flags & ENDS_WORD != 0 {
+                break;
+            }
+            classes |= flags;
+            end += 1;
+        }
+        self.word_classes = classes & mask::CLASS_BITS;
+        self.pos = end;
     }
 
     /// `()`, `[]`, `{}`: an empty value where others have one, as in `host ()` next to
@@ -232,7 +263,7 @@ impl Scan<'_> {
             self.emit(out, Token::Wildcard, start, i + 1);
             self.pos = i + 1;
         }
-        self.word_start = self.pos;
+        self.start_word();
     }
 
     /// Emits the word read so far, with sentence punctuation (`.`, `:`, `!`, `?`) at its end
@@ -242,13 +273,13 @@ impl Scan<'_> {
         if start == end {
             return;
         }
-        while end - start > 1 && matches!(self.text[end - 1], b'.' | b'!' | b'?' | b':') {
+        while end - start > 1 && BYTES[usize::from(self.text[end - 1])] & SENTENCE_END != 0 {
             end -= 1;
         }
         let word = &self.text[start..end];
         let after_value = out.tokens.last() == Some(&Token::Wildcard);
         let token = if word.len() > self.limits.max_word_len
-            || mask::is_variable(word)
+            || self.is_variable(end)
             || (after_value && mask::is_unit(word))
         {
             Token::Wildcard
@@ -259,7 +290,23 @@ impl Scan<'_> {
         for i in end..self.pos {
             self.emit(out, Token::constant(&self.text[i..=i]), i, i + 1);
         }
+        self.start_word();
+    }
+
+    /// [`mask::is_variable`] of the word read, cut at `end`: from the classes gathered while
+    /// reading it, unless punctuation was split off its end.
+    fn is_variable(&self, end: usize) -> bool {
+        let word = &self.text[self.word_start..end];
+        match end == self.pos {
+            true => mask::is_variable_with(word, self.word_classes),
+            false => mask::is_variable(word),
+        }
+    }
+
+    /// A word starts (or may start) at `pos`.
+    fn start_word(&mut self) {
         self.word_start = self.pos;
+        self.word_classes = 0;
     }
 
     fn emit(&mut self, out: &mut Tokens, token: Token, start: usize, end: usize) {

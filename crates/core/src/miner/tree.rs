@@ -3,6 +3,7 @@
 //! the clusters to compare a message with. It keeps the comparison to a handful of clusters.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 use super::token::{FastBuild, Token};
 
@@ -14,12 +15,24 @@ pub type Slot = u32;
 const ROOT: NodeId = 0;
 
 /// What leads from a parent to a child.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Key {
     /// Below the root: the token count.
     Length(u32),
     /// Deeper: the token at that position.
     Token(Token),
+}
+
+/// One word into the hasher per key (a derived hash feeds it each enum tag too). Words are
+/// already hashes; keys that share the word fed here are told apart by `Eq`.
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(match *self {
+            Key::Length(n) => u64::from(n),
+            Key::Token(Token::Word(word) | Token::Symbol(word)) => word.0,
+            Key::Token(Token::Wildcard) => u64::MAX,
+        });
+    }
 }
 
 #[derive(Debug, Default)]
