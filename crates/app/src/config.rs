@@ -225,12 +225,22 @@ impl FileConfig {
         })
     }
 
-    /// The stream a gateway publishes into, when `--forward nats` is asked for.
+    /// The stream a gateway publishes into, when `--forward nats` is asked for. Its subject
+    /// must end in `.>`: a gateway publishes on PREFIX.SOURCE, which must fall in the stream.
     pub fn forward(&self, args: &NatsArgs) -> anyhow::Result<Option<NatsSettings>> {
         if args.forward.or(self.nats.forward).is_none() {
             return Ok(None);
         }
-        self.nats(args).map(Some)
+        let settings = self.nats(args)?;
+        let prefix = settings.subject.strip_suffix(".>").unwrap_or_default();
+        if prefix.is_empty() || prefix.contains(['*', '>']) {
+            bail!(
+                "--forward nats publishes on PREFIX.http, PREFIX.otlp and PREFIX.syslog: give \
+                 --nats-subject as PREFIX.> (e.g. logs.>), not {:?}",
+                settings.subject
+            );
+        }
+        Ok(Some(settings))
     }
 
     /// The shared stream: flags and variables, then this file, then the defaults.
@@ -604,5 +614,10 @@ mod tests {
         args.window.window_events = Some(0);
         let err = ServeSettings::resolve(&args, &FileConfig::default(), true).unwrap_err();
         assert!(format!("{err:#}").contains("at least 1 event"), "{err:#}");
+        args.window.window_events = None;
+        let gateway: FileConfig =
+            toml::from_str("[nats]\nforward = \"nats\"\nsubject = \"logs\"").unwrap();
+        let err = ServeSettings::resolve(&args, &gateway, true).unwrap_err();
+        assert!(format!("{err:#}").contains("PREFIX.>"), "{err:#}");
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! A gateway (`--forward nats`) publishes what its HTTP, OTLP and syslog sources receive into
 //! the stream instead of its own pipeline, one message per line, each with a message id for
-//! the server's duplicate window, so a retried publish is stored once.
+//! the server's duplicate window.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,7 +36,7 @@ pub const DEFAULT_SUBJECT: &str = "logs.>";
 pub const DEFAULT_CONSUMER: &str = "incident-commander";
 pub const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(30);
 
-/// How long to wait for the server, at start and for each publish acknowledgement.
+/// How long to wait for the server at start.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why the stream cannot be used.
@@ -108,11 +108,8 @@ pub struct Forwarder {
 
 impl Forwarder {
     pub fn new(context: jetstream::Context, settings: &NatsSettings, run: String) -> Self {
-        let prefix = settings
-            .subject
-            .trim_end_matches(".>")
-            .trim_end_matches(".*")
-            .to_owned();
+        // `forward` settings end in `.>` (checked when they are read).
+        let prefix = settings.subject.trim_end_matches(".>").to_owned();
         Self {
             context,
             prefix,

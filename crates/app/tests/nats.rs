@@ -425,6 +425,8 @@ async fn nats_a_message_delivered_again_skips_what_was_already_counted() {
     let totals = tokio::task::block_in_place(|| {
         let mut server = Server::start(&args, &[]);
         let _reports = server.stdout_lines();
+        let (status, _) = curl(&[&server.url("/readyz")]);
+        assert_eq!(status, 200, "ready: the source is connected");
         let totals = wait_for_lines(&db, 200);
         let (status, _) = server.terminate();
         assert!(status.success());

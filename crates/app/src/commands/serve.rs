@@ -50,9 +50,12 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let forward = start_forwarding(&settings).await?;
     let ingest = web::Ingest::new(gate.clone(), counters.clone(), &settings.ingest)
         .forwarding(forward.clone());
-    let nats = match settings.sources.contains(&SourceSpec::Nats) {
-        true => Some(sources::nats::open_consumer(&settings.nats).await?),
-        false => None,
+    let (nats, nats_client) = match settings.sources.contains(&SourceSpec::Nats) {
+        true => {
+            let (consumer, client) = sources::nats::open_consumer(&settings.nats).await?;
+            (Some(consumer), Some(client))
+        }
+        false => (None, None),
     };
     let inputs = Inputs {
         tx,
@@ -82,7 +85,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
         control,
         metrics: crate::metrics::handle()?,
         shutdown: web_stop.clone(),
-        nats: forward.as_ref().map(|f| f.client()),
+        nats: nats_client.or_else(|| forward.as_ref().map(|f| f.client())),
     };
     let app = web::app(state, ingest, &settings.ingest);
     let server = tokio::spawn(web::serve(

@@ -159,11 +159,29 @@ impl LlmClient {
         if !response.status().is_success() {
             return Err(HttpError::status(&response));
         }
-        response
-            .json()
+        let body = read_capped(response)
             .await
-            .map_err(|err| HttpError::sending(err, timeout))
+            .map_err(|err| HttpError::sending(err, timeout))?;
+        // An answer that is not JSON is an unexpected response, not a transport failure: it is
+        // not retried.
+        Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
+}
+
+/// Longest answer read: a report is a few hundred bytes; a server sending more is cut off.
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// The body, at most [`MAX_RESPONSE_BYTES`] of it.
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_RESPONSE_BYTES - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == MAX_RESPONSE_BYTES {
+            break;
+        }
+    }
+    Ok(body)
 }
 
 fn endpoint(config: &ClientConfig) -> Url {

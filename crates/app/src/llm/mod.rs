@@ -94,6 +94,11 @@ impl Gate {
                 self.asked.remove(&event.incident.id);
             }
         }
+        // Incidents resolved elsewhere (by hand, by expiry) leave entries too: past the refresh
+        // time an entry decides nothing.
+        let now = report.window.end;
+        let refresh = self.refresh;
+        self.asked.retain(|_, at| now - *at < refresh);
         if report.severity < self.min_severity {
             metrics::counter!(names::LLM_SKIPPED, "reason" => "below severity").increment(1);
             return None;

@@ -81,7 +81,8 @@ pub fn resolve(
             .clone()
             .or_else(|| file.model.clone())
             .unwrap_or_else(|| provider.default_model().to_owned()),
-        api_key: api_key(provider, &env).map(SecretString::new),
+        api_key: api_key(provider, base == provider.default_base_url(), &env)
+            .map(SecretString::new),
         timeout,
         backoff: Backoff {
             max_attempts: 3,
@@ -120,15 +121,26 @@ pub fn resolve(
     }))
 }
 
-/// `IC_LLM_API_KEY`, else the provider's usual variable; blank values count as none.
-fn api_key(provider: Provider, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+/// `IC_LLM_API_KEY`, else the provider's usual variable, but that one only for the provider's
+/// own API: an OpenAI key must not go to a local or third-party server named by
+/// `--llm-base-url`. Blank values count as none.
+fn api_key(
+    provider: Provider,
+    providers_own_api: bool,
+    env: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
     let usual = match provider {
         Provider::OpenAi => "OPENAI_API_KEY",
         Provider::Gemini => "GEMINI_API_KEY",
     };
-    ["IC_LLM_API_KEY", usual]
-        .into_iter()
-        .filter_map(env)
+    let names: &[&str] = if providers_own_api {
+        &["IC_LLM_API_KEY", usual]
+    } else {
+        &["IC_LLM_API_KEY"]
+    };
+    names
+        .iter()
+        .filter_map(|name| env(name))
         .map(|key| key.trim().to_owned())
         .find(|key| !key.is_empty())
 }
@@ -151,18 +163,24 @@ fn redact_rules(names: Option<&[String]>) -> anyhow::Result<Vec<Rule>> {
         .collect()
 }
 
-/// Refuses settings that cannot work before anything starts.
+/// Refuses settings that cannot work, or would send a key in the clear, before anything
+/// starts.
 pub fn check(settings: &LlmSettings) -> anyhow::Result<()> {
     let provider = settings.client.provider;
-    let local = settings
-        .client
-        .base_url
+    let url = &settings.client.base_url;
+    let local = url
         .host_str()
         .is_some_and(|host| matches!(host, "localhost" | "127.0.0.1" | "[::1]"));
+    if settings.client.api_key.is_some() && url.scheme() == "http" && !local {
+        bail!(
+            "--llm-base-url {url} is plain http: the API key would cross the network in the \
+             clear; use https, or a server on localhost"
+        );
+    }
     if settings.client.api_key.is_none() && !local {
         bail!(
-            "--analyzer {} needs an API key: set IC_LLM_API_KEY (or {}); only a local server \
-             (--llm-base-url on localhost) goes without",
+            "--analyzer {} needs an API key: set IC_LLM_API_KEY (or {} for the provider's own \
+             API); only a local server (--llm-base-url on localhost) goes without",
             provider.as_str(),
             match provider {
                 Provider::OpenAi => "OPENAI_API_KEY",
@@ -222,6 +240,18 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(openai.client.api_key.is_none(), "not Gemini's key");
+
+        let elsewhere = LlmArgs {
+            llm_base_url: Some("https://llm.example.net/v1".into()),
+            ..args(AnalyzerKind::Gemini)
+        };
+        let gemini_elsewhere = resolve(&LlmFile::default(), &elsewhere, env)
+            .unwrap()
+            .unwrap();
+        assert!(
+            gemini_elsewhere.client.api_key.is_none(),
+            "the provider's key goes to the provider's API only"
+        );
         assert_eq!(openai.client.base_url.as_str(), "https://api.openai.com/v1");
         assert!(check(&openai).is_err(), "a remote API without a key");
     }
@@ -260,6 +290,14 @@ mod tests {
         };
         let err = resolve(&LlmFile::default(), &bad_url, no_env).unwrap_err();
         assert!(format!("{err:#}").contains("not an http(s) URL"), "{err:#}");
+        let clear = LlmArgs {
+            llm_base_url: Some("http://llm.example.net/v1".into()),
+            ..args(AnalyzerKind::Openai)
+        };
+        let key = |name: &str| (name == "IC_LLM_API_KEY").then(|| "k".to_owned());
+        let settings = resolve(&LlmFile::default(), &clear, key).unwrap().unwrap();
+        let err = check(&settings).unwrap_err();
+        assert!(format!("{err:#}").contains("in the clear"), "{err:#}");
         let file: LlmFile = toml::from_str(r#"redact = ["emails"]"#).unwrap();
         let err = resolve(&file, &args(AnalyzerKind::Openai), no_env).unwrap_err();
         assert!(

@@ -34,12 +34,16 @@ pub const BATCH: usize = 500;
 /// Messages taken and not yet acknowledged, at most: the ingest channel and the open window
 /// hold far fewer events than this, so the source waits on the channel, not on the server.
 pub const MAX_ACK_PENDING: i64 = 20_000;
-/// A message delivered again while the database does not answer is handed back this late.
-const RETRY_LATER: Duration = Duration::from_secs(5);
+/// A message delivered again while the database does not answer is asked about again this
+/// late, up to [`LOOKUPS`] times.
+const RETRY_LATER: Duration = Duration::from_secs(1);
+const LOOKUPS: u32 = 5;
 
 /// Opens the stream and the durable consumer (created if absent), and checks that an existing
-/// consumer's limits allow what this source does.
-pub async fn open_consumer(settings: &NatsSettings) -> Result<PullConsumer, NatsError> {
+/// consumer's limits allow what this source does. Also returns the connection, for readiness.
+pub async fn open_consumer(
+    settings: &NatsSettings,
+) -> Result<(PullConsumer, async_nats::Client), NatsError> {
     let context = open_stream(settings).await?;
     let stream = context
         .get_stream(&settings.stream)
@@ -63,7 +67,7 @@ pub async fn open_consumer(settings: &NatsSettings) -> Result<PullConsumer, Nats
         .await
         .map_err(|err| NatsError::Consumer(err.to_string()))?;
     check_limits(&settings.consumer, &info.config)?;
-    Ok(consumer)
+    Ok((consumer, context.client()))
 }
 
 /// An existing consumer may have been made by hand or by another version: refuse limits under
@@ -168,6 +172,13 @@ pub async fn run(
         };
         let (seq, delivered) = (info.stream_sequence, info.delivered);
         let (message, acker) = message.split();
+        // Delivered again while this instance still holds it (the pipeline was slower than the
+        // ack wait): its events are on their way already. The newest delivery is the one to
+        // acknowledge.
+        if let Some(held) = lock(&pending).get_mut(&seq) {
+            *held = Arc::new(acker);
+            continue;
+        }
         if delivered > MAX_DELIVERIES {
             metrics::counter!(NATS_TERMINATED).increment(1);
             tracing::warn!(
@@ -179,17 +190,13 @@ pub async fn run(
             continue;
         }
         // A message delivered again may be partly or wholly counted already.
-        let counted = if delivered > 1 {
-            match store.consumed(&stream, seq).await {
-                Ok(counted) => counted,
-                Err(err) => {
-                    tracing::warn!(%err, seq, "Cannot tell what of a message is counted; handing it back.");
-                    let _ = acker.ack_with(AckKind::Nak(Some(RETRY_LATER))).await;
-                    continue;
-                }
-            }
-        } else {
-            0
+        let counted = match delivered {
+            1 => 0,
+            _ => match counted(store.as_ref(), &stream, seq, &acker).await {
+                Some(counted) => counted,
+                // Not acknowledged: the server delivers it again after its ack wait.
+                None => continue,
+            },
         };
         let (events, lines) = events_of(&message.payload);
         let skip = usize::try_from(counted)
@@ -223,6 +230,25 @@ pub async fn run(
     // Messages left unacknowledged (the process ended first) are delivered again to whoever
     // pulls next, and what of them was stored is skipped.
     Ok(())
+}
+
+/// What of a message delivered again is counted already. The database may be away for a
+/// while: the message is kept (in progress) and asked about again, and let go only after
+/// [`LOOKUPS`] failures.
+async fn counted(store: &dyn Store, stream: &str, seq: u64, acker: &Acker) -> Option<u64> {
+    for attempt in 1..=LOOKUPS {
+        match store.consumed(stream, seq).await {
+            Ok(counted) => return Some(counted),
+            Err(err) if attempt == LOOKUPS => {
+                tracing::warn!(%err, seq, "Cannot tell what of a message is counted; letting it come again.");
+            }
+            Err(_) => {
+                let _ = acker.ack_with(AckKind::Progress).await;
+                tokio::time::sleep(RETRY_LATER).await;
+            }
+        }
+    }
+    None
 }
 
 /// A message's events: each line parsed, stack traces joined; and its line count.

@@ -41,7 +41,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Ends the live event streams, so a graceful shutdown does not wait on them forever.
     pub shutdown: CancellationToken,
-    /// The NATS connection of a gateway, for readiness.
+    /// The NATS connection of a gateway or a NATS source, for readiness.
     pub nats: Option<async_nats::Client>,
 }
 

@@ -79,7 +79,7 @@ struct Data<'a> {
     seconds: f64,
     lines: u32,
     errors: u32,
-    services: Vec<(&'a str, u32, u32)>,
+    services: Vec<(String, u32, u32)>,
     templates: Vec<TemplateData<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     omitted: Option<Omitted>,
@@ -91,7 +91,7 @@ struct TemplateData<'a> {
     template: String,
     count: u32,
     level: Level,
-    services: Vec<&'a str>,
+    services: Vec<String>,
     ms: [i64; 2],
     #[serde(skip_serializing_if = "Option::is_none")]
     signal: Option<&'a str>,
@@ -118,6 +118,8 @@ struct Conclusion<'a> {
 
 /// Longest built-in summary sent, in characters.
 const MAX_WHY_CHARS: usize = 160;
+/// Longest service name sent: names come from log lines too.
+const MAX_SERVICE_CHARS: usize = 60;
 
 /// Masks secrets and keeps count of what it masked.
 struct Masker<'r> {
@@ -161,7 +163,10 @@ pub(super) fn build(
             .services
             .iter()
             .take(config.max_services)
-            .map(|s| (s.name.as_str(), s.levels.total(), s.levels.errors()))
+            .map(|s| {
+                let name = masker.mask(&s.name, MAX_SERVICE_CHARS);
+                (name, s.levels.total(), s.levels.errors())
+            })
             .collect(),
         templates: Vec::new(),
         omitted: None,
@@ -185,9 +190,12 @@ pub(super) fn build(
     let mut left_out: Vec<usize> = noise.into_iter().map(|(_, (i, _))| i).collect();
     for (k, (i, signal)) in telling {
         let stat = &digest.templates[i];
+        // Masks count only when what they masked is sent.
+        let counted = masker.counts.clone();
         let item = template_data(digest, stat, signal, &mut masker, config);
         let size = json_chars(&item) + 1;
         if k > 0 && used + size > budget {
+            masker.counts = counted;
             left_out.push(i);
             continue;
         }
@@ -264,7 +272,11 @@ fn template_data<'a>(
         template: masker.mask(&stat.template, config.max_line_chars),
         count: stat.count,
         level: stat.levels.dominant().unwrap_or_default(),
-        services: stat.services.iter().map(|(s, _)| s.as_str()).collect(),
+        services: stat
+            .services
+            .iter()
+            .map(|(s, _)| masker.mask(s, MAX_SERVICE_CHARS))
+            .collect(),
         ms: [since_start(stat.first), since_start(stat.last)],
         signal,
         example,
