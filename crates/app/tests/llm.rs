@@ -184,7 +184,7 @@ fn analyze_with_gemini_down_falls_back_and_every_window_is_reported() {
     let (builtin, _) = analyze(&[], &[], &input);
     let (reports, stderr) = analyze(
         &["--analyzer", "gemini", "--llm-base-url", &base],
-        &[("GEMINI_API_KEY", KEY)],
+        &[("IC_LLM_API_KEY", KEY)],
         &input,
     );
     assert_eq!(reports.len(), builtin.len(), "one report per window");
