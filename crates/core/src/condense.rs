@@ -364,6 +364,8 @@ fn keep_sample(stat: &mut TemplateStat, sample: Sample) {
     if stat.first_samples.len() < SAMPLE_LINES {
         stat.first_samples.push(sample);
     } else if stat.last_samples.len() < SAMPLE_LINES {
+        // The ring fills up in one allocation.
+        stat.last_samples.reserve_exact(SAMPLE_LINES);
         stat.last_samples.push(sample);
     } else {
         let late = stat.count as usize - SAMPLE_LINES - 1;

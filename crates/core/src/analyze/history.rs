@@ -197,9 +197,30 @@ pub struct Observed {
     pub rate: f64,
 }
 
-/// Seconds from `a` to `b`, never negative (timestamps out of order count as no time).
+/// Seconds from `a` to `b` in whole milliseconds, never negative (timestamps out of order
+/// count as no time).
 fn seconds_between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
-    ((b - a).num_milliseconds() as f64 / 1000.0).max(0.0)
+    (millis_between(a, b) as f64 / 1000.0).max(0.0)
+}
+
+/// `(b - a).num_milliseconds()`: the nanoseconds between them, cut toward zero. The analyzer
+/// asks for a few of these per template and window, and chrono's `b - a` works through dates
+/// and times; the Unix seconds give the same difference unless a leap second is involved,
+/// which is left to chrono.
+fn millis_between(a: DateTime<Utc>, b: DateTime<Utc>) -> i64 {
+    let (a_nanos, b_nanos) = (a.timestamp_subsec_nanos(), b.timestamp_subsec_nanos());
+    if a_nanos >= 1_000_000_000 || b_nanos >= 1_000_000_000 {
+        return (b - a).num_milliseconds();
+    }
+    let mut secs = b.timestamp() - a.timestamp();
+    let mut nanos = i64::from(b_nanos) - i64::from(a_nanos);
+    // With both parts of one sign, cutting each toward zero cuts their sum toward zero.
+    if secs > 0 && nanos < 0 {
+        (secs, nanos) = (secs - 1, nanos + 1_000_000_000);
+    } else if secs < 0 && nanos > 0 {
+        (secs, nanos) = (secs + 1, nanos - 1_000_000_000);
+    }
+    secs * 1000 + nanos / 1_000_000
 }
 
 #[cfg(test)]
@@ -219,6 +240,25 @@ mod tests {
             first: at(start),
             seconds,
             rate,
+        }
+    }
+
+    #[test]
+    fn millis_between_is_chronos_difference() {
+        let stamps = [
+            at(0),
+            at(0) + chrono::TimeDelta::nanoseconds(900_000),
+            at(0) + chrono::TimeDelta::nanoseconds(1_100_000),
+            at(1) - chrono::TimeDelta::nanoseconds(1),
+            at(-86_400 * 400) + chrono::TimeDelta::nanoseconds(123_456_789),
+            Utc.with_ymd_and_hms(2016, 12, 31, 23, 59, 59).unwrap()
+                + chrono::TimeDelta::nanoseconds(999_999_999),
+            Utc.timestamp_opt(1_483_228_799, 1_500_000_000).unwrap(),
+        ];
+        for a in stamps {
+            for b in stamps {
+                assert_eq!(millis_between(a, b), (b - a).num_milliseconds(), "{a} {b}");
+            }
         }
     }
 

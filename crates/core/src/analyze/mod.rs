@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 pub use signals::{Signal, SignalConfig};
 
 use crate::condense::{Digest, TemplateStat};
+use crate::miner::TemplateId;
 use crate::report::{
     Report, ReportTemplate, RootCause, Severity, WindowSummary, noise_reduction_ratio,
 };
@@ -232,22 +233,40 @@ pub fn report(digest: &Digest, finding: &Finding) -> Report {
 
 /// The window's templates, flagged ones first (strongest signal first), then by count.
 fn report_templates(digest: &Digest, assessments: &[Assessment]) -> Vec<ReportTemplate> {
+    // Most windows flag nothing, and their templates keep the digest's order.
+    if assessments.iter().all(|a| a.signal.is_none()) {
+        return assessments
+            .iter()
+            .map(|a| report_template(digest, a))
+            .collect();
+    }
     let mut order: Vec<&Assessment> = assessments.iter().collect();
     order.sort_by(|a, b| b.signal.cmp(&a.signal).then(a.index.cmp(&b.index)));
     order
         .into_iter()
-        .map(|a| {
-            let stat = &digest.templates[a.index];
-            ReportTemplate {
-                id: stat.id.to_string(),
-                template: stat.template.clone(),
-                count: stat.count,
-                level: stat.levels.dominant().unwrap_or_default(),
-                services: stat.services.iter().map(|(s, _)| s.clone()).collect(),
-                signal: a.signal.map(|s| s.as_str().to_owned()),
-            }
-        })
+        .map(|a| report_template(digest, a))
         .collect()
+}
+
+fn report_template(digest: &Digest, assessment: &Assessment) -> ReportTemplate {
+    let stat = &digest.templates[assessment.index];
+    ReportTemplate {
+        id: template_id(stat.id),
+        template: stat.template.clone(),
+        count: stat.count,
+        level: stat.levels.dominant().unwrap_or_default(),
+        services: stat.services.iter().map(|(s, _)| s.clone()).collect(),
+        signal: assessment.signal.map(|s| s.as_str().to_owned()),
+    }
+}
+
+/// `id` as it prints (`T17`), without going through `fmt`: every template of every window
+/// gets one.
+fn template_id(id: TemplateId) -> String {
+    let mut text = String::with_capacity(11);
+    text.push('T');
+    text.push_str(itoa::Buffer::new().format(id.0));
+    text
 }
 
 #[cfg(test)]

@@ -10,16 +10,20 @@ use crate::condense::Digest;
 /// Templates are cut to this many characters in titles and summaries.
 const TITLE_TEMPLATE_CHARS: usize = 80;
 const SUMMARY_TEMPLATE_CHARS: usize = 120;
+/// Bytes reserved for a summary: a quiet window's fits, and so does most of an incident's.
+const SUMMARY_CAPACITY: usize = 256;
 /// Culprits named after the root cause in a summary.
 const FOLLOWERS_NAMED: usize = 3;
 
 pub fn title(digest: &Digest, finding: &Finding) -> String {
     let Some(root) = finding.culprits.first() else {
-        return format!(
-            "No incident: {} lines in {} templates",
-            digest.log_count,
-            digest.templates.len()
-        );
+        let mut title = String::with_capacity(48);
+        title.push_str("No incident: ");
+        push_int(&mut title, digest.log_count);
+        title.push_str(" lines in ");
+        push_int(&mut title, digest.templates.len());
+        title.push_str(" templates");
+        return title;
     };
     let template = shorten(
         &digest.templates[root.template].template,
@@ -36,14 +40,17 @@ pub fn title(digest: &Digest, finding: &Finding) -> String {
         0 => {}
         1 => title.push_str(" (+1 service)"),
         n => {
-            let _ = write!(title, " (+{n} services)");
+            title.push_str(" (+");
+            push_int(&mut title, n);
+            title.push_str(" services)");
         }
     }
     title
 }
 
 pub fn summary(digest: &Digest, finding: &Finding) -> String {
-    let mut out = String::new();
+    // Room for the usual summary, so it is not grown piece by piece.
+    let mut out = String::with_capacity(SUMMARY_CAPACITY);
     match finding.culprits.split_first() {
         Some((root, followers)) => {
             describe_root(&mut out, digest, finding, root);
@@ -57,13 +64,13 @@ pub fn summary(digest: &Digest, finding: &Finding) -> String {
                     followers.len() - FOLLOWERS_NAMED
                 );
             }
-            let _ = write!(
-                out,
-                " {} lines condensed into {} templates; {} errors in all.",
-                digest.log_count,
-                digest.templates.len(),
-                digest.levels.errors()
-            );
+            out.push(' ');
+            push_int(&mut out, digest.log_count);
+            out.push_str(" lines condensed into ");
+            push_int(&mut out, digest.templates.len());
+            out.push_str(" templates; ");
+            push_int(&mut out, digest.levels.errors());
+            out.push_str(" errors in all.");
         }
         None => describe_quiet(&mut out, digest, finding),
     }
@@ -74,16 +81,17 @@ fn describe_root(out: &mut String, digest: &Digest, finding: &Finding, root: &Cu
     let stat = &digest.templates[root.template];
     let assessment = &finding.assessments[root.template];
     let level = stat.levels.dominant().unwrap_or_default();
-    let _ = write!(
-        out,
-        "{} of {} lines ({}%) are {} \"{}\" from {}",
-        stat.count,
-        digest.log_count,
-        percent(stat.count, digest.log_count),
-        level,
-        shorten(&stat.template, SUMMARY_TEMPLATE_CHARS),
-        root.service,
-    );
+    push_int(out, stat.count);
+    out.push_str(" of ");
+    push_int(out, digest.log_count);
+    out.push_str(" lines (");
+    push_int(out, percent(stat.count, digest.log_count));
+    out.push_str("%) are ");
+    out.push_str(level.as_str());
+    out.push_str(" \"");
+    out.push_str(&shorten(&stat.template, SUMMARY_TEMPLATE_CHARS));
+    out.push_str("\" from ");
+    out.push_str(&root.service);
     match root.signal {
         Signal::New => out.push_str(", a message not seen before"),
         _ => {
@@ -118,20 +126,27 @@ fn describe_follower(out: &mut String, digest: &Digest, root: &Culprit, culprit:
 
 fn describe_quiet(out: &mut String, digest: &Digest, finding: &Finding) {
     let errors = digest.levels.errors();
-    let _ = write!(
-        out,
-        "{} lines from {} services condensed into {} templates; {} errors ({}%)",
-        digest.log_count,
-        digest.services.len(),
-        digest.templates.len(),
-        errors,
-        percent(errors, digest.log_count),
-    );
+    push_int(out, digest.log_count);
+    out.push_str(" lines from ");
+    push_int(out, digest.services.len());
+    out.push_str(" services condensed into ");
+    push_int(out, digest.templates.len());
+    out.push_str(" templates; ");
+    push_int(out, errors);
+    out.push_str(" errors (");
+    push_int(out, percent(errors, digest.log_count));
+    out.push_str("%)");
     if finding.warm {
         out.push_str(", all from templates at their usual rates.");
     } else {
         out.push_str(". Usual rates are still being learned.");
     }
+}
+
+/// Appends `n` in decimal. Most windows are quiet and their prose is mostly numbers, which
+/// `write!` would send through `fmt`'s padding machinery one at a time.
+fn push_int(out: &mut String, n: impl itoa::Integer) {
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 fn percent(part: u32, whole: u32) -> u32 {

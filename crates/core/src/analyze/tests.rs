@@ -301,3 +301,10 @@ fn reports_list_every_template_and_compute_the_noise_reduction() {
     assert_eq!(r.templates[0].signal.as_deref(), Some("storm"));
     assert_eq!(r.analyzer, "builtin");
 }
+
+#[test]
+fn template_ids_print_as_they_display() {
+    for n in [0, 7, 17, 4_294_967_295] {
+        assert_eq!(template_id(TemplateId(n)), TemplateId(n).to_string());
+    }
+}

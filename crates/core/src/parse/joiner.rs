@@ -37,7 +37,9 @@ impl LineJoiner {
     /// Adds a line; returns the event it completed, if any.
     pub fn push(&mut self, line: &str, received: DateTime<Utc>) -> Option<LogEvent> {
         let line = trim_line_end(line);
-        if line.trim().is_empty() {
+        // `trim().is_empty()`, but done at the first character that is not whitespace, where
+        // `trim` would go on to scan the line's end.
+        if line.chars().all(char::is_whitespace) {
             return None;
         }
         if !is_continuation(line) {

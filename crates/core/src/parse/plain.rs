@@ -376,29 +376,68 @@ impl<'a> HeaderReader<'a> {
 }
 
 /// Skips the separators between header parts; tells whether one was a dash.
+/// Separators are ASCII, so they are skipped byte by byte, and every cut falls between
+/// characters.
 fn separators(text: &str) -> (&str, bool) {
-    let mut rest = text;
+    let bytes = text.as_bytes();
+    let mut i = 0;
     let mut dash = false;
     loop {
-        let trimmed = rest.trim_start_matches([' ', '\t', ',', '|']);
-        let dashes = trimmed.bytes().take_while(|&b| b == b'-').count();
-        let standalone = (1..=3).contains(&dashes) && trimmed[dashes..].starts_with([' ', '\t']);
-        if standalone {
-            dash = true;
-            rest = &trimmed[dashes..];
-        } else {
-            return (trimmed, dash);
+        while matches!(bytes.get(i), Some(b' ' | b'\t' | b',' | b'|')) {
+            i += 1;
         }
+        let dashes = bytes[i..].iter().take_while(|&&b| b == b'-').count();
+        let standalone =
+            (1..=3).contains(&dashes) && matches!(bytes.get(i + dashes), Some(b' ' | b'\t'));
+        if !standalone {
+            return (&text[i..], dash);
+        }
+        dash = true;
+        i += dashes;
     }
 }
 
 /// A token: up to whitespace or `|`.
 fn split_token(text: &str) -> (&str, &str) {
-    let end = text
-        .find(|c: char| c.is_whitespace() || c == '|')
-        .unwrap_or(text.len());
-    text.split_at(end)
+    text.split_at(token_len(text))
 }
+
+/// Where [`split_token`] cuts: the first `|` or `char::is_whitespace`. Headers are ASCII, so
+/// each byte is looked up in [`TOKEN_BYTES`] and only a non-ASCII one decoded as a character.
+fn token_len(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(&byte) = bytes.get(i) {
+        match TOKEN_BYTES[usize::from(byte)] {
+            GOES_ON => i += 1,
+            ENDS => return i,
+            _ => {
+                let c = text[i..].chars().next().expect("a character starts here");
+                if c.is_whitespace() {
+                    return i;
+                }
+                i += c.len_utf8();
+            }
+        }
+    }
+    i
+}
+
+/// [`TOKEN_BYTES`]: an ASCII byte that goes on with a token or ends it, or a non-ASCII one.
+const GOES_ON: u8 = 0;
+const ENDS: u8 = 1;
+const NOT_ASCII: u8 = 2;
+
+const TOKEN_BYTES: [u8; 256] = {
+    let mut table = [NOT_ASCII; 256];
+    let mut byte = 0;
+    while byte < 128 {
+        let ends = byte == b'|' || (byte as char).is_whitespace();
+        table[byte as usize] = if ends { ENDS } else { GOES_ON };
+        byte += 1;
+    }
+    table
+};
 
 /// Whether the text after a numeric token goes on with another header part, which is what
 /// tells a process id from a number that starts the message.
@@ -431,17 +470,46 @@ fn is_id(token: &str) -> bool {
 }
 
 /// A service or logger name: `dfs.DataNode$PacketResponder`, `my_crate::module`, `CBS`.
+/// One pass over the bytes with [`NAME_BYTES`]: every byte a name byte, one of them a letter.
 fn is_name(token: &str) -> bool {
-    (1..=MAX_NAME).contains(&token.len())
-        && token.bytes().any(|b| b.is_ascii_alphabetic())
-        && token.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'.' | b'_' | b'-' | b'$' | b'/' | b'@' | b'#' | b'(' | b')' | b':'
-                )
-        })
+    if !(1..=MAX_NAME).contains(&token.len()) {
+        return false;
+    }
+    let mut seen = NAME_BYTE;
+    for &b in token.as_bytes() {
+        let class = NAME_BYTES[usize::from(b)];
+        if class == 0 {
+            return false;
+        }
+        seen |= class;
+    }
+    seen & LETTER != 0
 }
+
+/// [`NAME_BYTES`]: a byte a name may hold, and whether it is a letter.
+const NAME_BYTE: u8 = 1;
+const LETTER: u8 = 2;
+
+const NAME_BYTES: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        let punctuation = matches!(
+            b,
+            b'.' | b'_' | b'-' | b'$' | b'/' | b'@' | b'#' | b'(' | b')' | b':'
+        );
+        table[byte] = if b.is_ascii_alphabetic() {
+            NAME_BYTE | LETTER
+        } else if b.is_ascii_digit() || punctuation {
+            NAME_BYTE
+        } else {
+            0
+        };
+        byte += 1;
+    }
+    table
+};
 
 fn is_upper(word: &str) -> bool {
     word.bytes().all(|b| b.is_ascii_uppercase())
@@ -469,4 +537,56 @@ fn bracket_len(text: &str) -> Option<usize> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_name, separators, split_token};
+
+    #[test]
+    fn separators_skip_spaces_commas_pipes_and_dashes() {
+        assert_eq!(separators(" , | msg"), ("msg", false));
+        assert_eq!(separators(" - x"), ("x", true));
+        assert_eq!(separators("--- x"), ("x", true));
+        assert_eq!(separators("---- x"), ("---- x", false));
+        assert_eq!(separators("-x"), ("-x", false));
+        assert_eq!(separators("-"), ("-", false));
+        assert_eq!(separators(" é"), ("é", false));
+    }
+
+    #[test]
+    fn names_have_a_letter_and_only_name_bytes() {
+        for (token, name) in [
+            ("dfs.DataNode$PacketResponder", true),
+            ("my_crate::module", true),
+            ("sshd(pam_unix)", true),
+            ("CBS", true),
+            ("1234", false),
+            ("-._", false),
+            ("", false),
+            ("a b", false),
+            ("café", false),
+            (&"a".repeat(129), false),
+        ] {
+            assert_eq!(is_name(token), name, "{token:?}");
+        }
+    }
+
+    #[test]
+    fn tokens_end_at_any_whitespace_or_a_pipe() {
+        for text in [
+            "",
+            "sshd[1]: x",
+            "a|b",
+            "a\u{b}b",
+            "é\u{a0}x",
+            "日本\u{3000}語",
+            "tail",
+        ] {
+            let end = text
+                .find(|c: char| c.is_whitespace() || c == '|')
+                .unwrap_or(text.len());
+            assert_eq!(split_token(text), text.split_at(end), "{text:?}");
+        }
+    }
 }

@@ -8,7 +8,7 @@
 //! that would put the event more than a day after its arrival; shapes without a date
 //! (`16:13:38.811`) take the date the same way.
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
 
 /// How far ahead of its arrival an event may be dated before its inferred year (or day) is
 /// taken as the previous one: clocks drift, but logs do not come from the future.
@@ -107,7 +107,16 @@ fn iso(text: &str) -> Option<(DateTime<Utc>, usize)> {
     let time = c.time(b":.")?;
     let offset = c.zone();
     let date = NaiveDate::from_ymd_opt(year as i32, month, day)?;
-    c.finish(date.and_time(time).and_utc() - TimeDelta::seconds(offset.into()))
+    c.finish(to_utc(date.and_time(time), offset))
+}
+
+/// A local time `offset` seconds east of UTC, as UTC. Most stamps are in UTC already, and
+/// subtracting a zero offset would still pay for chrono's overflow checks.
+fn to_utc(local: NaiveDateTime, offset: i32) -> DateTime<Utc> {
+    match offset {
+        0 => local.and_utc(),
+        _ => local.and_utc() - TimeDelta::seconds(offset.into()),
+    }
 }
 
 /// `20171223-22:15:29:606`, `20240101T120000Z`.
@@ -126,7 +135,7 @@ fn compact_date(text: &str) -> Option<(DateTime<Utc>, usize)> {
     };
     let offset = c.zone();
     let date = NaiveDate::from_ymd_opt(year as i32, month, day)?;
-    c.finish(date.and_time(time).and_utc() - TimeDelta::seconds(offset.into()))
+    c.finish(to_utc(date.and_time(time), offset))
 }
 
 /// `081109 203615` (HDFS's `yyMMdd HHmmss`).
