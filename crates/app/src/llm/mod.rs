@@ -87,6 +87,11 @@ impl Gate {
         }
     }
 
+    /// Forgets that an incident was asked about: the call gave no answer.
+    pub fn forget(&mut self, incident: &str) {
+        self.asked.remove(incident);
+    }
+
     /// Whether to ask about the window of `report`, given what correlating it did.
     pub fn ask(&mut self, report: &Report, events: &[IncidentEvent]) -> Option<Ask> {
         for event in events {

@@ -359,17 +359,22 @@ fn the_gate_asks_on_open_and_escalation_then_once_per_refresh() {
         .expect("a new incident is asked about");
     assert!(ask.incident.is_some());
 
-    let mut later = report.clone();
-    let mut at = |secs: i64| {
+    let mut at = |gate: &mut Gate, secs: i64| {
+        let mut later = report.clone();
         later.window.end = report.window.end + chrono::Duration::seconds(secs);
         let events = correlator.observe(&later, &digest);
         gate.ask(&later, &events)
     };
     // Updates every 100 s keep the incident open; none is asked about before the refresh.
     for secs in [1, 100, 200, 300, 400, 500, 599] {
-        assert_eq!(at(secs), None, "an update {secs} s later");
+        assert_eq!(at(&mut gate, secs), None, "an update {secs} s later");
     }
-    assert!(at(600).is_some(), "after the refresh time it is");
+    assert!(at(&mut gate, 600).is_some(), "after the refresh time it is");
+    assert_eq!(at(&mut gate, 601), None);
+
+    // A call that gave no answer does not count: the next window asks again.
+    gate.forget(ask.incident.as_deref().unwrap());
+    assert!(at(&mut gate, 602).is_some(), "asked again once forgotten");
 
     let mut quiet = report.clone();
     quiet.severity = Severity::Info;

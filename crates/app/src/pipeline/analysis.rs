@@ -157,7 +157,7 @@ impl Stage {
                     }
                     self.observer.analyzing(false);
                 }
-                Some(revision) = in_flight.rx.recv() => self.engine.revise(revision, &mut out),
+                Some(revision) = in_flight.rx.recv() => self.apply(revision, &mut out),
                 () = sleep_until(deadline) => {
                     out.incidents = self.engine.correlator.expire(Utc::now());
                 }
@@ -195,7 +195,7 @@ impl Stage {
                     report,
                     incident: ask.incident,
                 };
-                self.engine.revise(revision, out);
+                self.apply(revision, out);
             }
             LlmMode::Background => {
                 let tx = in_flight.tx.clone();
@@ -212,6 +212,20 @@ impl Stage {
         }
     }
 
+    /// An LLM call's outcome: its report in place of the built-in one. A call that gave no
+    /// answer (busy, circuit open, timeout…) does not count as asked, so the incident's next
+    /// window may try again.
+    fn apply(&mut self, revision: Revision, out: &mut Analyzed) {
+        let fell_back = revision
+            .report
+            .analyzer
+            .starts_with(ic_core::analyze::BUILTIN);
+        if let (true, Some(llm), Some(id)) = (fell_back, &mut self.llm, &revision.incident) {
+            llm.gate.forget(id);
+        }
+        self.engine.revise(revision, out);
+    }
+
     /// Once the input is done, the answers of calls still in flight (each bounded by its
     /// timeout) are applied before the stage ends.
     async fn finish_calls(&mut self, in_flight: InFlight, output: &mpsc::Sender<Analyzed>) {
@@ -219,7 +233,7 @@ impl Stage {
         drop(tx);
         while let Some(revision) = rx.recv().await {
             let mut out = Analyzed::default();
-            self.engine.revise(revision, &mut out);
+            self.apply(revision, &mut out);
             if !send(output, out).await {
                 return;
             }
