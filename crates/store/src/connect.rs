@@ -59,6 +59,15 @@ async fn open_sqlite(url: &str) -> Result<SqlStore, StoreError> {
             conn.execute(AssertSqlSafe(pragma)).await.map(drop)
         })
     });
+    // SQLite has no migration lock of its own: two processes opening a new file at once (a
+    // server starting while `stats` reads) would both create it, switch it to write-ahead
+    // logging and create the tables, and a journal-mode switch that meets another connection
+    // fails at once with "database is locked" instead of waiting. The folder's lock makes them
+    // take turns through all three; the second finds the work done.
+    let _turn = match is_in_memory(url) {
+        true => None,
+        false => Some(lock_folder(&file).await.map_err(connect_error)?),
+    };
     let pool_options = if is_in_memory(url) {
         // Every connection to `:memory:` is a database of its own: keep exactly one, forever.
         pool_options
@@ -87,13 +96,6 @@ async fn open_sqlite(url: &str) -> Result<SqlStore, StoreError> {
         .connect(url)
         .await
         .map_err(connect_error)?;
-    // SQLite has no migration lock of its own: two processes opening a new file at once (a
-    // server starting while `stats` reads) would both create the tables. The folder's lock
-    // makes them take turns; the second finds the migrations applied.
-    let _turn = match is_in_memory(url) {
-        true => None,
-        false => Some(lock_folder(&file).await.map_err(connect_error)?),
-    };
     migrate(&SQLITE_MIGRATIONS, &pool, Backend::Sqlite, &location).await?;
     Ok(SqlStore::new(pool, Backend::Sqlite))
 }
