@@ -2,13 +2,13 @@
 //! webhooks, and every window's count to the store, for totals across instances.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
 use ic_core::Report;
 use ic_core::incident::{Incident, IncidentEvent, Transition};
-use ic_store::{Consumed, Retention, Store, StoreError};
+use ic_store::{Consumed, Contribution, Retention, Since, Store};
 
 use crate::notify::Notifier;
 use crate::pipeline::Origin;
@@ -16,9 +16,13 @@ use crate::pipeline::Origin;
 /// How far back a restarted correlator looks for "seen before" and reopening.
 const RESTORE_DAYS: i64 = 7;
 
-/// Opens the store and reads what a restarted correlator needs.
-pub async fn open_store(url: &str) -> anyhow::Result<(Arc<dyn Store>, Vec<Incident>)> {
-    let store = ic_store::open(url).await?;
+/// Opens the store and reads what a restarted correlator needs. A `notifying` store keeps the
+/// transitions for the webhooks in its outbox ([`IncidentSink`] sends them).
+pub async fn open_store(
+    url: &str,
+    notifying: bool,
+) -> anyhow::Result<(Arc<dyn Store>, Vec<Incident>)> {
+    let store = ic_store::open(url).await?.notifying(notifying);
     let since = Utc::now() - chrono::TimeDelta::days(RESTORE_DAYS);
     let restored = store.restore(since).await?;
     let open = restored.iter().filter(|i| i.resolved_at.is_none()).count();
@@ -32,20 +36,61 @@ pub async fn open_store(url: &str) -> anyhow::Result<(Arc<dyn Store>, Vec<Incide
 }
 
 /// Saves transitions and windows, and sends the transitions people are told about.
+///
+/// With a store, this instance's correlator only proposes: each of its incidents is a copy,
+/// merged into the stored incident of its fingerprint, which every instance sharing the
+/// database adds to; what the stored incident went through is what is shown and sent (from
+/// the store's outbox, so that each transition is sent once across instances).
 pub struct IncidentSink {
     store: Option<Arc<dyn Store>>,
     notifier: Option<Notifier>,
     /// Names this run's windows in the store: host, process and start time, so that no two
     /// runs, here or on another machine, share one.
     instance: String,
+    /// Templates an incident keeps, as the correlator keeps them.
+    max_templates: usize,
+    /// The correlator's copies by their id: where each was last merged, and as what.
+    merged: Mutex<HashMap<String, Merged>>,
 }
 
+/// A copy of an incident as it was last merged into the stored incident `stored_id`.
+struct Merged {
+    stored_id: String,
+    copy: Incident,
+}
+
+/// Transitions taken from the outbox at a time.
+const OUTBOX_BATCH: u32 = 100;
+/// Copies of incidents resolved this long ago are forgotten (a reopen comes within minutes).
+const FORGET_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
 impl IncidentSink {
-    pub fn new(store: Option<Arc<dyn Store>>, notifier: Option<Notifier>) -> Self {
+    pub fn new(
+        store: Option<Arc<dyn Store>>,
+        notifier: Option<Notifier>,
+        max_templates: usize,
+    ) -> Self {
         Self {
             store,
             notifier,
             instance: instance_name().to_owned(),
+            max_templates,
+            merged: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The incidents a restarted correlator picked up are copies of the stored ones as they
+    /// are now.
+    pub fn restored(&self, incidents: &[Incident]) {
+        let mut merged = self.merged.lock().expect("not poisoned");
+        for incident in incidents {
+            merged.insert(
+                incident.id.clone(),
+                Merged {
+                    stored_id: incident.id.clone(),
+                    copy: incident.clone(),
+                },
+            );
         }
     }
 
@@ -77,34 +122,90 @@ impl IncidentSink {
         }
     }
 
-    /// Handles one group of transitions, in order. A run of updates to one incident is saved
-    /// once, as its latest state: a storm updates its incident every window.
-    pub async fn handle(&self, events: &[IncidentEvent]) {
-        for (i, event) in events.iter().enumerate() {
+    /// Handles the correlator's transitions, in order, and returns what the stored incidents
+    /// went through. A run of updates to one incident is merged once, as its latest state: a
+    /// storm updates its incident every window. A merge that fails is logged; what it would
+    /// have added comes with the incident's next merge.
+    pub async fn handle(&self, events: &[IncidentEvent]) -> Vec<IncidentEvent> {
+        let Some(store) = &self.store else {
+            // Nothing shared: what the correlator did is what happened.
             if let Some(notifier) = &self.notifier {
-                notifier.notify(event);
+                events.iter().for_each(|event| notifier.notify(event));
             }
+            return events.to_vec();
+        };
+        let mut merged = Vec::with_capacity(events.len());
+        for (i, event) in events.iter().enumerate() {
             let superseded = event.transition == Transition::Updated
                 && events[i + 1..]
                     .iter()
                     .any(|later| later.incident.id == event.incident.id);
             if !superseded {
-                self.save(event).await;
+                merged.extend(self.merge(store.as_ref(), event).await);
+            }
+        }
+        self.send_waiting().await;
+        merged
+    }
+
+    async fn merge(&self, store: &dyn Store, event: &IncidentEvent) -> Option<IncidentEvent> {
+        let (local, since) = {
+            let merged = self.merged.lock().expect("not poisoned");
+            let mut local = event.clone();
+            // The correlator groups under its own copy's id; the store knows the stored one.
+            if let Some(parent) = local.incident.parent.as_mut()
+                && let Some(m) = merged.get(parent.as_str())
+            {
+                parent.clone_from(&m.stored_id);
+            }
+            let since = merged
+                .get(&event.incident.id)
+                .map(|m| (m.stored_id.clone(), m.copy.clone()));
+            (local, since)
+        };
+        let contribution = Contribution {
+            event: &local,
+            since: since
+                .as_ref()
+                .map(|(stored_id, copy)| Since { stored_id, copy }),
+            max_templates: self.max_templates,
+        };
+        match store.merge(&contribution).await {
+            Ok(stored) => {
+                self.merged.lock().expect("not poisoned").insert(
+                    event.incident.id.clone(),
+                    Merged {
+                        stored_id: stored.incident.id.clone(),
+                        copy: local.incident,
+                    },
+                );
+                Some(stored)
+            }
+            Err(err) => {
+                tracing::error!(id = %event.incident.id, %err, "Saving an incident failed.");
+                None
             }
         }
     }
 
-    async fn save(&self, event: &IncidentEvent) {
-        let Some(store) = &self.store else { return };
-        match store.save(event).await {
-            Ok(()) => {}
-            Err(StoreError::DuplicateOpen { fingerprint, .. }) => tracing::warn!(
-                id = %event.incident.id,
-                %fingerprint,
-                "Another instance holds the open incident of this fingerprint; not saved."
-            ),
-            Err(err) => {
-                tracing::error!(id = %event.incident.id, %err, "Saving an incident failed.")
+    /// Sends the transitions waiting in the store's outbox, this instance's and those of an
+    /// instance that died before sending them; failures are logged, never fatal.
+    pub async fn send_waiting(&self) {
+        let (Some(store), Some(notifier)) = (&self.store, &self.notifier) else {
+            return;
+        };
+        loop {
+            match store.take_notifications(OUTBOX_BATCH).await {
+                Ok(events) => {
+                    events.iter().for_each(|event| notifier.notify(event));
+                    if events.len() < OUTBOX_BATCH as usize {
+                        return;
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(%err, "Taking notifications from the outbox failed.");
+                    return;
+                }
             }
         }
     }
@@ -112,6 +213,11 @@ impl IncidentSink {
     /// Deletes what the retention allows; failures are logged, never fatal.
     pub async fn prune(&self, retention: &Retention) {
         let Some(store) = &self.store else { return };
+        let forget = Utc::now() - FORGET_AFTER;
+        self.merged
+            .lock()
+            .expect("not poisoned")
+            .retain(|_, m| m.copy.resolved_at.is_none_or(|at| at > forget));
         match store.prune(retention, Utc::now()).await {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "Old incidents pruned."),
@@ -121,6 +227,7 @@ impl IncidentSink {
 
     /// Lets the webhooks deliver what is queued, for at most `grace`.
     pub async fn close(self, grace: Duration) {
+        self.send_waiting().await;
         if let Some(notifier) = self.notifier {
             for (target, stats) in notifier.shutdown(tokio::time::Instant::now() + grace).await {
                 tracing::info!(

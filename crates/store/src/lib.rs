@@ -11,13 +11,15 @@
 //! from the database ([`Store::totals`]).
 //!
 //! At most one incident per fingerprint is open at a time, across every instance sharing a
-//! database: a partial unique index refuses a second one, and [`Store::save`] reports it as
-//! [`StoreError::DuplicateOpen`] so the caller can adopt the open one
-//! ([`Store::open_by_fingerprint`]).
+//! database: a partial unique index refuses a second one. Instances do not write their own
+//! incidents over each other's: [`Store::merge`] adds each instance's copy to the stored one
+//! under a lock on it, and writes the transitions people are told about to an outbox that
+//! every instance takes from ([`Store::take_notifications`]), so each is sent once.
 
 mod columns;
 mod connect;
 mod error;
+mod merge;
 mod sql;
 
 use std::fmt;
@@ -43,6 +45,25 @@ pub trait Store: Send + Sync {
     /// incident has its fingerprint.
     async fn save(&self, event: &IncidentEvent) -> Result<(), StoreError>;
 
+    /// Adds what an instance's correlator did to its own copy of an incident to the stored
+    /// incident of that fingerprint, under a lock on it, and returns what the stored incident
+    /// went through (see [`Contribution`]). Notified transitions also go to the outbox when
+    /// the store is [`SqlStore::notifying`].
+    ///
+    /// - An open stored incident gains the copy's counts since `since`; it escalates when the
+    ///   copy's severity is higher, and a copy that resolved resolves it only if no instance
+    ///   saw it later than that copy did. Otherwise it is [`Transition::Updated`].
+    /// - None open, and the copy was merged before: that incident, resolved meanwhile (by
+    ///   another instance, or by hand), gains the counts and reopens, unless the copy
+    ///   resolved too.
+    /// - None open, and the copy was never merged: the copy is stored as a new incident
+    ///   (under a fresh id if its own is taken), [`Transition::Opened`].
+    async fn merge(&self, contribution: &Contribution<'_>) -> Result<IncidentEvent, StoreError>;
+
+    /// Takes up to `limit` transitions from the outbox, oldest first. Taking deletes them, and
+    /// instances taking at once never get the same one.
+    async fn take_notifications(&self, limit: u32) -> Result<Vec<IncidentEvent>, StoreError>;
+
     /// The incident with this id, or [`StoreError::NotFound`].
     async fn get(&self, id: &str) -> Result<Incident, StoreError>;
 
@@ -64,8 +85,8 @@ pub trait Store: Send + Sync {
     /// it; [`StoreError::NotFound`] for an unknown id.
     async fn acknowledge(&self, id: &str, at: DateTime<Utc>) -> Result<Incident, StoreError>;
 
-    /// Resolves an open incident by hand at `at`, records the transition, and returns the
-    /// incident; an incident already resolved is returned unchanged. [`StoreError::NotFound`]
+    /// Resolves an open incident by hand at `at`, records the transition (to the outbox too,
+    /// when the store is [`SqlStore::notifying`]), and returns the incident; an incident already resolved is returned unchanged. [`StoreError::NotFound`]
     /// for an unknown id.
     async fn resolve(&self, id: &str, at: DateTime<Utc>) -> Result<Incident, StoreError>;
 
@@ -95,6 +116,25 @@ pub trait Store: Send + Sync {
 
     /// Succeeds when the database answers a query, for readiness probes.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// One instance's change to its own copy of an incident, for [`Store::merge`].
+#[derive(Debug, Clone, Copy)]
+pub struct Contribution<'a> {
+    /// What the instance's correlator did, with the copy after it.
+    pub event: &'a IncidentEvent,
+    /// The stored incident the copy was last merged into, and the copy as it was then;
+    /// `None` for a copy never merged.
+    pub since: Option<Since<'a>>,
+    /// Templates kept as evidence, as the correlator keeps them.
+    pub max_templates: usize,
+}
+
+/// Where and as what a copy of an incident was last merged.
+#[derive(Debug, Clone, Copy)]
+pub struct Since<'a> {
+    pub stored_id: &'a str,
+    pub copy: &'a Incident,
 }
 
 /// Events of one stream message held by the windows being recorded.

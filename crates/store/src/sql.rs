@@ -15,20 +15,40 @@ use crate::columns::{
     incident_from_row, optional_time, parse_time, parse_transition, select_incidents,
     severity_rank, time, transition_time,
 };
+use crate::merge::{enqueue, find};
 use crate::{
-    Backend, Consumed, IncidentFilter, Retention, Store, StoreError, Totals, TransitionRecord,
+    Backend, Consumed, Contribution, IncidentFilter, Retention, Store, StoreError, Totals,
+    TransitionRecord,
 };
+
+/// How often a merge that lost the race to open an incident tries again (it then finds it).
+const MERGE_ATTEMPTS: u32 = 3;
 
 /// A [`Store`] on SQLite or PostgreSQL; made by [`crate::open`]. Cloning shares the pool.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     backend: Backend,
+    /// Whether transitions go to the outbox ([`SqlStore::notifying`]).
+    pub(crate) notifying: bool,
 }
 
 impl SqlStore {
     pub(crate) fn new(pool: AnyPool, backend: Backend) -> Self {
-        Self { pool, backend }
+        Self {
+            pool,
+            backend,
+            notifying: false,
+        }
+    }
+
+    /// Writes the transitions people are told about to the outbox, for
+    /// [`Store::take_notifications`]; off by default, so that a store nobody takes them
+    /// from does not fill up. Every instance that sends webhooks turns it on.
+    #[must_use]
+    pub fn notifying(mut self, on: bool) -> Self {
+        self.notifying = on;
+        self
     }
 
     /// The database behind this store.
@@ -59,61 +79,29 @@ impl SqlStore {
 impl Store for SqlStore {
     async fn save(&self, event: &IncidentEvent) -> Result<(), StoreError> {
         let incident = &event.incident;
-        let json = serde_json::to_string(incident).map_err(|e| {
-            StoreError::corrupt(&incident.id, format_args!("cannot be written as JSON: {e}"))
-        })?;
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO incidents (id, fingerprint, status, severity, root_service, opened_at,
-                 last_seen, resolved_at, acknowledged_at, updated_at, incident)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             ON CONFLICT (id) DO UPDATE SET
-                 fingerprint = excluded.fingerprint,
-                 status = excluded.status,
-                 severity = excluded.severity,
-                 root_service = excluded.root_service,
-                 opened_at = excluded.opened_at,
-                 last_seen = excluded.last_seen,
-                 resolved_at = excluded.resolved_at,
-                 -- The correlator does not know about acknowledgements made on the dashboard.
-                 acknowledged_at = COALESCE(incidents.acknowledged_at, excluded.acknowledged_at),
-                 updated_at = excluded.updated_at,
-                 incident = excluded.incident",
-        )
-        .bind(&incident.id)
-        .bind(&incident.fingerprint)
-        .bind(incident.status.as_str())
-        .bind(severity_rank(incident.severity))
-        .bind(&incident.root_cause.service)
-        .bind(time(incident.opened_at))
-        .bind(time(incident.last_seen))
-        .bind(optional_time(incident.resolved_at))
-        .bind(optional_time(incident.acknowledged_at))
-        .bind(time(Utc::now()))
-        .bind(&json)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::on_save(&incident.id, &incident.fingerprint))?;
-
-        sqlx::query("DELETE FROM incident_services WHERE incident_id = $1")
-            .bind(&incident.id)
-            .execute(&mut *tx)
-            .await?;
-        for service in &incident.impacted_services {
-            sqlx::query(
-                "INSERT INTO incident_services (incident_id, service) VALUES ($1, $2)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&incident.id)
-            .bind(service)
-            .execute(&mut *tx)
-            .await?;
-        }
+        write_incident(&mut tx, incident).await?;
         if let Some(at) = transition_time(event.transition, incident) {
             record_transition(&mut tx, &incident.id, event.transition, at).await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn merge(&self, contribution: &Contribution<'_>) -> Result<IncidentEvent, StoreError> {
+        // Two instances opening the same fingerprint at once both find none open; the unique
+        // index refuses the second, which then finds the first's and adds to it.
+        let mut attempts = 0;
+        loop {
+            match self.merge_once(contribution).await {
+                Err(StoreError::DuplicateOpen { .. }) if attempts < MERGE_ATTEMPTS => attempts += 1,
+                merged => return merged,
+            }
+        }
+    }
+
+    async fn take_notifications(&self, limit: u32) -> Result<Vec<IncidentEvent>, StoreError> {
+        self.take_outbox(limit).await
     }
 
     async fn get(&self, id: &str) -> Result<Incident, StoreError> {
@@ -209,6 +197,18 @@ impl Store for SqlStore {
         .await?;
         if resolved.rows_affected() > 0 {
             record_transition(&mut tx, id, Transition::Resolved, at).await?;
+            if self.notifying {
+                let incident = find(&mut tx, select_incidents!("WHERE id = $1"), id)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound { id: id.to_owned() })?;
+                if Transition::Resolved.notifies(&incident) {
+                    let event = IncidentEvent {
+                        transition: Transition::Resolved,
+                        incident,
+                    };
+                    enqueue(&mut tx, &event).await?;
+                }
+            }
         }
         tx.commit().await?;
         self.get(id).await
@@ -370,7 +370,65 @@ fn insert_rows(head: &str, rows: usize, columns: usize, tail: &str) -> String {
     format!("{head}{}{tail}", tuples.join(", "))
 }
 
-async fn record_transition(
+/// Inserts or replaces `incident` (by id) with its services; [`StoreError::DuplicateOpen`] when
+/// it is open and another open incident has its fingerprint.
+pub(crate) async fn write_incident(
+    tx: &mut Transaction<'_, Any>,
+    incident: &Incident,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(incident).map_err(|e| {
+        StoreError::corrupt(&incident.id, format_args!("cannot be written as JSON: {e}"))
+    })?;
+    sqlx::query(
+        "INSERT INTO incidents (id, fingerprint, status, severity, root_service, opened_at,
+             last_seen, resolved_at, acknowledged_at, updated_at, incident)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (id) DO UPDATE SET
+             fingerprint = excluded.fingerprint,
+             status = excluded.status,
+             severity = excluded.severity,
+             root_service = excluded.root_service,
+             opened_at = excluded.opened_at,
+             last_seen = excluded.last_seen,
+             resolved_at = excluded.resolved_at,
+             -- The correlator does not know about acknowledgements made on the dashboard.
+             acknowledged_at = COALESCE(incidents.acknowledged_at, excluded.acknowledged_at),
+             updated_at = excluded.updated_at,
+             incident = excluded.incident",
+    )
+    .bind(&incident.id)
+    .bind(&incident.fingerprint)
+    .bind(incident.status.as_str())
+    .bind(severity_rank(incident.severity))
+    .bind(&incident.root_cause.service)
+    .bind(time(incident.opened_at))
+    .bind(time(incident.last_seen))
+    .bind(optional_time(incident.resolved_at))
+    .bind(optional_time(incident.acknowledged_at))
+    .bind(time(Utc::now()))
+    .bind(&json)
+    .execute(&mut **tx)
+    .await
+    .map_err(StoreError::on_save(&incident.id, &incident.fingerprint))?;
+
+    sqlx::query("DELETE FROM incident_services WHERE incident_id = $1")
+        .bind(&incident.id)
+        .execute(&mut **tx)
+        .await?;
+    for service in &incident.impacted_services {
+        sqlx::query(
+            "INSERT INTO incident_services (incident_id, service) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&incident.id)
+        .bind(service)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn record_transition(
     tx: &mut Transaction<'_, Any>,
     id: &str,
     transition: Transition,

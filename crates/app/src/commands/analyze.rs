@@ -17,21 +17,23 @@ use crate::sources::reader::{self, Stamping};
 pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let window = file.window(&args.window)?;
     let llm = super::llm_stage(file.llm(&args.llm)?, LlmMode::Wait)?;
-    let mut engine = Engine::new(window, file.correlator(&args.incidents)?);
-    let store = match &args.db {
-        Some(url) => {
-            let (store, restored) = incidents::open_store(url).await?;
-            engine.restore(restored);
-            Some(store)
-        }
-        None => None,
-    };
+    let correlator = file.correlator(&args.incidents)?;
+    let mut engine = Engine::new(window, correlator);
     let webhooks = file.webhooks(&args.incidents.webhooks)?;
+    let (store, restored) = match &args.db {
+        Some(url) => {
+            let (store, restored) = incidents::open_store(url, !webhooks.is_empty()).await?;
+            (Some(store), restored)
+        }
+        None => (None, Vec::new()),
+    };
     let notifier = match webhooks.is_empty() {
         true => None,
         false => Some(Notifier::start(webhooks)?),
     };
-    let sink = IncidentSink::new(store, notifier);
+    let sink = IncidentSink::new(store, notifier, correlator.max_templates);
+    sink.restored(&restored);
+    engine.restore(restored);
     let stdout_is_terminal = io::stdout().is_terminal();
     let format = file.format(args.format, stdout_is_terminal);
     let input = super::open_input(args.path.as_deref())?;
@@ -70,9 +72,9 @@ pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
     );
     let mut incidents = Incidents::default();
     while let Some(out) = analyzed.recv().await {
-        sink.handle(&out.incidents).await;
+        let stored = sink.handle(&out.incidents).await;
         sink.record_windows(&out.reports, &out.origins).await;
-        incidents.record(out.incidents);
+        incidents.record(stored);
         let printed = printer
             .print_all(&out.reports)
             .and_then(|()| flush_if_live(&mut printer, stdout_is_terminal));

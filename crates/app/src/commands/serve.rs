@@ -33,7 +33,8 @@ use crate::web;
 pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let stdout_is_terminal = io::stdout().is_terminal();
     let settings = ServeSettings::resolve(&args, file, stdout_is_terminal)?;
-    let (store, restored) = incidents::open_store(&settings.db).await?;
+    let (store, restored) =
+        incidents::open_store(&settings.db, !settings.webhooks.is_empty()).await?;
     let listener = TcpListener::bind(settings.listen).await.with_context(|| {
         format!(
             "cannot listen on {}; choose another address with --listen",
@@ -68,7 +69,9 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let live = Live::new(counters, demo);
     live.track_open(&restored);
 
+    let sink_store = store.clone();
     let mut engine = Engine::new(settings.window, settings.correlator);
+    let restored_copies = restored.clone();
     engine.restore(restored);
     let (control, control_rx) = mpsc::channel(CONTROL_QUEUE);
     let hooks = Hooks {
@@ -110,7 +113,12 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
         true => None,
         false => Some(Notifier::start(settings.webhooks.clone())?),
     };
-    let sink = IncidentSink::new(Some(store), notifier);
+    let sink = IncidentSink::new(
+        Some(sink_store),
+        notifier,
+        settings.correlator.max_templates,
+    );
+    sink.restored(&restored_copies);
     let color = super::color_stdout(stdout_is_terminal);
     let outputs = Outputs {
         settings: &settings,
@@ -153,6 +161,7 @@ impl Outputs<'_> {
             self.color,
         );
         let mut prune = tokio::time::interval(PRUNE_EVERY);
+        let mut outbox = tokio::time::interval(OUTBOX_EVERY);
         loop {
             let out = tokio::select! {
                 out = analyzed.recv() => match out {
@@ -163,11 +172,15 @@ impl Outputs<'_> {
                     self.sink.prune(&settings.retention).await;
                     continue;
                 }
+                _ = outbox.tick() => {
+                    self.sink.send_waiting().await;
+                    continue;
+                }
             };
-            self.sink.handle(&out.incidents).await;
+            let stored = self.sink.handle(&out.incidents).await;
             self.sink.record_windows(&out.reports, &out.origins).await;
             let mut printed = printer.print_all(&out.reports);
-            for event in &out.incidents {
+            for event in &stored {
                 self.live.publish_incident(event);
                 log_transition(event);
                 if settings.format == Format::Text {
@@ -190,6 +203,9 @@ impl Outputs<'_> {
 const CONTROL_QUEUE: usize = 16;
 /// Resolved incidents past the retention are deleted at start and then this often.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How often the outbox is looked at between results: for transitions made by the dashboard
+/// or left by an instance that died before sending them.
+const OUTBOX_EVERY: Duration = Duration::from_secs(5);
 /// At shutdown, queued webhooks get this long to be delivered.
 const WEBHOOK_GRACE: Duration = Duration::from_secs(5);
 

@@ -368,11 +368,13 @@ fn update(
         add_evidence(&mut incident.templates, stat);
     }
     keep_largest(&mut incident.templates, max_templates);
-    incident.noise_reduction_ratio = crate::report::noise_reduction_ratio(
-        u32::try_from(incident.lines).unwrap_or(u32::MAX),
-        incident.templates.len(),
-    );
+    incident.noise_reduction_ratio = ratio_of(incident.lines, incident.templates.len());
     rose
+}
+
+/// An incident's noise reduction: its lines per template kept.
+pub(super) fn ratio_of(lines: u64, templates: usize) -> f64 {
+    crate::report::noise_reduction_ratio(u32::try_from(lines).unwrap_or(u32::MAX), templates)
 }
 
 fn add_evidence(templates: &mut Vec<Evidence>, stat: &TemplateStat) {
@@ -412,7 +414,7 @@ fn add_evidence(templates: &mut Vec<Evidence>, stat: &TemplateStat) {
 }
 
 /// Keeps the `max` templates with the most lines, the root (first) always among them.
-fn keep_largest(templates: &mut Vec<Evidence>, max: usize) {
+pub(super) fn keep_largest(templates: &mut Vec<Evidence>, max: usize) {
     if templates.len() <= max {
         return;
     }

@@ -3,12 +3,14 @@
 
 pub mod correlate;
 mod fingerprint;
+mod merge;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use correlate::{Correlator, CorrelatorConfig};
 pub use fingerprint::{fingerprint, template_signature};
+pub use merge::merge;
 
 use crate::event::Level;
 use crate::report::{RootCause, Severity};

@@ -8,6 +8,7 @@
 
 mod concurrent;
 mod crash;
+mod merge;
 mod story;
 mod windows;
 

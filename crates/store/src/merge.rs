@@ -1,0 +1,194 @@
+//! One incident per fingerprint across instances: each instance's copy is merged into the
+//! stored incident under a lock on it, and the transitions people are told about go to an
+//! outbox in the same transaction.
+
+use chrono::Utc;
+use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition, merge};
+use sqlx::{Any, Transaction};
+
+use crate::columns::{incident_from_row, select_incidents, time, transition_time};
+use crate::sql::{record_transition, write_incident};
+use crate::{Backend, Contribution, SqlStore, StoreError};
+
+impl SqlStore {
+    /// One try of [`crate::Store::merge`]: fails with [`StoreError::DuplicateOpen`] when
+    /// another instance opened the fingerprint's incident meanwhile.
+    pub(crate) async fn merge_once(
+        &self,
+        contribution: &Contribution<'_>,
+    ) -> Result<IncidentEvent, StoreError> {
+        let local = &contribution.event.incident;
+        let mut tx = self.pool.begin().await?;
+        // Locks the fingerprint's open incident until the commit (on PostgreSQL its row, on
+        // SQLite the database: a write statement starts the write transaction), so that
+        // instances adding to it take turns and none adds to a state it did not read.
+        sqlx::query(
+            "UPDATE incidents SET updated_at = updated_at
+             WHERE fingerprint = $1 AND status = 'open'",
+        )
+        .bind(&local.fingerprint)
+        .execute(&mut *tx)
+        .await?;
+        let open = find(
+            &mut tx,
+            select_incidents!("WHERE fingerprint = $1 AND status = 'open'"),
+            &local.fingerprint,
+        )
+        .await?;
+        let (transition, stored) = match open {
+            Some(stored) => add_to_open(stored, contribution),
+            None => self.add_to_closed(&mut tx, contribution).await?,
+        };
+        write_incident(&mut tx, &stored).await?;
+        if let Some(at) = transition_time(transition, &stored) {
+            record_transition(&mut tx, &stored.id, transition, at).await?;
+        }
+        let merged = IncidentEvent {
+            transition,
+            incident: stored,
+        };
+        if self.notifying && transition.notifies(&merged.incident) {
+            enqueue(&mut tx, &merged).await?;
+        }
+        tx.commit().await?;
+        Ok(merged)
+    }
+
+    /// No incident of the fingerprint is open: the one the copy was merged into reopens (or
+    /// just gains the counts, if the copy resolved too), or the copy opens a new one.
+    async fn add_to_closed(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        contribution: &Contribution<'_>,
+    ) -> Result<(Transition, Incident), StoreError> {
+        let local = &contribution.event.incident;
+        let earlier = match contribution.since {
+            Some(since) => find(tx, select_incidents!("WHERE id = $1"), since.stored_id)
+                .await?
+                .map(|stored| (stored, since.copy)),
+            None => None,
+        };
+        let Some((mut stored, since)) = earlier else {
+            // Never merged (or pruned meanwhile): the copy is the incident.
+            let mut incident = local.clone();
+            incident.id = unused_id(tx, &local.id).await?;
+            let transition = match incident.status {
+                IncidentStatus::Open => Transition::Opened,
+                IncidentStatus::Resolved => Transition::Updated,
+            };
+            return Ok((transition, incident));
+        };
+        let reopened = stored.reopened;
+        merge(&mut stored, local, Some(since), contribution.max_templates);
+        if local.status == IncidentStatus::Resolved {
+            return Ok((Transition::Updated, stored));
+        }
+        stored.status = IncidentStatus::Open;
+        stored.resolved_at = None;
+        if stored.reopened == reopened {
+            stored.reopened += 1;
+        }
+        Ok((Transition::Reopened, stored))
+    }
+
+    /// Takes up to `limit` transitions from the outbox (see [`crate::Store::take_notifications`]).
+    pub(crate) async fn take_outbox(&self, limit: u32) -> Result<Vec<IncidentEvent>, StoreError> {
+        // One statement: the rows are chosen and deleted together. On PostgreSQL, rows another
+        // instance is taking are skipped rather than waited for; SQLite has one writer.
+        let statement = match self.backend() {
+            Backend::Postgres => {
+                "DELETE FROM outbox WHERE seq IN
+                     (SELECT seq FROM outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
+                 RETURNING seq, incident_id, event"
+            }
+            Backend::Sqlite => {
+                "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT $1)
+                 RETURNING seq, incident_id, event"
+            }
+        };
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(statement)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut rows = rows;
+        rows.sort_unstable_by_key(|(seq, _, _)| *seq);
+        rows.into_iter()
+            .map(|(_, id, json)| {
+                serde_json::from_str(&json).map_err(|e| {
+                    StoreError::corrupt(&id, format_args!("its outbox entry does not parse: {e}"))
+                })
+            })
+            .collect()
+    }
+}
+
+/// The stored incident, open, gains the copy: an escalation when the copy is more severe; a
+/// resolve when the copy resolved and no instance saw the incident later than it did.
+fn add_to_open(mut stored: Incident, contribution: &Contribution<'_>) -> (Transition, Incident) {
+    let local = &contribution.event.incident;
+    let quiet = stored.last_seen <= local.last_seen;
+    let since = contribution.since.map(|s| s.copy);
+    let rose = merge(&mut stored, local, since, contribution.max_templates);
+    if local.status == IncidentStatus::Resolved {
+        if !quiet {
+            // Another instance still sees it: it resolves when that one's copy does.
+            return (Transition::Updated, stored);
+        }
+        stored.status = IncidentStatus::Resolved;
+        stored.resolved_at = local.resolved_at;
+        return (Transition::Resolved, stored);
+    }
+    match rose {
+        true => (Transition::Escalated, stored),
+        false => (Transition::Updated, stored),
+    }
+}
+
+/// The one incident `statement` selects with `value` bound, if any.
+pub(crate) async fn find(
+    tx: &mut Transaction<'_, Any>,
+    statement: &'static str,
+    value: &str,
+) -> Result<Option<Incident>, StoreError> {
+    sqlx::query(statement)
+        .bind(value)
+        .fetch_optional(&mut **tx)
+        .await?
+        .as_ref()
+        .map(incident_from_row)
+        .transpose()
+}
+
+/// `id`, or `id-2`, `id-3`… when an incident has it: instances open incidents of one
+/// fingerprint at the same second under the same id.
+async fn unused_id(tx: &mut Transaction<'_, Any>, id: &str) -> Result<String, StoreError> {
+    let mut candidate = id.to_owned();
+    for n in 2.. {
+        let taken = sqlx::query("SELECT id FROM incidents WHERE id = $1")
+            .bind(&candidate)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if taken.is_none() {
+            break;
+        }
+        candidate = format!("{id}-{n}");
+    }
+    Ok(candidate)
+}
+
+/// Puts a transition in the outbox.
+pub(crate) async fn enqueue(
+    tx: &mut Transaction<'_, Any>,
+    event: &IncidentEvent,
+) -> Result<(), StoreError> {
+    let id = &event.incident.id;
+    let json = serde_json::to_string(event)
+        .map_err(|e| StoreError::corrupt(id, format_args!("cannot be written as JSON: {e}")))?;
+    sqlx::query("INSERT INTO outbox (incident_id, event, created_at) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(&json)
+        .bind(time(Utc::now()))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
