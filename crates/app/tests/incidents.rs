@@ -2,15 +2,11 @@
 //! in SQLite, posted to webhooks, listed and shown by `incidents`.
 
 use std::process::Command;
-use std::sync::mpsc;
 
-use axum::Router;
-use axum::extract::State;
-use axum::routing::post;
 use serde_json::Value;
 
 mod common;
-use common::{BIN, run_ok as run, serve_on_a_thread};
+use common::{BIN, receiver, run_ok as run};
 
 /// Demo traffic: two minutes of normal traffic, a meltdown of `minutes`, then five quiet
 /// minutes; as fast as it can be written, timestamps spaced as the live demo would space them.
@@ -32,22 +28,6 @@ fn outage(start: &str, minutes: u32) -> Vec<u8> {
         &meltdown,
     ];
     run(&args, b"").stdout
-}
-
-/// A webhook receiver on a free port; every body it receives comes out of the channel.
-fn receiver() -> (String, mpsc::Receiver<Value>) {
-    let (tx, rx) = mpsc::channel();
-    let app = Router::new()
-        .route(
-            "/hook",
-            post(
-                |State(tx): State<mpsc::Sender<Value>>, body: axum::Json<Value>| async move {
-                    let _ = tx.send(body.0);
-                },
-            ),
-        )
-        .with_state(tx);
-    (format!("http://{}/hook", serve_on_a_thread(app)), rx)
 }
 
 fn db_url(dir: &tempfile::TempDir) -> String {

@@ -272,6 +272,17 @@ async fn publish_lines(js: &jetstream::Context, subject: &str, lines: usize) -> 
         json!({"timestamp": now, "service": service, "level": level, "message": message})
             .to_string()
     };
+    publish_with(js, subject, lines, line).await
+}
+
+/// Publishes lines `line(0)`, `line(1)`… as messages of one or two lines each (every fifth
+/// message carries two), waiting for the server to store them; returns how many messages.
+async fn publish_with(
+    js: &jetstream::Context,
+    subject: &str,
+    lines: usize,
+    line: impl Fn(usize) -> String,
+) -> usize {
     let mut acks = Vec::new();
     let mut messages = 0;
     let mut i = 0;
@@ -487,4 +498,151 @@ async fn nats_a_message_that_keeps_coming_back_is_terminated_and_counted() {
         .unwrap();
     assert_eq!(info.num_pending, 0);
     test.delete().await;
+}
+
+/// Quiet traffic, then a meltdown (`meltdown` lines: mostly inventory-db's pool, the rest
+/// order-service failing because of it), then quiet traffic again.
+fn storm_line(i: usize, meltdown: std::ops::Range<usize>) -> String {
+    let now = chrono::Utc::now();
+    let (service, level, message) = if meltdown.contains(&i) {
+        match i % 10 {
+            0..=6 => (
+                "inventory-db",
+                "ERROR",
+                "Database Connection Refused: Pool exhausted".to_owned(),
+            ),
+            _ => (
+                "order-service",
+                "ERROR",
+                format!("Failed to reserve stock for order {i}: inventory-db unavailable"),
+            ),
+        }
+    } else {
+        let services = ["frontend-proxy", "auth-service", "payment-gateway"];
+        (
+            services[i % 3],
+            "INFO",
+            format!("Request processed successfully in {}ms", i % 300),
+        )
+    };
+    json!({"timestamp": now, "service": service, "level": level, "message": message}).to_string()
+}
+
+/// Webhook posts until as many incidents resolved as opened (at least one), or the patience
+/// runs out.
+fn posts_until_resolved(posts: &std::sync::mpsc::Receiver<Value>) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let mut received = Vec::new();
+    let count =
+        |received: &[Value], event: &str| received.iter().filter(|p| p["event"] == event).count();
+    while count(&received, "opened") == 0
+        || count(&received, "opened") > count(&received, "resolved")
+    {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match posts.recv_timeout(left) {
+            Ok(post) => received.push(post),
+            Err(_) => break,
+        }
+    }
+    received
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_three_instances_on_postgres_share_a_meltdown_and_survive_a_kill() {
+    const LINES: usize = 200_000;
+    let test = TestStream::create("icscale").await;
+    let db = common::postgres::TestSchema::create().await;
+    let meltdown = 80_000..120_000;
+    publish_with(&test.js, &format!("{}.app", test.prefix), LINES, |i| {
+        storm_line(i, meltdown.clone())
+    })
+    .await;
+    let (hook, posts) = common::receiver();
+    let mut args = test.source_args(&db.url);
+    // The resolve waits well beyond the ack wait: what the killed instance held comes back
+    // to the others before the incident may resolve.
+    args.extend([
+        "--nats-ack-wait",
+        "3",
+        "--resolve-after",
+        "10",
+        "--webhook",
+        &hook,
+    ]);
+
+    let (posts, stats_after) = tokio::task::block_in_place(|| {
+        let mut instances: Vec<Server> = (0..3).map(|_| Server::start(&args, &[])).collect();
+        // Their reports are read, or a full pipe would stop them.
+        let reports: Vec<_> = instances.iter_mut().map(Server::stdout_lines).collect();
+        let halfway = wait_for_lines(&db.url, LINES as u64 / 2);
+        assert!(
+            halfway["lines_analyzed"].as_u64() < Some(LINES as u64),
+            "{halfway}"
+        );
+        instances.remove(0).kill();
+        let mut again = Server::start(&args, &[]);
+        let _again_reports = again.stdout_lines();
+        instances.push(again);
+
+        let totals = wait_for_lines(&db.url, LINES as u64);
+        assert_eq!(totals["lines_analyzed"], LINES, "every line once: {totals}");
+        let mut received = posts_until_resolved(&posts);
+        for instance in instances {
+            let (status, _) = instance.terminate();
+            assert!(status.success());
+        }
+        drop(reports);
+        // Anything sent on the way out counts too.
+        received.extend(posts.try_iter());
+        (received, stats(&db.url))
+    });
+
+    assert_eq!(stats_after["lines_analyzed"], LINES, "{stats_after}");
+    let listed = run(&["incidents", "--db", &db.url, "--json"], b"");
+    let incidents: Vec<Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    let fingerprints: HashSet<&str> = incidents
+        .iter()
+        .map(|i| i["fingerprint"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fingerprints.len(),
+        incidents.len(),
+        "one per fingerprint: {incidents:#?}"
+    );
+    let root = incidents
+        .iter()
+        .find(|i| i["root_cause"]["service"] == "inventory-db" && i["parent"].is_null())
+        .unwrap_or_else(|| panic!("the meltdown's incident: {incidents:#?}"));
+    assert_eq!(root["status"], "resolved", "{root:#?}");
+    assert!(root["lines"].as_u64().unwrap() >= 20_000, "{root:#?}");
+    // Each incident people hear about: opened once and resolved once, across three instances
+    // and a kill.
+    let mut told: Vec<(String, String)> = posts
+        .iter()
+        .map(|p| {
+            (
+                p["incident"]["id"].as_str().unwrap().to_owned(),
+                p["event"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    told.sort();
+    let notified: Vec<&str> = incidents
+        .iter()
+        .filter(|i| i["parent"].is_null())
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    let mut expected: Vec<(String, String)> = notified
+        .iter()
+        .flat_map(|id| {
+            [
+                (id.to_string(), "opened".into()),
+                (id.to_string(), "resolved".into()),
+            ]
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(told, expected, "{posts:#?}");
+    test.delete().await;
+    db.drop_schema().await;
 }

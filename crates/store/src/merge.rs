@@ -7,7 +7,7 @@ use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition, mer
 use sqlx::{Any, Transaction};
 
 use crate::columns::{incident_from_row, select_incidents, time, transition_time};
-use crate::sql::{record_transition, write_incident};
+use crate::sql::{Write, record_transition, write_incident};
 use crate::{Backend, Contribution, SqlStore, StoreError};
 
 impl SqlStore {
@@ -35,11 +35,14 @@ impl SqlStore {
             &local.fingerprint,
         )
         .await?;
-        let (transition, stored) = match open {
-            Some(stored) => add_to_open(stored, contribution),
+        let (transition, stored, write) = match open {
+            Some(stored) => {
+                let (transition, stored) = add_to_open(stored, contribution);
+                (transition, stored, Write::Replace)
+            }
             None => self.add_to_closed(&mut tx, contribution).await?,
         };
-        write_incident(&mut tx, &stored).await?;
+        write_incident(&mut tx, &stored, write).await?;
         if let Some(at) = transition_time(transition, &stored) {
             record_transition(&mut tx, &stored.id, transition, at).await?;
         }
@@ -60,7 +63,7 @@ impl SqlStore {
         &self,
         tx: &mut Transaction<'_, Any>,
         contribution: &Contribution<'_>,
-    ) -> Result<(Transition, Incident), StoreError> {
+    ) -> Result<(Transition, Incident, Write), StoreError> {
         let local = &contribution.event.incident;
         let earlier = match contribution.since {
             Some(since) => find(tx, select_incidents!("WHERE id = $1"), since.stored_id)
@@ -76,19 +79,19 @@ impl SqlStore {
                 IncidentStatus::Open => Transition::Opened,
                 IncidentStatus::Resolved => Transition::Updated,
             };
-            return Ok((transition, incident));
+            return Ok((transition, incident, Write::New));
         };
         let reopened = stored.reopened;
         merge(&mut stored, local, Some(since), contribution.max_templates);
         if local.status == IncidentStatus::Resolved {
-            return Ok((Transition::Updated, stored));
+            return Ok((Transition::Updated, stored, Write::Replace));
         }
         stored.status = IncidentStatus::Open;
         stored.resolved_at = None;
         if stored.reopened == reopened {
             stored.reopened += 1;
         }
-        Ok((Transition::Reopened, stored))
+        Ok((Transition::Reopened, stored, Write::Replace))
     }
 
     /// Takes up to `limit` transitions from the outbox (see [`crate::Store::take_notifications`]).

@@ -141,9 +141,14 @@ impl Stage {
         output: mpsc::Sender<Analyzed>,
     ) {
         let mut in_flight = InFlight::new();
+        let mut clock = ReportClock::default();
         loop {
             let deadline = match self.expiry {
-                Expiry::WallClock => self.engine.correlator.next_deadline(),
+                Expiry::WallClock => self
+                    .engine
+                    .correlator
+                    .next_deadline()
+                    .map(|at| clock.instant_of(at)),
                 Expiry::ReportsOnly => None,
             };
             let mut out = Analyzed::default();
@@ -156,10 +161,11 @@ impl Stage {
                         out.origins.extend(closed.origins);
                     }
                     self.observer.analyzing(false);
+                    clock.observed(&out.reports);
                 }
                 Some(revision) = in_flight.rx.recv() => self.apply(revision, &mut out),
                 () = sleep_until(deadline) => {
-                    out.incidents = self.engine.correlator.expire(Utc::now());
+                    out.incidents = self.engine.correlator.expire(clock.now());
                 }
                 Some(control) = next_control(&mut self.control) => match control {
                     Control::Resolved { id } => {
@@ -262,12 +268,50 @@ async fn next_control(control: &mut Option<mpsc::Receiver<Control>>) -> Option<C
 }
 
 /// Sleeps until a wall-clock time; forever for `None`.
-async fn sleep_until(deadline: Option<DateTime<Utc>>) {
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
-        Some(at) => {
-            let wait = (at - Utc::now()).to_std().unwrap_or_default();
-            tokio::time::sleep(wait).await;
-        }
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+/// The live stage's time for resolving incidents: the newest report's time, moved on by the
+/// wall clock since it came. Reports carry their events' times, and a backlog read late (a
+/// stream that waited for its readers, a shipper catching up) has times well behind the wall
+/// clock: measured against the wall clock, its incidents would resolve between two of its
+/// windows and reopen at the next.
+#[derive(Debug, Default)]
+struct ReportClock {
+    newest: Option<(DateTime<Utc>, tokio::time::Instant)>,
+}
+
+impl ReportClock {
+    fn observed(&mut self, reports: &[Report]) {
+        let Some(end) = reports.iter().map(|r| r.window.end).max() else {
+            return;
+        };
+        // Never ahead of the wall clock: a host whose clock runs fast must not resolve the
+        // incidents of the others early.
+        let end = end.min(Utc::now());
+        if self.newest.is_none_or(|(newest, _)| end > newest) {
+            self.newest = Some((end, tokio::time::Instant::now()));
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        match self.newest {
+            Some((newest, at)) => {
+                newest + chrono::TimeDelta::from_std(at.elapsed()).unwrap_or_default()
+            }
+            None => Utc::now(),
+        }
+    }
+
+    /// When this clock reads `at`.
+    fn instant_of(&self, at: DateTime<Utc>) -> tokio::time::Instant {
+        let (newest, base) = self
+            .newest
+            .unwrap_or_else(|| (Utc::now(), tokio::time::Instant::now()));
+        base + (at - newest).to_std().unwrap_or_default()
     }
 }

@@ -3,6 +3,7 @@
 // Each test file is its own crate and uses only some of these.
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod server;
 
 use std::io::Write;
@@ -47,6 +48,24 @@ pub fn serve_on_a_thread(app: axum::Router) -> std::net::SocketAddr {
         });
     });
     addr_rx.recv().unwrap()
+}
+
+/// A webhook receiver on a free port; every body it receives comes out of the channel.
+pub fn receiver() -> (String, std::sync::mpsc::Receiver<serde_json::Value>) {
+    use axum::extract::State;
+    type Sender = std::sync::mpsc::Sender<serde_json::Value>;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                |State(tx): State<Sender>, body: axum::Json<serde_json::Value>| async move {
+                    let _ = tx.send(body.0);
+                },
+            ),
+        )
+        .with_state(tx);
+    (format!("http://{}/hook", serve_on_a_thread(app)), rx)
 }
 
 /// [`run`], which must succeed.

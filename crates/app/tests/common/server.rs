@@ -154,8 +154,13 @@ fn read_address(stderr: impl Read + Send + 'static) -> mpsc::Receiver<Result<Str
     std::thread::spawn(move || {
         let mut seen = String::new();
         let mut sent = false;
+        // IC_TEST_SERVE_STDERR=1 shows what the servers log, to see why a test failed.
+        let echo = std::env::var_os("IC_TEST_SERVE_STDERR").is_some();
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
+            if echo {
+                eprintln!("{line}");
+            }
             if !sent && let Some(rest) = line.split("Incident Commander on http://").nth(1) {
                 let address = rest.split_whitespace().next().unwrap_or_default();
                 let _ = tx.send(Ok(address.to_owned()));

@@ -82,8 +82,9 @@ async fn two_instances_write_one_fingerprint(db: &TestDb) {
 /// One copy: opened with 10 + task lines, then 5 more in a second window, then resolved.
 /// Returns the lines it saw.
 async fn copy_lifecycle(store: SqlStore, task: usize, grown: Arc<Barrier>) -> u64 {
+    // Every copy opened at the same second makes the same id, as instances do.
     let mut copy = incident(
-        &format!("copy-{task}"),
+        "20260101-000000-fp",
         "fp-shared",
         "inventory-db",
         &[],
