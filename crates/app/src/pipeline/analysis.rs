@@ -315,3 +315,57 @@ impl ReportClock {
         base + (at - newest).to_std().unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::TimeDelta;
+    use ic_core::report::WindowSummary;
+    use ic_core::{FlushReason, Severity};
+
+    use super::*;
+
+    fn ending_at(end: DateTime<Utc>) -> Report {
+        Report {
+            title: String::new(),
+            severity: Severity::Info,
+            impacted_services: Vec::new(),
+            summary: String::new(),
+            noise_reduction_ratio: 1.0,
+            window: WindowSummary {
+                seq: 1,
+                start: end,
+                end,
+                log_count: 1,
+                flush: FlushReason::Size,
+            },
+            root_cause: None,
+            templates: Vec::new(),
+            analyzer: "builtin".into(),
+            llm: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_backlog_keeps_its_own_time_and_the_wall_clock_moves_it_on() {
+        let mut clock = ReportClock::default();
+        let hour_ago = Utc::now() - TimeDelta::hours(1);
+        clock.observed(&[ending_at(hour_ago)]);
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert_eq!(clock.now(), hour_ago + TimeDelta::seconds(3));
+        // An incident last seen in the backlog resolves two minutes later on this clock.
+        let due = clock.instant_of(hour_ago + TimeDelta::seconds(120));
+        assert_eq!(due - tokio::time::Instant::now(), Duration::from_secs(117));
+        // An older report does not move it back.
+        clock.observed(&[ending_at(hour_ago - TimeDelta::minutes(5))]);
+        assert_eq!(clock.now(), hour_ago + TimeDelta::seconds(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_report_from_the_future_does_not_move_it_past_the_wall_clock() {
+        let mut clock = ReportClock::default();
+        clock.observed(&[ending_at(Utc::now() + TimeDelta::hours(2))]);
+        assert!(clock.now() <= Utc::now());
+    }
+}
