@@ -551,7 +551,7 @@ fn posts_until_resolved(posts: &std::sync::mpsc::Receiver<Value>) -> Vec<Value> 
 async fn nats_three_instances_on_postgres_share_a_meltdown_and_survive_a_kill() {
     const LINES: usize = 200_000;
     let test = TestStream::create("icscale").await;
-    let db = common::postgres::TestSchema::create().await;
+    let db = ic_store::testing::PostgresSchema::create().await;
     let meltdown = 80_000..120_000;
     publish_with(&test.js, &format!("{}.app", test.prefix), LINES, |i| {
         storm_line(i, meltdown.clone())
@@ -644,5 +644,4 @@ async fn nats_three_instances_on_postgres_share_a_meltdown_and_survive_a_kill() 
     expected.sort();
     assert_eq!(told, expected, "{posts:#?}");
     test.delete().await;
-    db.drop_schema().await;
 }

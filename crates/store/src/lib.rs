@@ -21,6 +21,8 @@ mod connect;
 mod error;
 mod merge;
 mod sql;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::fmt;
 use std::time::Duration;

@@ -3,7 +3,6 @@
 // Each test file is its own crate and uses only some of these.
 #![allow(dead_code)]
 
-pub mod postgres;
 pub mod server;
 
 use std::io::Write;

@@ -2,7 +2,7 @@
 //! writers on PostgreSQL, and a SQLite writer killed mid-flight.
 //!
 //! Every test that needs the PostgreSQL server is named `postgres_…`. The server is taken
-//! from `IC_TEST_POSTGRES_URL` (default [`DEFAULT_POSTGRES_URL`]); each test works in a fresh
+//! from `IC_TEST_POSTGRES_URL` (default `ic_store::testing::DEFAULT_POSTGRES_URL`); each test works in a fresh
 //! schema of its own, dropped at the end, so runs never collide. A server that does not
 //! answer fails the test: it is never skipped.
 
@@ -12,19 +12,13 @@ mod merge;
 mod story;
 mod windows;
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use ic_core::Severity;
 use ic_core::event::Level;
 use ic_core::incident::{Evidence, Incident, IncidentEvent, IncidentStatus, Transition};
 use ic_core::report::RootCause;
-use ic_store::redact_url;
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use ic_store::testing::PostgresSchema;
 use tempfile::TempDir;
-
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// A database for one test, removed when dropped.
 pub struct TestDb {
@@ -32,8 +26,8 @@ pub struct TestDb {
     pub url: String,
     /// The folder of the SQLite file, deleted when dropped.
     _dir: Option<TempDir>,
-    /// The PostgreSQL server's URL and the schema to drop.
-    schema: Option<(String, String)>,
+    /// The PostgreSQL schema, dropped when dropped.
+    _schema: Option<PostgresSchema>,
 }
 
 impl TestDb {
@@ -44,69 +38,17 @@ impl TestDb {
         Self {
             url,
             _dir: Some(dir),
-            schema: None,
+            _schema: None,
         }
     }
 
-    /// A fresh schema on the PostgreSQL server, which the URL's connections use as their
-    /// `search_path`.
+    /// A fresh schema on the PostgreSQL server.
     pub async fn postgres() -> Self {
-        static SEQ: AtomicU32 = AtomicU32::new(0);
-        let server =
-            std::env::var("IC_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into());
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let schema = format!(
-            "ic_test_{}_{}_{nanos}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut conn = PgConnection::connect(&server).await.unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL is not reachable at {}: {e}\n\
-                 Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n\
-                 (or point IC_TEST_POSTGRES_URL at another server)",
-                redact_url(&server)
-            )
-        });
-        // A schema name cannot be a bound parameter; this one is ours, made of [a-z0-9_].
-        conn.execute(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .await
-            .expect("create the test schema");
-        conn.close().await.expect("close");
-        let separator = if server.contains('?') { '&' } else { '?' };
-        let url = format!("{server}{separator}options=-c%20search_path%3D{schema}");
+        let schema = PostgresSchema::create().await;
         Self {
-            url,
+            url: schema.url.clone(),
             _dir: None,
-            schema: Some((server, schema)),
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some((server, schema)) = self.schema.take() else {
-            return;
-        };
-        // Drop runs inside the test's runtime, which cannot block on a future: use a thread
-        // with a runtime of its own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                let mut conn = PgConnection::connect(&server).await?;
-                conn.execute(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                    .await?;
-                conn.close().await
-            })?;
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-        })
-        .join();
-        if let Ok(Err(e)) = dropped {
-            eprintln!("could not drop the test schema: {e}");
+            _schema: Some(schema),
         }
     }
 }
