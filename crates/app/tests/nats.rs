@@ -235,9 +235,9 @@ fn stats(db: &str) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-/// Waits until the database holds `lines` analyzed lines (or the patience runs out).
-fn wait_for_lines(db: &str, lines: u64) -> Value {
-    let deadline = std::time::Instant::now() + PATIENCE;
+/// Waits until the database holds `lines` analyzed lines, or `patience` runs out.
+fn wait_for_lines(db: &str, lines: u64, patience: Duration) -> Value {
+    let deadline = std::time::Instant::now() + patience;
     loop {
         let stats = stats(db);
         if stats["lines_analyzed"].as_u64() >= Some(lines) || std::time::Instant::now() > deadline {
@@ -348,7 +348,7 @@ async fn nats_every_line_is_counted_once_even_when_an_instance_is_killed() {
         let mut second = Server::start(&args, &[]);
         // Its reports are read, or a full pipe would stop it.
         let _reports = second.stdout_lines();
-        let totals = wait_for_lines(&db, LINES);
+        let totals = wait_for_lines(&db, LINES, PATIENCE);
         let (status, _) = second.terminate();
         assert!(status.success());
         totals
@@ -438,7 +438,7 @@ async fn nats_a_message_delivered_again_skips_what_was_already_counted() {
         let _reports = server.stdout_lines();
         let (status, _) = curl(&[&server.url("/readyz")]);
         assert_eq!(status, 200, "ready: the source is connected");
-        let totals = wait_for_lines(&db, 200);
+        let totals = wait_for_lines(&db, 200, PATIENCE);
         let (status, _) = server.terminate();
         assert!(status.success());
         totals
@@ -485,7 +485,7 @@ async fn nats_a_message_that_keeps_coming_back_is_terminated_and_counted() {
             assert!(std::time::Instant::now() < deadline, "{}", server.metrics());
             std::thread::sleep(Duration::from_millis(200));
         }
-        let totals = wait_for_lines(&db, 10);
+        let totals = wait_for_lines(&db, 10, PATIENCE);
         let (status, _) = server.terminate();
         assert!(status.success());
         assert_eq!(totals["lines_analyzed"], 10, "the rest goes on: {totals}");
@@ -499,6 +499,10 @@ async fn nats_a_message_that_keeps_coming_back_is_terminated_and_counted() {
     assert_eq!(info.num_pending, 0);
     test.delete().await;
 }
+
+/// How long the test of three instances waits for each step: 200,000 lines through debug
+/// builds sharing two cores with NATS, PostgreSQL and the other tests.
+const SCALE_PATIENCE: Duration = Duration::from_secs(120);
 
 /// Quiet traffic, then a meltdown (`meltdown` lines: mostly inventory-db's pool, the rest
 /// order-service failing because of it), then quiet traffic again.
@@ -531,7 +535,7 @@ fn storm_line(i: usize, meltdown: std::ops::Range<usize>) -> String {
 /// Webhook posts until as many incidents resolved as opened (at least one), or the patience
 /// runs out.
 fn posts_until_resolved(posts: &std::sync::mpsc::Receiver<Value>) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + PATIENCE;
+    let deadline = std::time::Instant::now() + SCALE_PATIENCE;
     let mut received = Vec::new();
     let count =
         |received: &[Value], event: &str| received.iter().filter(|p| p["event"] == event).count();
@@ -574,7 +578,7 @@ async fn nats_three_instances_on_postgres_share_a_meltdown_and_survive_a_kill() 
         let mut instances: Vec<Server> = (0..3).map(|_| Server::start(&args, &[])).collect();
         // Their reports are read, or a full pipe would stop them.
         let reports: Vec<_> = instances.iter_mut().map(Server::stdout_lines).collect();
-        let halfway = wait_for_lines(&db.url, LINES as u64 / 2);
+        let halfway = wait_for_lines(&db.url, LINES as u64 / 2, SCALE_PATIENCE);
         assert!(
             halfway["lines_analyzed"].as_u64() < Some(LINES as u64),
             "{halfway}"
@@ -584,7 +588,7 @@ async fn nats_three_instances_on_postgres_share_a_meltdown_and_survive_a_kill() 
         let _again_reports = again.stdout_lines();
         instances.push(again);
 
-        let totals = wait_for_lines(&db.url, LINES as u64);
+        let totals = wait_for_lines(&db.url, LINES as u64, SCALE_PATIENCE);
         assert_eq!(totals["lines_analyzed"], LINES, "every line once: {totals}");
         let mut received = posts_until_resolved(&posts);
         for instance in instances {
