@@ -66,7 +66,9 @@ fn init_logging() {
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
         .or_else(|| EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+        // PostgreSQL's notices ("relation … already exists, skipping" at every start) are
+        // the server's chatter, not ours.
+        .unwrap_or_else(|| EnvFilter::new("info,sqlx::postgres::notice=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
