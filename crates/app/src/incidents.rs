@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ic_core::Report;
-use ic_core::incident::{Incident, IncidentEvent, Transition};
-use ic_store::{Consumed, Contribution, Retention, Since, Store};
+use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition};
+use ic_store::{Consumed, Contribution, IncidentFilter, Retention, Since, Store};
 
 use crate::notify::Notifier;
 use crate::pipeline::Origin;
@@ -186,6 +186,47 @@ impl IncidentSink {
                 None
             }
         }
+    }
+
+    /// What other instances sharing the store changed in the incidents a dashboard shows
+    /// (`shown`: the open ones, with their windows): the open incidents it does not show or
+    /// shows with other counts, and those it shows open that are no longer, as updates.
+    /// Failures are logged; the next look tries again.
+    pub async fn shared_changes(&self, shown: &HashMap<String, u64>) -> Vec<IncidentEvent> {
+        let Some(store) = &self.store else {
+            return Vec::new();
+        };
+        let filter = IncidentFilter {
+            status: Some(IncidentStatus::Open),
+            ..IncidentFilter::default()
+        };
+        let open = match store.list(&filter).await {
+            Ok(open) => open,
+            Err(err) => {
+                tracing::warn!(%err, "Reading the shared incidents failed.");
+                return Vec::new();
+            }
+        };
+        let mut changed: Vec<Incident> = Vec::new();
+        for id in shown.keys() {
+            if !open.iter().any(|i| &i.id == id) {
+                match store.get(id).await {
+                    Ok(incident) => changed.push(incident),
+                    Err(err) => tracing::warn!(%id, %err, "Reading a shared incident failed."),
+                }
+            }
+        }
+        changed.extend(
+            open.into_iter()
+                .filter(|i| shown.get(&i.id) != Some(&i.windows)),
+        );
+        changed
+            .into_iter()
+            .map(|incident| IncidentEvent {
+                transition: Transition::Updated,
+                incident,
+            })
+            .collect()
     }
 
     /// Sends the transitions waiting in the store's outbox, this instance's and those of an

@@ -84,11 +84,18 @@ pub struct Live {
     analyzing: AtomicBool,
     windows_lines: AtomicU64,
     windows_templates: AtomicU64,
-    open: Mutex<HashMap<String, Severity>>,
+    /// The open incidents shown, with their severity and how many windows they held.
+    open: Mutex<HashMap<String, Shown>>,
     rates: Mutex<Rates>,
 }
 
 /// The last published totals, to turn counts into rates.
+#[derive(Debug, Clone, Copy)]
+struct Shown {
+    severity: Severity,
+    windows: u64,
+}
+
 #[derive(Default)]
 struct Rates {
     lines: u64,
@@ -145,13 +152,17 @@ impl Live {
         {
             let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
             match event.incident.status {
-                IncidentStatus::Open => {
-                    open.insert(event.incident.id.clone(), event.incident.severity)
-                }
+                IncidentStatus::Open => open.insert(
+                    event.incident.id.clone(),
+                    Shown {
+                        severity: event.incident.severity,
+                        windows: event.incident.windows,
+                    },
+                ),
                 IncidentStatus::Resolved => open.remove(&event.incident.id),
             };
             for severity in [Severity::Info, Severity::Warning, Severity::Critical] {
-                let n = open.values().filter(|s| **s == severity).count();
+                let n = open.values().filter(|s| s.severity == severity).count();
                 metrics::gauge!(metrics_names::OPEN_INCIDENTS, "severity" => severity.as_str())
                     .set(n as f64);
             }
@@ -167,15 +178,25 @@ impl Live {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         for incident in incidents {
             if incident.status == IncidentStatus::Open {
-                open.insert(incident.id.clone(), incident.severity);
+                let shown = Shown {
+                    severity: incident.severity,
+                    windows: incident.windows,
+                };
+                open.insert(incident.id.clone(), shown);
             }
         }
+    }
+
+    /// The open incidents shown, with how many windows each held.
+    pub fn shown_open(&self) -> HashMap<String, u64> {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.iter().map(|(id, s)| (id.clone(), s.windows)).collect()
     }
 
     pub fn stats(&self) -> Stats {
         let (open_incidents, status) = {
             let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-            let worst = open.values().max().copied();
+            let worst = open.values().map(|s| s.severity).max();
             let status = match worst {
                 Some(Severity::Critical) => SystemStatus::Meltdown,
                 Some(_) => SystemStatus::Degraded,

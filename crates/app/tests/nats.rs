@@ -551,6 +551,21 @@ fn posts_until_resolved(posts: &std::sync::mpsc::Receiver<Value>) -> Vec<Value> 
     received
 }
 
+/// The open incidents an instance's dashboard counts, once none is left or the patience runs
+/// out.
+fn open_incidents_until_none(instance: &Server) -> u64 {
+    let deadline = std::time::Instant::now() + SCALE_PATIENCE;
+    loop {
+        let (status, body) = curl(&[&instance.url("/api/stats")]);
+        assert_eq!(status, 200, "{body}");
+        let open = json(&body)["open_incidents"].as_u64().unwrap();
+        if open == 0 || std::time::Instant::now() > deadline {
+            return open;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn nats_three_instances_on_postgres_share_a_meltdown_and_survive_a_kill() {
     const LINES: usize = 200_000;
@@ -591,6 +606,11 @@ async fn nats_three_instances_on_postgres_share_a_meltdown_and_survive_a_kill() 
         let totals = wait_for_lines(&db.url, LINES as u64, SCALE_PATIENCE);
         assert_eq!(totals["lines_analyzed"], LINES, "every line once: {totals}");
         let mut received = posts_until_resolved(&posts);
+        // Every dashboard learns of the resolve, whichever instance made it.
+        for instance in &instances {
+            let open = open_incidents_until_none(instance);
+            assert_eq!(open, 0, "{} still shows open incidents", instance.base);
+        }
         for instance in instances {
             let (status, _) = instance.terminate();
             assert!(status.success());

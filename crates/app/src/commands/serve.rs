@@ -174,6 +174,11 @@ impl Outputs<'_> {
                 }
                 _ = outbox.tick() => {
                     self.sink.send_waiting().await;
+                    // Other instances sharing the database change incidents this dashboard
+                    // shows, and resolve them.
+                    for event in self.sink.shared_changes(&self.live.shown_open()).await {
+                        self.live.publish_incident(&event);
+                    }
                     continue;
                 }
             };
@@ -203,8 +208,9 @@ impl Outputs<'_> {
 const CONTROL_QUEUE: usize = 16;
 /// Resolved incidents past the retention are deleted at start and then this often.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-/// How often the outbox is looked at between results: for transitions made by the dashboard
-/// or left by an instance that died before sending them.
+/// How often the outbox and the shared incidents are looked at between results: for
+/// transitions made on the dashboard or left by an instance that died before sending them,
+/// and for what other instances changed.
 const OUTBOX_EVERY: Duration = Duration::from_secs(5);
 /// At shutdown, queued webhooks get this long to be delivered.
 const WEBHOOK_GRACE: Duration = Duration::from_secs(5);
