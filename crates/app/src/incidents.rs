@@ -51,12 +51,17 @@ pub struct IncidentSink {
     max_templates: usize,
     /// The correlator's copies by their id: where each was last merged, and as what.
     merged: Mutex<HashMap<String, Merged>>,
+    /// The latest change to each copy whose merge failed, tried again with the next results
+    /// (a copy that resolved has no later change to carry it).
+    failed: Mutex<HashMap<String, IncidentEvent>>,
 }
 
 /// A copy of an incident as it was last merged into the stored incident `stored_id`.
 struct Merged {
     stored_id: String,
     copy: Incident,
+    /// When it was merged, by the wall clock, for forgetting it.
+    at: chrono::DateTime<Utc>,
 }
 
 /// Transitions taken from the outbox at a time.
@@ -76,6 +81,7 @@ impl IncidentSink {
             instance: instance_name().to_owned(),
             max_templates,
             merged: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -89,6 +95,7 @@ impl IncidentSink {
                 Merged {
                     stored_id: incident.id.clone(),
                     copy: incident.clone(),
+                    at: Utc::now(),
                 },
             );
         }
@@ -124,8 +131,8 @@ impl IncidentSink {
 
     /// Handles the correlator's transitions, in order, and returns what the stored incidents
     /// went through. A run of updates to one incident is merged once, as its latest state: a
-    /// storm updates its incident every window. A merge that fails is logged; what it would
-    /// have added comes with the incident's next merge.
+    /// storm updates its incident every window. A merge that fails is logged and tried again
+    /// with the next results (see [`IncidentSink::retry_failed`]).
     pub async fn handle(&self, events: &[IncidentEvent]) -> Vec<IncidentEvent> {
         let Some(store) = &self.store else {
             // Nothing shared: what the correlator did is what happened.
@@ -134,7 +141,7 @@ impl IncidentSink {
             }
             return events.to_vec();
         };
-        let mut merged = Vec::with_capacity(events.len());
+        let mut merged = self.retry_failed(events).await;
         for (i, event) in events.iter().enumerate() {
             let superseded = event.transition == Transition::Updated
                 && events[i + 1..]
@@ -145,6 +152,24 @@ impl IncidentSink {
             }
         }
         self.send_waiting().await;
+        merged
+    }
+
+    /// Merges again the changes whose merge failed, except those of copies that `newer`
+    /// changes again (their newer state carries what the failed one would have added).
+    pub async fn retry_failed(&self, newer: &[IncidentEvent]) -> Vec<IncidentEvent> {
+        let Some(store) = &self.store else {
+            return Vec::new();
+        };
+        let waiting: Vec<IncidentEvent> = {
+            let mut failed = self.failed.lock().expect("not poisoned");
+            failed.retain(|id, _| !newer.iter().any(|e| &e.incident.id == id));
+            failed.drain().map(|(_, event)| event).collect()
+        };
+        let mut merged = Vec::with_capacity(waiting.len());
+        for event in &waiting {
+            merged.extend(self.merge(store.as_ref(), event).await);
+        }
         merged
     }
 
@@ -177,12 +202,19 @@ impl IncidentSink {
                     Merged {
                         stored_id: stored.incident.id.clone(),
                         copy: local.incident,
+                        at: Utc::now(),
                     },
                 );
                 Some(stored)
             }
             Err(err) => {
-                tracing::error!(id = %event.incident.id, %err, "Saving an incident failed.");
+                tracing::error!(
+                    id = %event.incident.id,
+                    %err,
+                    "Saving an incident failed; it is tried again with the next results."
+                );
+                let mut failed = self.failed.lock().expect("not poisoned");
+                failed.insert(event.incident.id.clone(), event.clone());
                 None
             }
         }
@@ -258,7 +290,7 @@ impl IncidentSink {
         self.merged
             .lock()
             .expect("not poisoned")
-            .retain(|_, m| m.copy.resolved_at.is_none_or(|at| at > forget));
+            .retain(|_, m| m.copy.resolved_at.is_none() || m.at > forget);
         match store.prune(retention, Utc::now()).await {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "Old incidents pruned."),

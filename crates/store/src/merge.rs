@@ -19,9 +19,18 @@ impl SqlStore {
     ) -> Result<IncidentEvent, StoreError> {
         let local = &contribution.event.incident;
         let mut tx = self.pool.begin().await?;
-        // Locks the fingerprint's open incident until the commit (on PostgreSQL its row, on
-        // SQLite the database: a write statement starts the write transaction), so that
-        // instances adding to it take turns and none adds to a state it did not read.
+        // Instances merging one fingerprint take turns until the commit, so that none adds to
+        // a state it did not read, whether an incident of it is open, resolved or not stored
+        // yet. On PostgreSQL a lock on the fingerprint's hash (a row lock would miss the
+        // incidents not open); on SQLite the database's write lock, which the first write
+        // statement takes.
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(&local.fingerprint)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Also waits for a resolve by hand of the open incident (a row lock on PostgreSQL).
         sqlx::query(
             "UPDATE incidents SET updated_at = updated_at
              WHERE fingerprint = $1 AND status = 'open'",
@@ -57,8 +66,9 @@ impl SqlStore {
         Ok(merged)
     }
 
-    /// No incident of the fingerprint is open: the one the copy was merged into reopens (or
-    /// just gains the counts, if the copy resolved too), or the copy opens a new one.
+    /// No incident of the fingerprint is open: the one the copy was merged into gains the
+    /// counts, and reopens if the copy, still open, saw the failure after it resolved (an
+    /// instance that lags behind only adds what it saw before); or the copy opens a new one.
     async fn add_to_closed(
         &self,
         tx: &mut Transaction<'_, Any>,
@@ -82,8 +92,10 @@ impl SqlStore {
             return Ok((transition, incident, Write::New));
         };
         let reopened = stored.reopened;
+        let recurred = local.status == IncidentStatus::Open
+            && stored.resolved_at.is_none_or(|at| local.last_seen > at);
         merge(&mut stored, local, Some(since), contribution.max_templates);
-        if local.status == IncidentStatus::Resolved {
+        if !recurred {
             return Ok((Transition::Updated, stored, Write::Replace));
         }
         stored.status = IncidentStatus::Open;

@@ -173,6 +173,9 @@ impl Outputs<'_> {
                     continue;
                 }
                 _ = outbox.tick() => {
+                    for event in self.sink.retry_failed(&[]).await {
+                        self.live.publish_incident(&event);
+                    }
                     self.sink.send_waiting().await;
                     // Other instances sharing the database change incidents this dashboard
                     // shows, and resolve them.

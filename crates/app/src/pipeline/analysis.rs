@@ -44,6 +44,19 @@ impl Engine {
     }
 
     /// Continues the incidents of an earlier run (open ones, and recent ones for "seen before").
+    /// Resolves this instance's copy of an incident an operator resolved: the one with its
+    /// id, or else the open one with its fingerprint.
+    fn resolve_by_hand(&mut self, id: &str, fingerprint: &str) -> Option<IncidentEvent> {
+        let open = self.correlator.open_incidents();
+        let copy = open
+            .iter()
+            .find(|i| i.id == id)
+            .or_else(|| open.iter().find(|i| i.fingerprint == fingerprint))?
+            .id
+            .clone();
+        self.correlator.resolve_by_hand(&copy, Utc::now())
+    }
+
     pub fn restore(&mut self, incidents: Vec<Incident>) {
         self.correlator.restore(incidents);
     }
@@ -142,6 +155,12 @@ impl Stage {
     ) {
         let mut in_flight = InFlight::new();
         let mut clock = ReportClock::default();
+        // After a restart, quiet counts from the newest restored incident: a backlog waiting
+        // in the stream gets its chance to update them before they resolve.
+        let restored = self.engine.correlator.open_incidents().iter();
+        if let Some(newest) = restored.map(|i| i.last_seen).max() {
+            clock.moved_to(newest);
+        }
         loop {
             let deadline = match self.expiry {
                 Expiry::WallClock => self
@@ -168,8 +187,8 @@ impl Stage {
                     out.incidents = self.engine.correlator.expire(clock.now());
                 }
                 Some(control) = next_control(&mut self.control) => match control {
-                    Control::Resolved { id } => {
-                        out.incidents.extend(self.engine.correlator.resolve_by_hand(&id, Utc::now()));
+                    Control::Resolved { id, fingerprint } => {
+                        out.incidents.extend(self.engine.resolve_by_hand(&id, &fingerprint));
                     }
                 },
             }
@@ -287,14 +306,18 @@ struct ReportClock {
 
 impl ReportClock {
     fn observed(&mut self, reports: &[Report]) {
-        let Some(end) = reports.iter().map(|r| r.window.end).max() else {
-            return;
-        };
-        // Never ahead of the wall clock: a host whose clock runs fast must not resolve the
-        // incidents of the others early.
-        let end = end.min(Utc::now());
-        if self.newest.is_none_or(|(newest, _)| end > newest) {
-            self.newest = Some((end, tokio::time::Instant::now()));
+        if let Some(end) = reports.iter().map(|r| r.window.end).max() {
+            self.moved_to(end);
+        }
+    }
+
+    /// Moves the clock to `at` if that is ahead of it: it never goes back, and never ahead of
+    /// the wall clock (a host whose clock runs fast must not resolve the others' incidents
+    /// early).
+    fn moved_to(&mut self, at: DateTime<Utc>) {
+        let at = at.min(Utc::now());
+        if self.newest.is_none() || at > self.now() {
+            self.newest = Some((at, tokio::time::Instant::now()));
         }
     }
 
@@ -357,8 +380,9 @@ mod tests {
         // An incident last seen in the backlog resolves two minutes later on this clock.
         let due = clock.instant_of(hour_ago + TimeDelta::seconds(120));
         assert_eq!(due - tokio::time::Instant::now(), Duration::from_secs(117));
-        // An older report does not move it back.
-        clock.observed(&[ending_at(hour_ago - TimeDelta::minutes(5))]);
+        // A report older than the clock's time does not move it back, even one newer than
+        // the last report.
+        clock.observed(&[ending_at(hour_ago + TimeDelta::seconds(1))]);
         assert_eq!(clock.now(), hour_ago + TimeDelta::seconds(3));
     }
 

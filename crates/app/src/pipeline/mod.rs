@@ -116,8 +116,9 @@ impl Observer for () {}
 /// What reaches the analysis stage from outside the data flow.
 #[derive(Debug)]
 pub enum Control {
-    /// An operator resolved this incident by hand.
-    Resolved { id: String },
+    /// An operator resolved this incident by hand. The correlator's copy of it may have
+    /// another id (another instance opened it): the fingerprint finds it then.
+    Resolved { id: String, fingerprint: String },
 }
 
 /// The extras of a pipeline: an observer, the control channel, an LLM analyst.

@@ -132,7 +132,11 @@ pub async fn resolve(
     Path(id): Path<String>,
 ) -> Result<Json<Incident>, ApiError> {
     let incident = state.store.resolve(&id, Utc::now()).await?;
-    let _ = state.control.send(Control::Resolved { id }).await;
+    let fingerprint = incident.fingerprint.clone();
+    let _ = state
+        .control
+        .send(Control::Resolved { id, fingerprint })
+        .await;
     Ok(Json(incident))
 }
 

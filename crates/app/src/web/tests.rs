@@ -196,7 +196,9 @@ async fn incidents_are_listed_shown_acknowledged_and_resolved() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(resolved["status"], "resolved");
     match h.control.recv().await {
-        Some(Control::Resolved { id }) => assert_eq!(id, "b"),
+        Some(Control::Resolved { id, fingerprint }) => {
+            assert_eq!((id.as_str(), fingerprint.as_str()), ("b", "fp-b"));
+        }
         other => panic!("the correlator was not told: {other:?}"),
     }
 }

@@ -13,9 +13,11 @@ use super::{Evidence, Incident, SAMPLE_LINES};
 /// it never was, so all of it). True when the stored severity rose.
 ///
 /// Counts (windows, lines, each template's lines) are summed; the stored incident keeps its
-/// identity, its first sample lines, its grouping and its history. Text (title, summary,
-/// analyzer) is taken from `local` when its severity is higher or when its text changed since
-/// `since`: the instance that last learned something about the incident tells it.
+/// identity, its first sample lines, its grouping and its history, and opened when the
+/// earliest copy did. Text (title, summary, analyzer) is taken from `local` when its severity
+/// is higher, or when its text changed since `since` (an LLM's summary): the instance that
+/// last learned something about the incident tells it. A copy merged for the first time
+/// brings no news in its text, only in its severity.
 pub fn merge(
     stored: &mut Incident,
     local: &Incident,
@@ -23,7 +25,7 @@ pub fn merge(
     max_templates: usize,
 ) -> bool {
     let rose = local.severity > stored.severity;
-    let text_changed = since.is_none_or(|s| {
+    let text_changed = since.is_some_and(|s| {
         (&s.title, &s.summary, &s.analyzer) != (&local.title, &local.summary, &local.analyzer)
     });
     if rose || text_changed {
@@ -32,6 +34,7 @@ pub fn merge(
         stored.analyzer.clone_from(&local.analyzer);
     }
     stored.severity = stored.severity.max(local.severity);
+    stored.opened_at = stored.opened_at.min(local.opened_at);
     stored.last_seen = stored.last_seen.max(local.last_seen);
     stored.windows += local.windows - since.map_or(0, |s| s.windows.min(local.windows));
     stored.lines += local.lines - since.map_or(0, |s| s.lines.min(local.lines));

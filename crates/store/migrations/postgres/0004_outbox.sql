@@ -1,7 +1,8 @@
 -- Incident transitions waiting for the webhooks, written in the transaction that made them.
 -- Whichever instance takes a row first sends it (taking deletes it), so each transition is
--- sent once across every instance, and a transition whose instance died before sending it is
--- sent by another one.
+-- sent once across every instance, and a transition whose instance died before taking it is
+-- sent by another one. A row taken waits in that instance's webhook queue, which a crash
+-- loses, as it would without the outbox.
 CREATE TABLE outbox (
     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     incident_id TEXT NOT NULL,

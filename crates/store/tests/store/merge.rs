@@ -26,8 +26,8 @@ async fn sqlite_two_instances_writing_one_fingerprint_from_50_tasks_each_keep_on
     two_instances_write_one_fingerprint(&db).await;
 }
 
-/// Each task is a correlator's copy of the incident: it opens, grows, and resolves, merged
-/// by one of two stores (two pools, as two processes would have).
+/// Each task is a correlator's copy of the incident: it opens, grows, resolves, comes back and
+/// resolves again, merged by one of two stores (two pools, as two processes would have).
 async fn two_instances_write_one_fingerprint(db: &TestDb) {
     let (left, right) = tokio::join!(ic_store::open(&db.url), ic_store::open(&db.url));
     let stores = [
@@ -49,12 +49,16 @@ async fn two_instances_write_one_fingerprint(db: &TestDb) {
     let all = stores[0].list(&Default::default()).await.expect("list");
     assert_eq!(all.len(), 1, "one incident: {all:#?}");
     let stored = &all[0];
-    assert_eq!(stored.windows, 2 * 2 * TASKS as u64);
+    assert_eq!(stored.windows, 3 * 2 * TASKS as u64);
     assert_eq!(stored.lines, lines);
     assert_eq!(stored.templates[0].count, lines);
     // The copy seen last resolved it; the others only added their counts.
     assert_eq!(stored.status, IncidentStatus::Resolved);
-    assert_eq!(stored.last_seen, last_seen_of(2 * TASKS - 1));
+    assert_eq!(
+        stored.last_seen,
+        last_seen_of(2 * TASKS - 1) + TimeDelta::hours(1)
+    );
+    assert_eq!(stored.reopened, 1);
 
     let mut sent: Vec<Transition> = Vec::new();
     for store in &stores {
@@ -71,7 +75,11 @@ async fn two_instances_write_one_fingerprint(db: &TestDb) {
     }
     assert_eq!(
         counts,
-        HashMap::from([(Transition::Opened, 1), (Transition::Resolved, 1)])
+        HashMap::from([
+            (Transition::Opened, 1),
+            (Transition::Resolved, 2),
+            (Transition::Reopened, 1)
+        ])
     );
     assert!(stores[0].take_notifications(10).await.unwrap().is_empty());
     for store in stores {
@@ -117,6 +125,33 @@ async fn copy_lifecycle(store: SqlStore, task: usize, grown: Arc<Barrier>) -> u6
     let since = Since {
         stored_id: &opened.id,
         copy: &second,
+    };
+    merge(&store, Transition::Resolved, &copy, Some(since)).await;
+    let third = copy.clone();
+
+    // Then it comes back on every copy at once (each saw it after the resolve, one window
+    // more): one of them reopens the incident, the others add to it.
+    grown.wait().await;
+    copy.status = IncidentStatus::Open;
+    copy.resolved_at = None;
+    copy.reopened = 1;
+    copy.windows = 3;
+    copy.lines += 5;
+    copy.templates[0].count = copy.lines;
+    copy.last_seen = last_seen_of(task) + TimeDelta::hours(1);
+    let since = Since {
+        stored_id: &opened.id,
+        copy: &third,
+    };
+    merge(&store, Transition::Reopened, &copy, Some(since)).await;
+    let fourth = copy.clone();
+
+    grown.wait().await;
+    copy.status = IncidentStatus::Resolved;
+    copy.resolved_at = Some(copy.last_seen + TimeDelta::seconds(120));
+    let since = Since {
+        stored_id: &opened.id,
+        copy: &fourth,
     };
     merge(&store, Transition::Resolved, &copy, Some(since)).await;
     copy.lines
@@ -181,6 +216,7 @@ async fn sqlite_a_copy_that_sees_the_end_sooner_leaves_the_resolve_to_the_other(
     a.status = IncidentStatus::Open;
     a.resolved_at = None;
     a.reopened = 1;
+    a.last_seen = after_b.resolved_at.unwrap() + TimeDelta::seconds(30);
     a.windows += 1;
     a.lines += 70;
     a.templates[0].count += 70;
