@@ -91,7 +91,6 @@ impl SqlStore {
             };
             return Ok((transition, incident, Write::New));
         };
-        let reopened = stored.reopened;
         let recurred = local.status == IncidentStatus::Open
             && stored.resolved_at.is_none_or(|at| local.last_seen > at);
         merge(&mut stored, local, Some(since), contribution.max_templates);
@@ -100,9 +99,7 @@ impl SqlStore {
         }
         stored.status = IncidentStatus::Open;
         stored.resolved_at = None;
-        if stored.reopened == reopened {
-            stored.reopened += 1;
-        }
+        stored.reopened += 1;
         Ok((Transition::Reopened, stored, Write::Replace))
     }
 

@@ -13,7 +13,9 @@ use super::{Evidence, Incident, SAMPLE_LINES};
 /// it never was, so all of it). True when the stored severity rose.
 ///
 /// Counts (windows, lines, each template's lines) are summed; the stored incident keeps its
-/// identity, its first sample lines, its grouping and its history, and opened when the
+/// identity, its first sample lines, its grouping and its history (how often it reopened is
+/// the store's to count: a copy's own reopens may be of an incident that stayed open
+/// elsewhere), and opened when the
 /// earliest copy did. Text (title, summary, analyzer) is taken from `local` when its severity
 /// is higher, or when its text changed since `since` (an LLM's summary): the instance that
 /// last learned something about the incident tells it. A copy merged for the first time
@@ -38,7 +40,6 @@ pub fn merge(
     stored.last_seen = stored.last_seen.max(local.last_seen);
     stored.windows += local.windows - since.map_or(0, |s| s.windows.min(local.windows));
     stored.lines += local.lines - since.map_or(0, |s| s.lines.min(local.lines));
-    stored.reopened = stored.reopened.max(local.reopened);
     for service in &local.impacted_services {
         if !stored.impacted_services.contains(service) {
             stored.impacted_services.push(service.clone());
