@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ic_core::Report;
-use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition};
+use ic_core::incident::{CorrelatorConfig, Incident, IncidentEvent, IncidentStatus, Transition};
 use ic_store::{Consumed, Contribution, IncidentFilter, Retention, Since, Store};
 
 use crate::notify::Notifier;
@@ -49,6 +49,8 @@ pub struct IncidentSink {
     instance: String,
     /// Templates an incident keeps, as the correlator keeps them.
     max_templates: usize,
+    /// How long a quiet incident stays open, as the correlator keeps it.
+    resolve_after: Duration,
     /// The correlator's copies by their id: where each was last merged, and as what.
     merged: Mutex<HashMap<String, Merged>>,
     /// The latest change to each copy whose merge failed, tried again with the next results
@@ -73,13 +75,14 @@ impl IncidentSink {
     pub fn new(
         store: Option<Arc<dyn Store>>,
         notifier: Option<Notifier>,
-        max_templates: usize,
+        correlator: &CorrelatorConfig,
     ) -> Self {
         Self {
             store,
             notifier,
             instance: instance_name().to_owned(),
-            max_templates,
+            max_templates: correlator.max_templates,
+            resolve_after: correlator.resolve_after,
             merged: Mutex::new(HashMap::new()),
             failed: Mutex::new(HashMap::new()),
         }
@@ -259,6 +262,34 @@ impl IncidentSink {
                 incident,
             })
             .collect()
+    }
+
+    /// Resolves the shared incidents whose latest copy's instance died before resolving them:
+    /// no instance wrote them for twice the resolve time, and this one does not see them.
+    /// Whichever instance looks first resolves them; failures are logged.
+    pub async fn resolve_abandoned(&self) -> Vec<IncidentEvent> {
+        let Some(store) = &self.store else {
+            return Vec::new();
+        };
+        let seen_here: Vec<String> = {
+            let merged = self.merged.lock().expect("not poisoned");
+            merged
+                .values()
+                .filter(|m| m.copy.status == IncidentStatus::Open)
+                .map(|m| m.stored_id.clone())
+                .collect()
+        };
+        let quiet_for = self.resolve_after.saturating_mul(2);
+        match store
+            .resolve_abandoned(quiet_for, self.resolve_after, &seen_here, Utc::now())
+            .await
+        {
+            Ok(resolved) => resolved,
+            Err(err) => {
+                tracing::warn!(%err, "Looking for abandoned incidents failed.");
+                Vec::new()
+            }
+        }
     }
 
     /// Sends the transitions waiting in the store's outbox, this instance's and those of an

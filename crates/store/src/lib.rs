@@ -62,6 +62,18 @@ pub trait Store: Send + Sync {
     ///   (under a fresh id if its own is taken), [`Transition::Opened`].
     async fn merge(&self, contribution: &Contribution<'_>) -> Result<IncidentEvent, StoreError>;
 
+    /// Resolves the open incidents that no instance has written for `quiet_for` (by the wall
+    /// clock), other than those in `seen_here`: the instance that held their latest copy died
+    /// before resolving them. Each resolves `resolve_after` after it was last seen, records the
+    /// transition (and writes the outbox, when notifying), and is returned.
+    async fn resolve_abandoned(
+        &self,
+        quiet_for: Duration,
+        resolve_after: Duration,
+        seen_here: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IncidentEvent>, StoreError>;
+
     /// Takes up to `limit` transitions from the outbox, oldest first. Taking deletes them, and
     /// instances taking at once never get the same one.
     async fn take_notifications(&self, limit: u32) -> Result<Vec<IncidentEvent>, StoreError>;

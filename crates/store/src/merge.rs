@@ -2,7 +2,7 @@
 //! stored incident under a lock on it, and the transitions people are told about go to an
 //! outbox in the same transaction.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition, merge};
 use sqlx::{Any, Transaction};
 
@@ -101,6 +101,43 @@ impl SqlStore {
         stored.resolved_at = None;
         stored.reopened += 1;
         Ok((Transition::Reopened, stored, Write::Replace))
+    }
+
+    /// Resolves the open incident `id` at `at` if no instance wrote it since `cutoff` (one may
+    /// have merged into it since it was read); the transition, when it did.
+    pub(crate) async fn resolve_if_untouched(
+        &self,
+        id: &str,
+        cutoff: String,
+        at: DateTime<Utc>,
+    ) -> Result<Option<IncidentEvent>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let resolved = sqlx::query(
+            "UPDATE incidents SET status = 'resolved', resolved_at = $2, updated_at = $3
+             WHERE id = $1 AND status = 'open' AND updated_at < $4",
+        )
+        .bind(id)
+        .bind(time(at))
+        .bind(time(Utc::now()))
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
+        if resolved.rows_affected() == 0 {
+            return Ok(None);
+        }
+        record_transition(&mut tx, id, Transition::Resolved, at).await?;
+        let incident = find(&mut tx, select_incidents!("WHERE id = $1"), id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { id: id.to_owned() })?;
+        let event = IncidentEvent {
+            transition: Transition::Resolved,
+            incident,
+        };
+        if self.notifying && Transition::Resolved.notifies(&event.incident) {
+            enqueue(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(event))
     }
 
     /// Takes up to `limit` transitions from the outbox (see [`crate::Store::take_notifications`]).

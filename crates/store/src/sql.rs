@@ -5,8 +5,10 @@
 //! transaction starts with a write, so that SQLite takes its write lock up front, waiting out
 //! other writers with its busy timeout, instead of failing to upgrade a read lock later.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use ic_core::Report;
 use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition};
 use sqlx::{Any, AnyPool, Row, Transaction};
@@ -102,6 +104,41 @@ impl Store for SqlStore {
 
     async fn take_notifications(&self, limit: u32) -> Result<Vec<IncidentEvent>, StoreError> {
         self.take_outbox(limit).await
+    }
+
+    async fn resolve_abandoned(
+        &self,
+        quiet_for: Duration,
+        resolve_after: Duration,
+        seen_here: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IncidentEvent>, StoreError> {
+        let Some(cutoff) = TimeDelta::from_std(quiet_for)
+            .ok()
+            .and_then(|quiet| now.checked_sub_signed(quiet))
+        else {
+            return Ok(Vec::new());
+        };
+        let stale = self
+            .fetch_incidents(
+                sqlx::query(select_incidents!(
+                    "WHERE status = 'open' AND updated_at < $1"
+                ))
+                .bind(time(cutoff)),
+            )
+            .await?;
+        let mut resolved = Vec::new();
+        for incident in stale.iter().filter(|i| !seen_here.contains(&i.id)) {
+            let at = TimeDelta::from_std(resolve_after)
+                .ok()
+                .and_then(|after| incident.last_seen.checked_add_signed(after))
+                .unwrap_or(incident.last_seen);
+            resolved.extend(
+                self.resolve_if_untouched(&incident.id, time(cutoff), at)
+                    .await?,
+            );
+        }
+        Ok(resolved)
     }
 
     async fn get(&self, id: &str) -> Result<Incident, StoreError> {

@@ -113,11 +113,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
         true => None,
         false => Some(Notifier::start(settings.webhooks.clone())?),
     };
-    let sink = IncidentSink::new(
-        Some(sink_store),
-        notifier,
-        settings.correlator.max_templates,
-    );
+    let sink = IncidentSink::new(Some(sink_store), notifier, &settings.correlator);
     sink.restored(&restored_copies);
     let color = super::color_stdout(stdout_is_terminal);
     let outputs = Outputs {
@@ -173,8 +169,11 @@ impl Outputs<'_> {
                     continue;
                 }
                 _ = outbox.tick() => {
-                    for event in self.sink.retry_failed(&[]).await {
-                        self.live.publish_incident(&event);
+                    let mut changes = self.sink.retry_failed(&[]).await;
+                    changes.extend(self.sink.resolve_abandoned().await);
+                    for event in &changes {
+                        self.live.publish_incident(event);
+                        log_transition(event);
                     }
                     self.sink.send_waiting().await;
                     // Other instances sharing the database change incidents this dashboard

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::TimeDelta;
 use ic_core::Severity;
@@ -257,5 +258,76 @@ async fn sqlite_a_copy_that_sees_the_end_sooner_leaves_the_resolve_to_the_other(
             Transition::Resolved
         ]
     );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_an_incident_nobody_writes_any_more_is_resolved_by_whoever_looks() {
+    abandoned_incidents_are_resolved(&TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+async fn postgres_an_incident_nobody_writes_any_more_is_resolved_by_whoever_looks() {
+    abandoned_incidents_are_resolved(&TestDb::postgres().await).await;
+}
+
+/// The instance that held the latest copy of "left" died; "kept" is still seen here.
+async fn abandoned_incidents_are_resolved(db: &TestDb) {
+    let store = ic_store::open(&db.url).await.unwrap().notifying(true);
+    let left = incident(
+        "left",
+        "fp-left",
+        "inventory-db",
+        &[],
+        Severity::Critical,
+        t(0),
+    );
+    let kept = incident(
+        "kept",
+        "fp-kept",
+        "auth-service",
+        &[],
+        Severity::Warning,
+        t(0),
+    );
+    merge(&store, Transition::Opened, &left, None).await;
+    merge(&store, Transition::Opened, &kept, None).await;
+    store.take_notifications(10).await.unwrap();
+    let (quiet_for, resolve_after) = (Duration::from_secs(240), Duration::from_secs(120));
+    let seen_here = ["kept".to_owned()];
+
+    // Written just now: nothing is abandoned yet.
+    let now = chrono::Utc::now();
+    let early = store
+        .resolve_abandoned(quiet_for, resolve_after, &seen_here, now)
+        .await
+        .unwrap();
+    assert!(early.is_empty(), "{early:#?}");
+
+    let later = now + TimeDelta::seconds(300);
+    let resolved = store
+        .resolve_abandoned(quiet_for, resolve_after, &seen_here, later)
+        .await
+        .unwrap();
+    assert_eq!(resolved.len(), 1, "{resolved:#?}");
+    assert_eq!(resolved[0].transition, Transition::Resolved);
+    assert_eq!(resolved[0].incident.id, "left");
+    assert_eq!(
+        resolved[0].incident.resolved_at,
+        Some(left.last_seen + TimeDelta::seconds(120))
+    );
+    assert_eq!(
+        store.get("kept").await.unwrap().status,
+        IncidentStatus::Open
+    );
+    // Once: a second look finds nothing, and the outbox holds the one resolve.
+    let again = store
+        .resolve_abandoned(quiet_for, resolve_after, &seen_here, later)
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+    let sent = store.take_notifications(10).await.unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].incident.id, "left");
     store.close().await;
 }
