@@ -125,8 +125,21 @@ impl SqlStore {
         if resolved.rows_affected() == 0 {
             return Ok(None);
         }
-        record_transition(&mut tx, id, Transition::Resolved, at).await?;
-        let incident = find(&mut tx, select_incidents!("WHERE id = $1"), id)
+        let event = self.announce_resolved(&mut tx, id, at).await?;
+        tx.commit().await?;
+        Ok(Some(event))
+    }
+
+    /// After `id` was resolved at `at` in `tx`: records the transition, and puts it in the
+    /// outbox when the store is notifying.
+    pub(crate) async fn announce_resolved(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<IncidentEvent, StoreError> {
+        record_transition(tx, id, Transition::Resolved, at).await?;
+        let incident = find(tx, select_incidents!("WHERE id = $1"), id)
             .await?
             .ok_or_else(|| StoreError::NotFound { id: id.to_owned() })?;
         let event = IncidentEvent {
@@ -134,10 +147,9 @@ impl SqlStore {
             incident,
         };
         if self.notifying && Transition::Resolved.notifies(&event.incident) {
-            enqueue(&mut tx, &event).await?;
+            enqueue(tx, &event).await?;
         }
-        tx.commit().await?;
-        Ok(Some(event))
+        Ok(event)
     }
 
     /// Takes up to `limit` transitions from the outbox (see [`crate::Store::take_notifications`]).
@@ -155,11 +167,10 @@ impl SqlStore {
                  RETURNING seq, incident_id, event"
             }
         };
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(statement)
+        let mut rows: Vec<(i64, String, String)> = sqlx::query_as(statement)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        let mut rows = rows;
         rows.sort_unstable_by_key(|(seq, _, _)| *seq);
         rows.into_iter()
             .map(|(_, id, json)| {
@@ -194,7 +205,7 @@ fn add_to_open(mut stored: Incident, contribution: &Contribution<'_>) -> (Transi
 }
 
 /// The one incident `statement` selects with `value` bound, if any.
-pub(crate) async fn find(
+async fn find(
     tx: &mut Transaction<'_, Any>,
     statement: &'static str,
     value: &str,
@@ -226,10 +237,7 @@ async fn unused_id(tx: &mut Transaction<'_, Any>, id: &str) -> Result<String, St
 }
 
 /// Puts a transition in the outbox.
-pub(crate) async fn enqueue(
-    tx: &mut Transaction<'_, Any>,
-    event: &IncidentEvent,
-) -> Result<(), StoreError> {
+async fn enqueue(tx: &mut Transaction<'_, Any>, event: &IncidentEvent) -> Result<(), StoreError> {
     let id = &event.incident.id;
     let json = serde_json::to_string(event)
         .map_err(|e| StoreError::corrupt(id, format_args!("cannot be written as JSON: {e}")))?;

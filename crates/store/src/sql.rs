@@ -17,7 +17,6 @@ use crate::columns::{
     incident_from_row, optional_time, parse_time, parse_transition, select_incidents,
     severity_rank, time, transition_time,
 };
-use crate::merge::{enqueue, find};
 use crate::{
     Backend, Consumed, Contribution, IncidentFilter, Retention, Store, StoreError, Totals,
     TransitionRecord,
@@ -233,19 +232,7 @@ impl Store for SqlStore {
         .execute(&mut *tx)
         .await?;
         if resolved.rows_affected() > 0 {
-            record_transition(&mut tx, id, Transition::Resolved, at).await?;
-            if self.notifying {
-                let incident = find(&mut tx, select_incidents!("WHERE id = $1"), id)
-                    .await?
-                    .ok_or_else(|| StoreError::NotFound { id: id.to_owned() })?;
-                if Transition::Resolved.notifies(&incident) {
-                    let event = IncidentEvent {
-                        transition: Transition::Resolved,
-                        incident,
-                    };
-                    enqueue(&mut tx, &event).await?;
-                }
-            }
+            self.announce_resolved(&mut tx, id, at).await?;
         }
         tx.commit().await?;
         self.get(id).await

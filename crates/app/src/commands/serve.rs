@@ -69,7 +69,6 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let live = Live::new(counters, demo);
     live.track_open(&restored);
 
-    let sink_store = store.clone();
     let mut engine = Engine::new(settings.window, settings.correlator);
     let restored_copies = restored.clone();
     engine.restore(restored);
@@ -113,7 +112,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
         true => None,
         false => Some(Notifier::start(settings.webhooks.clone())?),
     };
-    let sink = IncidentSink::new(Some(sink_store), notifier, &settings.correlator);
+    let sink = IncidentSink::new(Some(store), notifier, &settings.correlator);
     sink.restored(&restored_copies);
     let color = super::color_stdout(stdout_is_terminal);
     let outputs = Outputs {
