@@ -38,12 +38,62 @@ pub struct Digest {
     /// Per-service totals, most lines first.
     pub services: Vec<ServiceStat>,
     pub levels: LevelCounts,
+    /// Every line of the window, in arrival order, as the analyzer follows them across
+    /// windows.
+    pub notes: Vec<Note>,
+}
+
+/// One line of a window as the analyzer's horizons need it: when, from whom, which template,
+/// how severe, and in which trace.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Note {
+    pub at: DateTime<Utc>,
+    /// Index into the digest's `services`.
+    pub service: u32,
+    /// Index into the digest's `templates`.
+    pub template: u32,
+    pub level: Level,
+    /// A hash of the event's trace id, when it carried one (see [`TRACE_KEYS`]).
+    pub trace: Option<u64>,
+}
+
+/// Attribute names a trace id goes by: OpenTelemetry's (as OTLP ingest stores it and as its
+/// log bridges write it), W3C-style camel case, and the dotted ECS and Datadog forms.
+pub const TRACE_KEYS: [&str; 6] = [
+    "trace_id",
+    "traceId",
+    "traceID",
+    "trace.id",
+    "dd.trace_id",
+    "otelTraceID",
+];
+
+/// The hash of the event's trace id, if it has one. One pass over the attributes, most of
+/// them turned away by their length: six map lookups per line would cost more than the rest of
+/// following the line does.
+fn trace_of(event: &LogEvent) -> Option<u64> {
+    let (_, id) = event
+        .attributes
+        .iter()
+        .find(|(key, _)| matches!(key.len(), 7 | 8 | 11) && TRACE_KEYS.contains(&key.as_str()))?;
+    (!id.is_empty()).then(|| fnv1a(id.as_bytes()))
+}
+
+/// FNV-1a, 64 bits: trace ids are only told apart, never shown.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// One template's lines in one window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TemplateStat {
     pub id: TemplateId,
+    /// The template's family: templates that differ only in a few words that take few values
+    /// (see the miner's `family` module). Evidence of errors is counted per family, so a known
+    /// failure with another value in one of those words is not news.
+    pub family: TemplateId,
     /// The template as the miner knows it when the window closes.
     pub template: String,
     pub count: u32,
@@ -124,10 +174,23 @@ pub struct ServiceStat {
 pub struct Condenser {
     miner: Miner,
     max_age: Duration,
-    /// Where each template of the batch being condensed sits in its digest. Kept from batch to
-    /// batch: a replayed file can close a window every few lines, and the table is then
-    /// allocated once rather than per window.
+    /// Tables reused from batch to batch: a replayed file can close a window every few lines,
+    /// and they are then allocated once rather than per window.
+    scratch: Scratch,
+}
+
+/// The condenser's reusable tables.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// Where each template of the batch being condensed sits in its digest.
     slots: HashMap<TemplateId, usize, FastBuild>,
+    /// The templates' ids in their first order, before merges.
+    first_ids: Vec<TemplateId>,
+    /// Services in their sorted order, by first position; and each first position's place in it.
+    order: Vec<u32>,
+    service_at: Vec<u32>,
+    /// Each template's place in the digest, by first position.
+    template_at: Vec<u32>,
 }
 
 impl Condenser {
@@ -136,7 +199,7 @@ impl Condenser {
         Self {
             miner: Miner::new(miner),
             max_age,
-            slots: HashMap::default(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -146,14 +209,15 @@ impl Condenser {
 
     /// Condenses one batch. An empty batch gives an empty digest stamped with the Unix epoch.
     pub fn condense(&mut self, batch: Batch) -> Digest {
-        self.slots.clear();
+        self.scratch.slots.clear();
         let mut acc = Accumulator {
-            slots: &mut self.slots,
+            scratch: &mut self.scratch,
             templates: Vec::new(),
             services: Vec::new(),
             levels: LevelCounts::default(),
             start: None,
             end: None,
+            notes: Vec::with_capacity(batch.events.len()),
         };
         for event in batch.events {
             let id = self.miner.add(&event.message);
@@ -174,17 +238,21 @@ impl Condenser {
 
 /// Per-window running totals.
 struct Accumulator<'a> {
-    slots: &'a mut HashMap<TemplateId, usize, FastBuild>,
+    scratch: &'a mut Scratch,
     /// In order of first appearance; `last_samples` is a ring until [`Accumulator::finish`].
     templates: Vec<TemplateStat>,
     services: Vec<ServiceStat>,
     levels: LevelCounts,
     start: Option<DateTime<Utc>>,
     end: Option<DateTime<Utc>>,
+    /// Until [`Accumulator::finish`], `template` is the template's position in `templates` and
+    /// `service` the service's in `services`, both before merging and sorting.
+    notes: Vec<Note>,
 }
 
 impl Accumulator<'_> {
     fn add(&mut self, id: TemplateId, event: LogEvent) {
+        let trace = trace_of(&event);
         let LogEvent {
             timestamp,
             service,
@@ -195,9 +263,16 @@ impl Accumulator<'_> {
         self.levels.add(level);
         self.start = Some(self.start.map_or(timestamp, |s| s.min(timestamp)));
         self.end = Some(self.end.map_or(timestamp, |e| e.max(timestamp)));
-        count_service(&mut self.services, service_name(&service), level);
-
+        let service_index = count_service(&mut self.services, service_name(&service), level);
         let slot = self.slot(id, timestamp);
+        self.notes.push(Note {
+            at: timestamp,
+            service: service_index,
+            template: slot as u32,
+            level,
+            trace,
+        });
+
         let stat = &mut self.templates[slot];
         stat.count += 1;
         stat.levels.add(level);
@@ -216,9 +291,10 @@ impl Accumulator<'_> {
 
     /// The index of template `id` in `templates`, which gets it on its first line.
     fn slot(&mut self, id: TemplateId, timestamp: DateTime<Utc>) -> usize {
-        *self.slots.entry(id).or_insert_with(|| {
+        *self.scratch.slots.entry(id).or_insert_with(|| {
             self.templates.push(TemplateStat {
                 id,
+                family: id,
                 template: String::new(),
                 count: 0,
                 levels: LevelCounts::default(),
@@ -244,16 +320,21 @@ impl Accumulator<'_> {
         for stat in &mut self.templates {
             order_last_samples(stat);
         }
+        self.scratch.first_ids.clear();
+        self.scratch
+            .first_ids
+            .extend(self.templates.iter().map(|stat| stat.id));
         self.follow_merges(miner);
         for stat in &mut self.templates {
-            stat.template = miner.template(stat.id).unwrap_or_default();
+            if let Some((template, family)) = miner.template_and_family(stat.id) {
+                stat.template = template;
+                stat.family = family;
+            }
             sort_services(stat);
         }
         self.templates
             .sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.id.cmp(&b.id)));
-        self.services.sort_by(|a, b| {
-            (b.levels.total().cmp(&a.levels.total())).then_with(|| a.name.cmp(&b.name))
-        });
+        self.index_notes(miner);
         let epoch = DateTime::<Utc>::UNIX_EPOCH;
         Digest {
             seq,
@@ -265,6 +346,43 @@ impl Accumulator<'_> {
             templates: self.templates,
             services: self.services,
             levels: self.levels,
+            notes: self.notes,
+        }
+    }
+
+    /// Sorts the services and points every note at its sorted service and template.
+    fn index_notes(&mut self, miner: &Miner) {
+        let most_lines_first = |a: &ServiceStat, b: &ServiceStat| {
+            (b.levels.total().cmp(&a.levels.total())).then_with(|| a.name.cmp(&b.name))
+        };
+        let scratch = &mut *self.scratch;
+        scratch.order.clear();
+        scratch.order.extend(0..self.services.len() as u32);
+        let services = &self.services;
+        scratch
+            .order
+            .sort_by(|&a, &b| most_lines_first(&services[a as usize], &services[b as usize]));
+        scratch.service_at.clear();
+        scratch.service_at.resize(scratch.order.len(), 0);
+        for (new, &old) in scratch.order.iter().enumerate() {
+            scratch.service_at[old as usize] = new as u32;
+        }
+        // Names are unique, so the order is total and this sort lands where `order` says.
+        self.services.sort_by(most_lines_first);
+        scratch.slots.clear();
+        for (i, stat) in self.templates.iter().enumerate() {
+            scratch.slots.insert(stat.id, i);
+        }
+        // A template merged while the window filled has its lines under the one it went into.
+        scratch.template_at.clear();
+        for &id in &scratch.first_ids {
+            let now = miner.resolve(id).unwrap_or(id);
+            let at = scratch.slots.get(&now).copied().unwrap_or(0);
+            scratch.template_at.push(at as u32);
+        }
+        for note in &mut self.notes {
+            note.service = scratch.service_at[note.service as usize];
+            note.template = scratch.template_at[note.template as usize];
         }
     }
 
@@ -282,12 +400,12 @@ impl Accumulator<'_> {
             return;
         }
         let mut merged: Vec<TemplateStat> = Vec::with_capacity(self.templates.len());
-        self.slots.clear();
+        self.scratch.slots.clear();
         for stat in std::mem::take(&mut self.templates) {
-            match self.slots.get(&stat.id) {
+            match self.scratch.slots.get(&stat.id) {
                 Some(&i) => merge_into(&mut merged[i], stat),
                 None => {
-                    self.slots.insert(stat.id, merged.len());
+                    self.scratch.slots.insert(stat.id, merged.len());
                     merged.push(stat);
                 }
             }
@@ -406,9 +524,13 @@ fn count_template_service(services: &mut Vec<(String, u32)>, service: String) ->
     services.len() - 1
 }
 
-fn count_service(services: &mut Vec<ServiceStat>, service: &str, level: Level) {
-    match services.iter_mut().find(|s| s.name == service) {
-        Some(stat) => stat.levels.add(level),
+/// Counts a line of `service`; returns the service's position in `services`.
+fn count_service(services: &mut Vec<ServiceStat>, service: &str, level: Level) -> u32 {
+    match services.iter().position(|s| s.name == service) {
+        Some(i) => {
+            services[i].levels.add(level);
+            i as u32
+        }
         None => {
             let mut levels = LevelCounts::default();
             levels.add(level);
@@ -416,6 +538,7 @@ fn count_service(services: &mut Vec<ServiceStat>, service: &str, level: Level) {
                 name: service.to_owned(),
                 levels,
             });
+            (services.len() - 1) as u32
         }
     }
 }

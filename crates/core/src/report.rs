@@ -83,6 +83,24 @@ pub struct WindowSummary {
 pub struct RootCause {
     pub service: String,
     pub template: String,
+    /// The likeliest culprits, best first (`service` is the first), with how strongly the
+    /// evidence points at each and what that evidence is; at most [`CANDIDATES`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<Candidate>,
+}
+
+/// Culprits listed in a report's root cause.
+pub const CANDIDATES: usize = 3;
+
+/// A service the evidence points at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub service: String,
+    /// The evidence's weight: orders of magnitude of surprise under the usual behaviour,
+    /// summed over its findings (each capped), one decimal.
+    pub score: f64,
+    /// One line per finding, strongest first.
+    pub evidence: Vec<String>,
 }
 
 /// One template line of a report.

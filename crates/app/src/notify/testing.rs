@@ -40,6 +40,7 @@ pub(crate) fn incident() -> Incident {
         root_cause: RootCause {
             service: "inventory-db".to_owned(),
             template: "Database Connection Refused: Pool exhausted".to_owned(),
+            candidates: Vec::new(),
         },
         impacted_services: vec!["inventory-db".to_owned(), "checkout".to_owned()],
         opened_at: at,

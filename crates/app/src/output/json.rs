@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use ic_core::Report;
-use ic_core::report::{ReportTemplate, RootCause, WindowSummary};
+use ic_core::report::{Candidate, ReportTemplate, RootCause, WindowSummary};
 use serde::Serialize;
 
 /// Appends `report` as JSON (without a newline) to `out`.
@@ -72,10 +72,39 @@ fn write_window(out: &mut Vec<u8>, window: &WindowSummary) {
 }
 
 fn write_root_cause(out: &mut Vec<u8>, root: &RootCause) {
-    let RootCause { service, template } = root;
+    let RootCause {
+        service,
+        template,
+        candidates,
+    } = root;
     let mut object = Object::open(out);
     string(object.key("service"), service);
     string(object.key("template"), template);
+    // `skip_serializing_if = "Vec::is_empty"`, as on the field.
+    if !candidates.is_empty() {
+        let list = object.key("candidates");
+        list.push(b'[');
+        for (i, candidate) in candidates.iter().enumerate() {
+            if i > 0 {
+                list.push(b',');
+            }
+            write_candidate(list, candidate);
+        }
+        list.push(b']');
+    }
+    object.close();
+}
+
+fn write_candidate(out: &mut Vec<u8>, candidate: &Candidate) {
+    let Candidate {
+        service,
+        score,
+        evidence,
+    } = candidate;
+    let mut object = Object::open(out);
+    string(object.key("service"), service);
+    value(object.key("score"), score);
+    strings(object.key("evidence"), evidence);
     object.close();
 }
 
@@ -354,6 +383,13 @@ mod tests {
             root_cause: (!variant.is_multiple_of(2)).then(|| RootCause {
                 service: "inventory-db".into(),
                 template: AWKWARD.into(),
+                candidates: (0..variant / 2)
+                    .map(|i| Candidate {
+                        service: format!("svc-{i}"),
+                        score: [12.5, 0.0, 40.0][i % 3],
+                        evidence: vec![AWKWARD.into(), "new error".into()],
+                    })
+                    .collect(),
             }),
             templates: (0..variant)
                 .map(|i| template(i.is_multiple_of(2).then_some("storm")))

@@ -62,6 +62,7 @@ fn incident(id: &str) -> Incident {
         root_cause: RootCause {
             service: "inventory-db".into(),
             template: "Pool exhausted".into(),
+            candidates: Vec::new(),
         },
         impacted_services: vec!["inventory-db".into()],
         opened_at: at,

@@ -1,26 +1,34 @@
 //! The built-in analyzer: deterministic, offline, explainable.
 //!
-//! For each window it compares every template with its own usual rate (see [`history`]),
-//! flags the templates that are not the usual noise (see [`signals`]), and from those decides
-//! the severity, the root-cause service (the one whose anomalous lines began first: in a
-//! cascade the failure spreads from it), the impacted services, a title and a summary.
+//! For each window it compares every template with its own usual rate (see [`history`]) and
+//! flags the templates that are not the usual noise (see [`signals`]): storms and surges a
+//! window shows by itself. Thin evidence (a few new errors a minute, a line that stopped, hops
+//! that slowed) only shows over time, so the analyzer also follows every line across windows
+//! over sliding horizons (see [`horizons`]). From both it decides the severity, ranks the
+//! services the evidence points at (see [`rank`]), and writes a title and a summary.
 
 mod history;
+pub mod horizons;
 pub(crate) mod narrate;
+mod rank;
 mod signals;
+pub mod stats;
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use horizons::{Anomaly, HorizonConfig, HorizonLimits};
 pub use signals::{Signal, SignalConfig};
 
 use crate::condense::{Digest, TemplateStat};
 use crate::miner::TemplateId;
 use crate::report::{
-    Report, ReportTemplate, RootCause, Severity, WindowSummary, noise_reduction_ratio,
+    CANDIDATES, Candidate, Report, ReportTemplate, RootCause, Severity, WindowSummary,
+    noise_reduction_ratio,
 };
 use history::{History, Observed};
+use horizons::Horizons;
 use signals::{Assessment, Maturity};
 
 /// The analyzer's settings; the defaults are documented in the README.
@@ -35,6 +43,9 @@ pub struct AnalyzerConfig {
     pub episode_gap: Duration,
     /// A flagged share of error lines from which a surge is Critical rather than a Warning.
     pub critical_share: f64,
+    /// The sliding horizons thin evidence adds up over.
+    pub horizons: HorizonConfig,
+    pub limits: HorizonLimits,
 }
 
 impl Default for AnalyzerConfig {
@@ -45,6 +56,8 @@ impl Default for AnalyzerConfig {
             warmup: Duration::from_secs(30),
             episode_gap: Duration::from_secs(60),
             critical_share: 0.3,
+            horizons: HorizonConfig::default(),
+            limits: HorizonLimits::default(),
         }
     }
 }
@@ -52,7 +65,7 @@ impl Default for AnalyzerConfig {
 /// The name the built-in analyzer signs its reports with.
 pub const BUILTIN: &str = "builtin";
 
-/// A service with anomalous lines in the window.
+/// A service the evidence points at.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Culprit {
     pub service: String,
@@ -62,19 +75,28 @@ pub struct Culprit {
     pub lines: u32,
     /// Its anomalous lines above their expected bound.
     pub excess: f64,
-    /// Index into the digest's templates of its main anomalous template.
-    pub template: usize,
+    /// Index into the digest's templates of its main anomalous template, when the window
+    /// holds it (a line that stopped is in no window).
+    pub template: Option<usize>,
+    /// The text of that template, or of the one a horizon finding is about.
+    pub template_text: String,
     pub signal: Signal,
+    /// How strongly the evidence points at it (see [`rank`]).
+    pub score: f64,
+    /// Its findings in a sentence each, with their weight.
+    pub evidence: Vec<(f64, String)>,
 }
 
 /// What the analyzer concluded about one window, before it is written up as a report.
 #[derive(Debug, Clone)]
 pub struct Finding {
     pub severity: Severity,
-    /// Culprits, the root cause first, then in order of onset.
+    /// Culprits, the likeliest root cause first (see [`rank`]).
     pub culprits: Vec<Culprit>,
     /// One per digest template, in the digest's order.
     pub assessments: Vec<Assessment>,
+    /// What the horizons found as of the window's end.
+    pub anomalies: Vec<Anomaly>,
     /// Whether the history was long enough to judge rates.
     pub warm: bool,
 }
@@ -84,6 +106,7 @@ pub struct Finding {
 pub struct BuiltinAnalyzer {
     config: AnalyzerConfig,
     history: History,
+    horizons: Horizons,
 }
 
 impl BuiltinAnalyzer {
@@ -91,6 +114,7 @@ impl BuiltinAnalyzer {
         Self {
             config,
             history: History::new(config.baseline_tau, config.episode_gap),
+            horizons: Horizons::new(config.horizons, config.limits),
         }
     }
 
@@ -108,18 +132,26 @@ impl BuiltinAnalyzer {
             warm: self.history.span(digest.start) >= self.config.warmup,
             news_since: started + self.config.warmup,
         };
-        let assessments: Vec<Assessment> = (0..digest.templates.len())
+        let mut assessments: Vec<Assessment> = (0..digest.templates.len())
             .map(|i| {
                 let known = self.history.known(digest.templates[i].id, digest.start);
                 signals::assess(&self.config.signals, digest, i, known, maturity)
             })
             .collect();
         let culprits = self.culprits(digest, &assessments);
+        let anomalies = self.horizons.observe(digest).to_vec();
+        rank::mark_templates(digest, &mut assessments, &anomalies);
+        let culprits = rank::rank(culprits, &anomalies, digest);
         self.learn(digest, &assessments);
+        let mut severity = self.severity(digest, &assessments);
+        if !anomalies.is_empty() {
+            severity = severity.max(Severity::Warning);
+        }
         Finding {
-            severity: self.severity(digest, &assessments),
+            severity,
             culprits,
             assessments,
+            anomalies,
             warm: maturity.warm,
         }
     }
@@ -137,32 +169,32 @@ impl BuiltinAnalyzer {
         }
     }
 
-    /// Groups the flagged templates by service and orders the services by onset.
+    /// Groups the templates the window flagged by service, each with the weight of its
+    /// evidence: how surprising its lines are under their usual rate.
     fn culprits(&mut self, digest: &Digest, assessments: &[Assessment]) -> Vec<Culprit> {
         let mut culprits: Vec<Culprit> = Vec::new();
         for a in assessments {
             let Some(signal) = a.signal else { continue };
             let stat = &digest.templates[a.index];
+            let expected = a.usual * digest.seconds;
+            let surprise = stats::surprise(
+                stats::poisson_at_least(stat.count, expected),
+                rank::SURPRISE_CAP,
+            );
             for (service, lines) in &stat.services {
                 let onset = self.history.failing(service, stat.first, stat.last);
                 let share = f64::from(*lines) / f64::from(stat.count);
-                add_culprit(
-                    &mut culprits,
-                    service,
+                let found = WindowFinding {
                     onset,
-                    *lines,
-                    a.excess * share,
-                    a.index,
+                    lines: *lines,
+                    excess: a.excess * share,
+                    template: a.index,
                     signal,
-                );
+                    weight: surprise * share,
+                };
+                add_culprit(&mut culprits, service, digest, found);
             }
         }
-        culprits.sort_by(|a, b| {
-            a.onset
-                .cmp(&b.onset)
-                .then_with(|| b.excess.total_cmp(&a.excess))
-                .then_with(|| a.service.cmp(&b.service))
-        });
         culprits
     }
 
@@ -182,31 +214,45 @@ impl BuiltinAnalyzer {
     }
 }
 
-fn add_culprit(
-    culprits: &mut Vec<Culprit>,
-    service: &str,
+/// One flagged template's lines of one service in the window.
+struct WindowFinding {
     onset: DateTime<Utc>,
     lines: u32,
     excess: f64,
     template: usize,
     signal: Signal,
-) {
+    weight: f64,
+}
+
+fn add_culprit(culprits: &mut Vec<Culprit>, service: &str, digest: &Digest, found: WindowFinding) {
+    let stat = &digest.templates[found.template];
+    let evidence = (
+        found.weight,
+        narrate::window_evidence(digest, stat, found.signal),
+    );
     match culprits.iter_mut().find(|c| c.service == service) {
         Some(c) => {
-            c.onset = c.onset.min(onset);
-            c.lines += lines;
-            if (signal, excess) > (c.signal, c.excess) {
-                (c.template, c.signal) = (template, signal);
+            c.onset = c.onset.min(found.onset);
+            c.lines += found.lines;
+            if (found.signal, found.excess) > (c.signal, c.excess) {
+                c.template = Some(found.template);
+                c.template_text.clone_from(&stat.template);
+                c.signal = found.signal;
             }
-            c.excess += excess;
+            c.excess += found.excess;
+            c.score += found.weight;
+            c.evidence.push(evidence);
         }
         None => culprits.push(Culprit {
             service: service.to_owned(),
-            onset,
-            lines,
-            excess,
-            template,
-            signal,
+            onset: found.onset,
+            lines: found.lines,
+            excess: found.excess,
+            template: Some(found.template),
+            template_text: stat.template.clone(),
+            signal: found.signal,
+            score: found.weight,
+            evidence: vec![evidence],
         }),
     }
 }
@@ -215,7 +261,17 @@ fn add_culprit(
 pub fn report(digest: &Digest, finding: &Finding) -> Report {
     let root_cause = finding.culprits.first().map(|c| RootCause {
         service: c.service.clone(),
-        template: digest.templates[c.template].template.clone(),
+        template: c.template_text.clone(),
+        candidates: finding
+            .culprits
+            .iter()
+            .take(CANDIDATES)
+            .map(|c| Candidate {
+                service: c.service.clone(),
+                score: (c.score * 10.0).round() / 10.0,
+                evidence: c.evidence.iter().map(|(_, e)| e.clone()).collect(),
+            })
+            .collect(),
     });
     Report {
         title: narrate::title(digest, finding),

@@ -14,9 +14,16 @@ use super::history::Known;
 use crate::Level;
 use crate::condense::{Digest, TemplateStat};
 
-/// Why a template stands out.
+/// Why a template (or a service) stands out. The first three come from the horizons (see
+/// [`super::horizons`]), the others from the window alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Signal {
+    /// Hops into a service became far slower than usual.
+    Slow,
+    /// A service's usual line stopped following its caller's, or the service stopped logging.
+    Silence,
+    /// Known error lines far above their usual rate over a horizon.
+    Rise,
     /// A warning template whose rate climbs well above its usual rate.
     Climb,
     /// An error template never seen before, at a moderate rate or more.
@@ -30,6 +37,9 @@ pub enum Signal {
 impl Signal {
     pub const fn as_str(self) -> &'static str {
         match self {
+            Signal::Slow => "slow",
+            Signal::Silence => "silence",
+            Signal::Rise => "rise",
             Signal::Climb => "climb",
             Signal::New => "new",
             Signal::Surge => "surge",

@@ -128,6 +128,7 @@ mod tests {
             root_cause: RootCause {
                 service: "inventory-db".into(),
                 template: "template 1".into(),
+                candidates: Vec::new(),
             },
             impacted_services: vec!["inventory-db".into()],
             opened_at: at,

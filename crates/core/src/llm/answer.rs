@@ -218,6 +218,7 @@ impl Context {
         RootCause {
             service: service.to_owned(),
             template,
+            candidates: Vec::new(),
         }
     }
 }

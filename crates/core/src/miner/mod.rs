@@ -160,6 +160,14 @@ impl Miner {
             .map(|cluster| cluster.template().to_owned())
     }
 
+    /// The current text of a template and its family: the id of the family's first cluster,
+    /// shared by the siblings that differ from it only in words with few values; `None` for an
+    /// unknown or evicted id.
+    pub fn template_and_family(&self, id: TemplateId) -> Option<(String, TemplateId)> {
+        self.cluster(id)
+            .map(|cluster| (cluster.template().to_owned(), TemplateId(cluster.family)))
+    }
+
     /// Messages the template has absorbed; `None` for an unknown or evicted id.
     pub fn count(&self, id: TemplateId) -> Option<u64> {
         self.cluster(id).map(|cluster| cluster.size)

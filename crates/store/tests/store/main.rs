@@ -83,6 +83,7 @@ pub fn incident(
         root_cause: RootCause {
             service: service.to_owned(),
             template: template.clone(),
+            candidates: Vec::new(),
         },
         impacted_services: std::iter::once(service)
             .chain(also.iter().copied())

@@ -27,6 +27,7 @@ fn window(end: i64, service: &str, id: u32, text: &str, severity: Severity) -> (
     };
     let stat = TemplateStat {
         id: TemplateId(id),
+        family: TemplateId(id),
         template: text.into(),
         count: 70,
         levels,
@@ -46,6 +47,7 @@ fn window(end: i64, service: &str, id: u32, text: &str, severity: Severity) -> (
         templates: vec![stat],
         services: vec![],
         levels,
+        notes: Vec::new(),
     };
     let report = Report {
         title: format!("{service} failing: {text}"),
@@ -57,6 +59,7 @@ fn window(end: i64, service: &str, id: u32, text: &str, severity: Severity) -> (
         root_cause: (severity > Severity::Info).then(|| RootCause {
             service: service.into(),
             template: text.into(),
+            candidates: Vec::new(),
         }),
         templates: vec![ReportTemplate {
             id: TemplateId(id).to_string(),

@@ -1,0 +1,346 @@
+//! Scenario tests of the horizons: a small traced shop (gateway → cart → db) replayed by event
+//! time, with one fault at a time.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::*;
+use crate::condense::Condenser;
+use crate::event::LogEvent;
+use crate::miner::MinerConfig;
+use crate::window::{TumblingWindow, WindowConfig};
+
+fn t0() -> DateTime<Utc> {
+    Utc.timestamp_opt(1_700_000_000, 0).unwrap()
+}
+
+/// What goes wrong, from when.
+#[derive(Clone, Copy, PartialEq)]
+enum Fault {
+    None,
+    /// db stops answering: cart logs that it asked, then nothing.
+    DbSilent,
+    /// Calls into db take 800 ms more.
+    DbSlow,
+    /// cart logs a new error for one request in sixty (about five a minute).
+    CartNewError,
+    /// db fails one request in ten, and the gateway logs the failure naming db.
+    DbFailsCallersSay,
+    /// Every service's hops take four times longer (a loaded host), no one's fault.
+    AllSlow,
+}
+
+struct Shop {
+    rng: SmallRng,
+    requests_per_second: f64,
+    /// A burst of a known lookup error every `burst_every` seconds, `burst` lines.
+    burst_every: u64,
+    burst: u32,
+}
+
+impl Shop {
+    fn new(seed: u64) -> Self {
+        Shop {
+            rng: SmallRng::seed_from_u64(seed),
+            requests_per_second: 5.0,
+            burst_every: 0,
+            burst: 0,
+        }
+    }
+
+    fn line(
+        at: DateTime<Utc>,
+        service: &str,
+        level: Level,
+        message: String,
+        trace: u64,
+    ) -> LogEvent {
+        let mut event = LogEvent::new(at, service, level, message);
+        event.attributes = BTreeMap::from([("trace_id".to_owned(), format!("{trace:032x}"))]);
+        event
+    }
+
+    /// One request's lines, starting at `at`.
+    fn request(&mut self, at: DateTime<Utc>, trace: u64, fault: Fault) -> Vec<LogEvent> {
+        let id = self.rng.random_range(1000..9999u32);
+        let hop = |rng: &mut SmallRng, slow: bool| {
+            let base = rng.random_range(1..4i64);
+            TimeDelta::milliseconds(if slow { base * 4 } else { base })
+        };
+        let all_slow = fault == Fault::AllSlow;
+        let mut t = at;
+        let mut lines = vec![Self::line(
+            t,
+            "gateway",
+            Level::Info,
+            format!("GET /cart/{id} received"),
+            trace,
+        )];
+        t += hop(&mut self.rng, all_slow);
+        lines.push(Self::line(
+            t,
+            "cart",
+            Level::Info,
+            format!("loading cart {id}"),
+            trace,
+        ));
+        if fault == Fault::DbSilent {
+            return lines;
+        }
+        t += hop(&mut self.rng, all_slow);
+        if fault == Fault::DbSlow {
+            t += TimeDelta::milliseconds(800);
+        }
+        let took = self.rng.random_range(1..9u32);
+        lines.push(Self::line(
+            t,
+            "db",
+            Level::Info,
+            format!("query cart {id} took {took}ms"),
+            trace,
+        ));
+        t += hop(&mut self.rng, all_slow);
+        if fault == Fault::CartNewError && self.rng.random_ratio(1, 60) {
+            lines.push(Self::line(
+                t,
+                "cart",
+                Level::Error,
+                format!("cart {id} checksum mismatch"),
+                trace,
+            ));
+        }
+        if fault == Fault::DbFailsCallersSay && self.rng.random_ratio(1, 10) {
+            let message = format!("checkout {id} failed: upstream db refused the connection");
+            lines.push(Self::line(t, "gateway", Level::Error, message, trace));
+            return lines;
+        }
+        lines.push(Self::line(
+            t,
+            "cart",
+            Level::Info,
+            format!("cart {id} loaded"),
+            trace,
+        ));
+        t += hop(&mut self.rng, all_slow);
+        lines.push(Self::line(
+            t,
+            "gateway",
+            Level::Info,
+            format!("GET /cart/{id} 200"),
+            trace,
+        ));
+        lines
+    }
+
+    /// `seconds` of traffic from `start` seconds on, the fault from `fault_at` on.
+    fn run(&mut self, seconds: u64, fault: Fault, fault_at: u64) -> Vec<LogEvent> {
+        let mut events = Vec::new();
+        let mut trace = 1u64;
+        let mut at = t0();
+        let end = t0() + Duration::from_secs(seconds);
+        while at < end {
+            let secs = (at - t0()).num_seconds() as u64;
+            let now = if secs >= fault_at { fault } else { Fault::None };
+            events.extend(self.request(at, trace, now));
+            trace += 1;
+            let gap = self.rng.random_range(0.2..1.8) / self.requests_per_second;
+            at += TimeDelta::microseconds((gap * 1e6) as i64);
+        }
+        if self.burst_every > 0 {
+            for start in (self.burst_every..seconds).step_by(self.burst_every as usize) {
+                for k in 0..self.burst {
+                    let at = t0()
+                        + Duration::from_secs(start)
+                        + Duration::from_millis(u64::from(k) * 700);
+                    let node = ["a", "b", "c"][k as usize % 3];
+                    let message = format!("no instances available for node-{node}");
+                    events.push(LogEvent::new(at, "gateway", Level::Error, message));
+                }
+            }
+        }
+        events.sort_by_key(|e| e.timestamp);
+        events
+    }
+}
+
+/// What the horizons found at the end of every window, with the window's end.
+fn replay(events: Vec<LogEvent>) -> Vec<(DateTime<Utc>, Vec<Anomaly>)> {
+    let config = WindowConfig::default();
+    let mut window = TumblingWindow::new(config).unwrap();
+    let mut condenser = Condenser::new(MinerConfig::default(), config.max_age);
+    let mut horizons = Horizons::new(HorizonConfig::default(), HorizonLimits::default());
+    let mut found = Vec::new();
+    let mut judge = |batch| {
+        let digest = condenser.condense(batch);
+        let anomalies = horizons.observe(&digest).to_vec();
+        found.push((digest.end, anomalies));
+    };
+    for event in events {
+        let at = event.timestamp;
+        for batch in window.push(event, at) {
+            judge(batch);
+        }
+    }
+    if let Some(batch) = window.flush() {
+        judge(batch);
+    }
+    found
+}
+
+fn seconds(at: DateTime<Utc>) -> i64 {
+    (at - t0()).num_seconds()
+}
+
+/// The first finding from `from` seconds on.
+fn first_after(found: &[(DateTime<Utc>, Vec<Anomaly>)], from: i64) -> Option<(i64, &Anomaly)> {
+    found
+        .iter()
+        .filter(|(end, _)| seconds(*end) >= from)
+        .find_map(|(end, a)| a.first().map(|a| (seconds(*end), a)))
+}
+
+fn before(found: &[(DateTime<Utc>, Vec<Anomaly>)], until: i64) -> Vec<&Anomaly> {
+    found
+        .iter()
+        .filter(|(end, _)| seconds(*end) < until)
+        .flat_map(|(_, a)| a)
+        .collect()
+}
+
+#[test]
+fn normal_traffic_with_recurring_error_bursts_finds_nothing() {
+    let mut shop = Shop::new(1);
+    shop.burst_every = 90;
+    shop.burst = 8;
+    let found = replay(shop.run(900, Fault::None, u64::MAX));
+    let flagged: Vec<_> = before(&found, i64::MAX);
+    // The bursts while learning are the usual; every later burst is as large.
+    assert!(flagged.is_empty(), "{flagged:#?}");
+}
+
+#[test]
+fn a_database_that_stops_answering_is_found_by_the_line_that_stopped() {
+    let found = replay(Shop::new(2).run(600, Fault::DbSilent, 400));
+    assert!(before(&found, 400).is_empty(), "{:#?}", before(&found, 400));
+    let (at, anomaly) = first_after(&found, 400).expect("found");
+    assert!(at <= 430, "found late, at {at} s");
+    assert_eq!(anomaly.signal, Signal::Silence);
+    assert_eq!(anomaly.services[0].0, "db", "{anomaly:#?}");
+    assert!(anomaly.template.contains("query cart"), "{anomaly:#?}");
+}
+
+#[test]
+fn slow_hops_into_one_service_point_at_it_and_a_loaded_host_does_not() {
+    let found = replay(Shop::new(3).run(600, Fault::DbSlow, 400));
+    assert!(before(&found, 400).is_empty());
+    let (at, anomaly) = first_after(&found, 400).expect("found");
+    assert!(at <= 440, "found late, at {at} s");
+    assert_eq!(anomaly.signal, Signal::Slow);
+    assert_eq!(anomaly.services[0].0, "db");
+    assert!(anomaly.observed > 500.0, "{anomaly:#?}");
+
+    let found = replay(Shop::new(3).run(600, Fault::AllSlow, 400));
+    let flagged = before(&found, i64::MAX);
+    assert!(
+        flagged.is_empty(),
+        "everyone slower is no one's fault: {flagged:#?}"
+    );
+}
+
+#[test]
+fn a_thin_new_error_adds_up_over_the_horizons() {
+    // One request in sixty: an error every twelve seconds, never two in a window.
+    let found = replay(Shop::new(4).run(600, Fault::CartNewError, 400));
+    assert!(before(&found, 400).is_empty());
+    let (at, anomaly) = first_after(&found, 400).expect("found");
+    assert!(at <= 530, "found late, at {at} s");
+    assert_eq!(anomaly.signal, Signal::New);
+    assert_eq!(anomaly.services[0].0, "cart");
+    assert!(anomaly.template.contains("checksum mismatch"));
+}
+
+#[test]
+fn a_callee_named_by_its_callers_errors_shares_the_blame() {
+    let found = replay(Shop::new(6).run(600, Fault::DbFailsCallersSay, 400));
+    let (_, anomaly) = first_after(&found, 400).expect("found");
+    let share = |name: &str| {
+        anomaly
+            .services
+            .iter()
+            .find(|(s, _)| s == name)
+            .map_or(0.0, |(_, w)| *w)
+    };
+    assert!((share("db") - 0.5).abs() < 1e-9, "{anomaly:#?}");
+    assert!((share("gateway") - 0.5).abs() < 1e-9, "{anomaly:#?}");
+}
+
+#[test]
+fn more_traffic_is_not_more_trouble() {
+    // Twice the requests from 400 s on, with the error bursts of the background: every count
+    // doubles, none stands out.
+    let mut shop = Shop::new(7);
+    shop.burst_every = 60;
+    shop.burst = 6;
+    let mut events = shop.run(400, Fault::None, u64::MAX);
+    shop.requests_per_second = 10.0;
+    let later: Vec<LogEvent> = shop
+        .run(600, Fault::None, u64::MAX)
+        .into_iter()
+        .filter(|e| seconds(e.timestamp) >= 400)
+        .collect();
+    events.extend(later);
+    let found = replay(events);
+    assert!(
+        before(&found, i64::MAX).is_empty(),
+        "{:#?}",
+        before(&found, i64::MAX)
+    );
+}
+
+#[test]
+fn nothing_is_judged_while_learning() {
+    // The database is silent from the start: nothing to learn it from, nothing to report.
+    let found = replay(Shop::new(5).run(170, Fault::DbSilent, 0));
+    assert!(before(&found, i64::MAX).is_empty());
+}
+
+/// Lines of a traced stream made of one trace id per line: every table stays within its
+/// limit.
+#[test]
+fn memory_stays_bounded_whatever_the_ids() {
+    let limits = HorizonLimits {
+        services: 8,
+        families: 16,
+        paths: 32,
+        traces: 64,
+    };
+    let mut horizons = Horizons::new(HorizonConfig::default(), limits);
+    let mut condenser = Condenser::new(MinerConfig::default(), Duration::from_secs(5));
+    let mut window = TumblingWindow::new(WindowConfig::default()).unwrap();
+    for n in 0..20_000u64 {
+        let at = t0() + TimeDelta::milliseconds(n as i64 * 10);
+        let level = if n % 3 == 0 {
+            Level::Error
+        } else {
+            Level::Info
+        };
+        let mut event = LogEvent::new(
+            at,
+            format!("svc-{}", n % 50),
+            level,
+            format!("event{} happened", n % 400),
+        );
+        event.attributes = BTreeMap::from([("trace_id".to_owned(), n.to_string())]);
+        for batch in window.push(event, at) {
+            horizons.observe(&condenser.condense(batch));
+        }
+    }
+    assert!(horizons.services.len() <= 8);
+    assert!(horizons.errors.len() <= 16);
+    assert!(horizons.paths.len() <= 32);
+    assert!(horizons.traces.len() <= 64);
+}
