@@ -131,6 +131,22 @@ pub fn render_text(report: &Report, color: bool) -> String {
     }
     text.push('\n');
     text.push_str(&format!("    {}\n", printable(&report.summary)));
+    // The runners-up, when the evidence points at more than one service.
+    if let Some(root) = &report.root_cause
+        && root.candidates.len() > 1
+    {
+        let ranked: Vec<String> = root
+            .candidates
+            .iter()
+            .map(|c| format!("{} ({:.1})", c.service, c.score))
+            .collect();
+        text.push_str(&format!(
+            "    {}candidates: {}{}\n",
+            paint(DIM),
+            printable(&ranked.join(", ")),
+            paint(RESET)
+        ));
+    }
     text
 }
 
@@ -273,5 +289,26 @@ mod tests {
         assert!(out.contains("CRITICAL"));
         assert!(out.contains("db \u{fffd}[2Jdown"), "{out}");
         assert!(out.contains("impacted: inventory-db"));
+        assert!(!out.contains("candidates"), "one candidate is no ranking");
+    }
+
+    #[test]
+    fn text_ranks_the_candidates() {
+        let mut critical = report(Severity::Critical, "db down");
+        let candidate = |service: &str, score: f64| ic_core::report::Candidate {
+            service: service.into(),
+            score,
+            evidence: vec!["new: 9 lines".into()],
+        };
+        critical.root_cause = Some(ic_core::report::RootCause {
+            service: "db".into(),
+            template: "down".into(),
+            candidates: vec![candidate("db", 40.0), candidate("api\u{7}", 12.5)],
+        });
+        let text = render_text(&critical, false);
+        assert!(
+            text.contains("candidates: db (40.0), api\u{fffd} (12.5)"),
+            "{text}"
+        );
     }
 }

@@ -7,9 +7,9 @@
 //! stream logged since the service's last one, times its usual share of the stream, is what it
 //! should have logged, and the chance of none is `e^-expected` (Poisson). Workloads are bursty
 //! (a batch job calls a service for a minute, then not for three), so a silence must also last
-//! twice the longest one the service had, at least a minute, and a tenth of the time it has
-//! been watched. A service silent for [`FORGET_AFTER`] is no longer judged: it was removed, not
-//! broken.
+//! twice the longest one the service had and at least a minute, and the service must have been
+//! watched ten times that long. A service silent for [`FORGET_AFTER`] is no longer judged: it
+//! was removed, not broken.
 
 use super::ring::Ring;
 use super::services::Services;
@@ -20,8 +20,9 @@ use crate::analyze::Signal;
 const MIN_SILENCE: i64 = 60;
 /// …and never after this.
 const FORGET_AFTER: i64 = 3600;
-/// A silence is judged only against a history this many times longer: the longest silence of
-/// a few minutes of a bursty service says little about the next.
+/// A silence is judged only when the service was watched this many times longer than the
+/// silence it must reach: the longest silence of a few minutes of a bursty service says little
+/// about the next.
 const HISTORY_RATIO: i64 = 10;
 
 #[derive(Debug)]
@@ -126,8 +127,8 @@ impl Load {
         for (number, traffic) in self.services.iter_mut().enumerate() {
             let silent = moment.now - traffic.last_seen;
             let watched = traffic.last_seen - traffic.first_seen;
-            if !(MIN_SILENCE.max(2 * traffic.longest)..=FORGET_AFTER).contains(&silent)
-                || watched < HISTORY_RATIO * silent
+            let threshold = MIN_SILENCE.max(2 * traffic.longest);
+            if !(threshold..=FORGET_AFTER).contains(&silent) || watched < HISTORY_RATIO * threshold
             {
                 continue;
             }

@@ -344,3 +344,81 @@ fn memory_stays_bounded_whatever_the_ids() {
     assert!(horizons.paths.len() <= 32);
     assert!(horizons.traces.len() <= 64);
 }
+
+/// Untraced lines: `api` logs twice a second throughout; `billing` once a second until
+/// `billing_until`; `errors` lists `(from, to, per_minute)` spans of a billing error.
+fn untraced(seconds: u64, billing_until: u64, errors: &[(u64, u64, u64)]) -> Vec<LogEvent> {
+    let mut events = Vec::new();
+    for s in 0..seconds {
+        let at = t0() + Duration::from_secs(s);
+        for k in 0..2 {
+            let at = at + Duration::from_millis(k * 500);
+            events.push(LogEvent::new(
+                at,
+                "api",
+                Level::Info,
+                format!("GET /items/{s} 200"),
+            ));
+        }
+        if s < billing_until {
+            let message = format!("invoice {s} sent");
+            events.push(LogEvent::new(
+                at + Duration::from_millis(250),
+                "billing",
+                Level::Info,
+                message,
+            ));
+        }
+        for &(from, to, per_minute) in errors {
+            if (from..to).contains(&s) && s % (60 / per_minute) == 0 {
+                let message = format!("payment provider timeout for invoice {s}");
+                let at = at + Duration::from_millis(750);
+                events.push(LogEvent::new(at, "billing", Level::Error, message));
+            }
+        }
+    }
+    events
+}
+
+#[test]
+fn a_service_that_stops_logging_is_found_without_traces() {
+    let found = replay(untraced(2400, 1800, &[]));
+    assert!(
+        before(&found, 1800).is_empty(),
+        "{:#?}",
+        before(&found, 1800)
+    );
+    let (at, anomaly) = first_after(&found, 1800).expect("found");
+    // A minute of silence (it never paused before), after half an hour of watching it.
+    assert!((1855..=1870).contains(&at), "found at {at} s");
+    assert_eq!(anomaly.signal, Signal::Silence);
+    assert_eq!(anomaly.services[0].0, "billing");
+}
+
+#[test]
+fn an_incident_that_returns_after_a_quiet_spell_is_news_again() {
+    // Twelve errors a minute for five minutes (an incident: found, so never the usual), quiet
+    // for half an hour, then the same again.
+    let found = replay(untraced(3000, 3000, &[(600, 900, 12), (2700, 3000, 12)]));
+    let (at, first) = first_after(&found, 600).expect("the first time");
+    assert!(at < 700, "{at}");
+    assert_eq!(first.signal, Signal::New);
+    let quiet = found
+        .iter()
+        .filter(|(end, _)| (1100..2700).contains(&seconds(*end)))
+        .all(|(_, a)| a.is_empty());
+    assert!(quiet, "nothing while it is quiet");
+    let (at, again) = first_after(&found, 2700).expect("the return");
+    assert!(at < 2800, "{at}");
+    assert_eq!(again.signal, Signal::Rise);
+    assert!(again.detail.starts_with("back after 3"), "{again:#?}");
+}
+
+#[test]
+fn a_background_error_that_comes_and_goes_stays_the_usual() {
+    // The same error at two a minute while learning and ever after, with pauses.
+    let spans = [(0, 200, 2), (400, 700, 2), (1000, 1500, 2)];
+    let found = replay(untraced(1500, 1500, &spans));
+    let flagged = before(&found, i64::MAX);
+    assert!(flagged.is_empty(), "{flagged:#?}");
+}
