@@ -76,7 +76,16 @@ fn trace_of(event: &LogEvent) -> Option<u64> {
         .attributes
         .iter()
         .find(|(key, _)| matches!(key.len(), 7 | 8 | 11) && TRACE_KEYS.contains(&key.as_str()))?;
-    (!id.is_empty()).then(|| fnv1a(id.as_bytes()))
+    (!is_no_trace(id)).then(|| fnv1a(id.as_bytes()))
+}
+
+/// Ids that say "no trace": empty, all zeros (W3C's invalid id), or a placeholder. Taken for a
+/// trace, they would make one trace of every untraced line.
+fn is_no_trace(id: &str) -> bool {
+    id.bytes().all(|b| b == b'0')
+        || ["-", "null", "none", "undefined", "nil"]
+            .iter()
+            .any(|placeholder| id.eq_ignore_ascii_case(placeholder))
 }
 
 /// FNV-1a, 64 bits: trace ids are only told apart, never shown.
@@ -659,6 +668,55 @@ mod tests {
             "{lines:?}"
         );
         assert_eq!(digest.templates[0].last_samples.len(), 1);
+    }
+
+    #[test]
+    fn every_line_is_noted_with_its_service_template_and_trace() {
+        let mut condenser = Condenser::new(MinerConfig::default(), Duration::from_secs(5));
+        let traced = |at: i64, service: &str, message: String, trace: &str| {
+            let mut event = LogEvent::new(self::at(at), service, Level::Info, message);
+            event.attributes.insert("trace_id".into(), trace.into());
+            event
+        };
+        // Six users: the template generalizes while the window fills and its siblings merge.
+        let mut events: Vec<LogEvent> = ["alice", "bob", "carol", "dave", "erin", "frank"]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let message = format!("session closed for user {name} on console");
+                traced(
+                    i as i64,
+                    "login",
+                    message,
+                    "4bf92f3577b34da6a3ce929d0e0e4736",
+                )
+            })
+            .collect();
+        events.push(traced(2, "db", "query took 4ms".into(), "0000000000000000"));
+        events.push(traced(2, "db", "query took 9ms".into(), "null"));
+        events.push(LogEvent::new(at(3), "db", Level::Error, "pool exhausted"));
+        let digest = condenser.condense(batch(events, FlushReason::End));
+
+        assert_eq!(digest.notes.len(), digest.log_count as usize);
+        for note in &digest.notes {
+            let stat = &digest.templates[note.template as usize];
+            let service = &digest.services[note.service as usize].name;
+            assert!(
+                stat.services.iter().any(|(s, _)| s == service),
+                "{note:?} points at {} of {service}",
+                stat.template
+            );
+        }
+        let login = &digest.notes[..6];
+        assert!(
+            login.iter().all(|n| n.template == login[0].template),
+            "one template"
+        );
+        assert!(login[0].trace.is_some() && login.iter().all(|n| n.trace == login[0].trace));
+        assert_eq!(digest.notes[6].trace, None, "an all-zero id is no trace");
+        assert_eq!(digest.notes[7].trace, None, "nor is a placeholder");
+        assert_eq!(digest.notes[8].trace, None, "nor a line without one");
+        assert_eq!(digest.notes[8].level, Level::Error);
     }
 
     #[test]

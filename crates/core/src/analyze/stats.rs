@@ -2,7 +2,7 @@
 //! the usual behaviour. Computed in log space so that the tiny probabilities of a real outage
 //! (1e-40 and below) are exact enough to rank, and never by a sum longer than the count.
 
-/// `ln(n!)`: exact below 32, Stirling's series (error under 1e-12) above.
+/// `ln(n!)`: exact below 32, Stirling's series (error under 1e-10) above.
 pub fn ln_factorial(n: u32) -> f64 {
     if n < 32 {
         return (2..=n).map(|k| f64::from(k).ln()).sum();
@@ -31,24 +31,33 @@ pub fn poisson_at_least(n: u32, mu: f64) -> f64 {
     if n == 0 {
         return 1.0;
     }
+    // Nothing is expected: any line is a surprise; an expectation that is no number (or
+    // infinite) surprises by nothing.
     if mu <= 0.0 {
         return 0.0;
+    }
+    if !mu.is_finite() {
+        return 1.0;
     }
     if f64::from(n) <= mu {
         return (1.0 - poisson_at_most(n - 1, mu)).max(0.0);
     }
     let log_first = -mu + f64::from(n) * mu.ln() - ln_factorial(n);
     // term(n + i + 1) / term(n + i) = mu / (n + i + 1) < 1: a geometric-like tail.
-    tail_sum(log_first, |i| mu / f64::from(n + i + 1), 10_000)
+    tail_sum(
+        log_first,
+        |i| mu / (f64::from(n) + f64::from(i) + 1.0),
+        10_000,
+    )
 }
 
 /// `P(N <= n)` for `N ~ Poisson(mu)`.
 pub fn poisson_at_most(n: u32, mu: f64) -> f64 {
-    if mu <= 0.0 {
+    if mu <= 0.0 || !mu.is_finite() {
         return 1.0;
     }
     if f64::from(n) >= mu {
-        return (1.0 - poisson_at_least(n + 1, mu)).max(0.0);
+        return (1.0 - poisson_at_least(n.saturating_add(1), mu)).max(0.0);
     }
     let log_first = -mu + f64::from(n) * mu.ln() - ln_factorial(n);
     // term(n - i - 1) / term(n - i) = (n - i) / mu < 1.
@@ -155,6 +164,12 @@ mod tests {
         // Nothing where 30 were expected: e^-30.
         assert!(close(poisson_at_most(0, 30.0), (-30f64).exp()));
         assert!(poisson_at_least(60, 1.0) > 0.0, "1/60! is still a number");
+        assert!(
+            poisson_at_least(u32::MAX, 5.0) < 1e-300,
+            "no overflow at the largest count"
+        );
+        assert_eq!(poisson_at_least(3, f64::NAN), 1.0, "no number: no surprise");
+        assert_eq!(poisson_at_least(3, f64::INFINITY), 1.0);
     }
 
     #[test]

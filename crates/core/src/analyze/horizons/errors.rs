@@ -24,7 +24,7 @@ use super::load::Load;
 use super::names::named_services;
 use super::ring::Ring;
 use super::services::Services;
-use super::{Anomaly, BUSIEST_HALF_LIFE, HORIZONS, HorizonConfig, Moment, time_of};
+use super::{Anomaly, BUSIEST_HALF_LIFE, HORIZONS, HorizonConfig, Moment, kept, time_of};
 use crate::analyze::Signal;
 use crate::analyze::stats::poisson_at_least;
 use crate::condense::{Digest, TemplateStat};
@@ -65,7 +65,7 @@ struct Family {
     /// Its latest template and text.
     template: TemplateId,
     text: String,
-    /// The last second it was found anomalous: what came after stays out of the usual rate.
+    /// The last second it was found anomalous: the seconds up to it stay out of the usual rate.
     flagged: Option<i64>,
 }
 
@@ -106,7 +106,7 @@ impl ErrorFamilies {
         learned: i64,
     ) {
         // A new family starts learning now: the seconds before it had none of its lines.
-        if !self.map.contains_key(&stat.family) && self.map.len() >= self.limit {
+        if self.map.len() >= self.limit && !self.map.contains_key(&stat.family) {
             self.evict();
         }
         let ring = self.ring;
@@ -122,7 +122,7 @@ impl ErrorFamilies {
             culprits: VecDeque::new(),
             named: Vec::new(),
             template: stat.id,
-            text: stat.template.clone(),
+            text: kept(&stat.template),
             flagged: None,
         });
         if second - family.last_seen > QUIET_SPELL {
@@ -136,7 +136,9 @@ impl ErrorFamilies {
         family.first_seen = family.first_seen.min(second);
         family.ring.add(second, 1);
         match family.culprits.back_mut() {
-            Some(run) if (run.0, run.1, run.2) == (second, service, culprit) => run.3 += 1,
+            Some(run) if (run.0, run.1, run.2) == (second, service, culprit) => {
+                run.3 = run.3.saturating_add(1);
+            }
             _ => {
                 if family.culprits.len() == ATTRIBUTED_LINES {
                     family.culprits.pop_front();
@@ -155,25 +157,26 @@ impl ErrorFamilies {
                 continue;
             }
             if let Some(family) = self.map.get_mut(&stat.family)
-                && (family.template != stat.id || family.text != stat.template)
+                && family.template != stat.id
             {
                 family.template = stat.id;
-                family.text.clone_from(&stat.template);
+                family.text = kept(&stat.template);
             }
         }
     }
 
-    /// Drops the family seen least recently.
+    /// Makes room: drops the eighth of the families seen least recently, so that a stream of
+    /// ever new families pays for the scan once in many lines, not on every one.
     fn evict(&mut self) {
-        let oldest = self
-            .map
-            .iter()
-            .min_by_key(|(_, f)| f.last_seen)
-            .map(|(id, _)| *id);
-        if let Some(id) = oldest {
-            self.map.remove(&id);
-            self.active.retain(|a| *a != id);
+        let mut by_age: Vec<(i64, TemplateId)> =
+            self.map.iter().map(|(k, f)| (f.last_seen, *k)).collect();
+        let cut = by_age.len() / 8;
+        by_age.select_nth_unstable(cut);
+        for (_, key) in &by_age[..=cut] {
+            self.map.remove(key);
         }
+        let map = &self.map;
+        self.active.retain(|key| map.contains_key(key));
     }
 
     /// Learns every active family up to the moment's lag and lets go of those with nothing
@@ -260,9 +263,9 @@ impl Family {
         }
     }
 
-    /// Folds the seconds `(learned, until]` into the usual rate and the peaks; a stretch
-    /// that was found anomalous only lets the rate decay. The ring still holds those seconds:
-    /// it spans the longest horizon and the lag, and an active family learns every second.
+    /// Folds the seconds `(learned, until]` into the usual rate and the peaks, unless they were
+    /// found anomalous. The ring still holds those seconds: it spans the longest horizon and
+    /// the lag, and an active family learns every second.
     fn learn_until(&mut self, until: i64, memory: f64) {
         if until <= self.learned {
             return;
@@ -278,9 +281,9 @@ impl Family {
             for (peak, busiest) in self.peaks.iter_mut().zip(busiest) {
                 *peak = (*peak * fade).max(f64::from(busiest));
             }
-        } else {
-            self.rate *= decay;
         }
+        // A stretch that was found anomalous is skipped: the usual stays what it was, neither
+        // learning the anomaly nor taking the time as silence.
         self.learned = until;
     }
 
@@ -310,7 +313,7 @@ impl Family {
         let mut their_lines = [0u32; HORIZONS.len()];
         for &s in &own {
             for (sum, n) in their_lines.iter_mut().zip(load.sums(s, moment.now)) {
-                *sum += n;
+                *sum = sum.saturating_add(n);
             }
         }
         for (i, h) in HORIZONS.into_iter().enumerate() {
@@ -339,8 +342,11 @@ impl Family {
             .first_in(moment.now - h, moment.now)
             .unwrap_or(moment.now);
         let new = self.first_seen >= moment.judging && moment.now - self.first_seen <= NEW_FOR;
+        // A return is news for an hour; after that the run is simply going on.
         let detail = match self.returned {
-            Some((run, before)) if !new => format!("back after {} min", (run - before) / 60),
+            Some((run, before)) if !new && moment.now - run <= 3600 => {
+                format!("back after {} min", (run - before) / 60)
+            }
             _ => String::new(),
         };
         Some(Anomaly {

@@ -14,7 +14,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::services::Services;
-use super::{Anomaly, HORIZONS, HorizonConfig, Moment, time_of};
+use super::{Anomaly, HORIZONS, HorizonConfig, Moment, kept, time_of};
 use crate::analyze::Signal;
 use crate::analyze::stats::normal_above;
 use crate::condense::TemplateStat;
@@ -32,6 +32,9 @@ const MIN_HOPS: usize = 5;
 /// millisecond, and a service whose hops all took 2 ms is not 50 standard deviations slower at
 /// 3 ms.
 const MIN_SPREAD: f64 = 0.5;
+
+/// The standard error of a median of normal samples, in standard errors of their mean.
+const MEDIAN_ERROR: f64 = 1.253_314_137_315_500_3;
 
 /// A hop time on the scale the statistics use: doublings of a millisecond.
 fn scale(millis: i64) -> f64 {
@@ -109,7 +112,7 @@ impl Latency {
 
     /// A hop into `service` that took `millis`, ending on a line of `stat`'s template.
     pub fn add(&mut self, service: u32, millis: i64, second: i64, stat: &TemplateStat) {
-        if !self.map.contains_key(&service) && self.map.len() >= self.limit {
+        if self.map.len() >= self.limit && !self.map.contains_key(&service) {
             return;
         }
         let hops = self.map.entry(service).or_default();
@@ -125,7 +128,7 @@ impl Latency {
         hops.pending.push_back((second, x));
         let far = hops.count >= MIN_USUAL && x > hops.mean + 3.0 * hops.spread();
         if far && hops.example.as_ref().is_none_or(|(id, _)| *id != stat.id) {
-            hops.example = Some((stat.id, stat.template.clone()));
+            hops.example = Some((stat.id, kept(&stat.template)));
         }
     }
 
@@ -167,8 +170,9 @@ impl Latency {
             if shifts.is_empty() {
                 continue;
             }
+            // The lower median: with two services, the slow one is judged against the other.
             let mut all: Vec<f64> = shifts.iter().map(|s| s.1).collect();
-            let mid = all.len() / 2;
+            let mid = (all.len() - 1) / 2;
             let (_, everyone, _) = all.select_nth_unstable_by(mid, f64::total_cmp);
             let everyone = everyone.max(0.0);
             for (service, shift, n, median) in shifts {
@@ -181,9 +185,12 @@ impl Latency {
                 if !fresh || own < config.slow_doublings {
                     continue;
                 }
-                let z = own / (hops.spread() / (n as f64).sqrt());
+                // A median's standard error is √(π/2) times a mean's.
+                let z = own / (MEDIAN_ERROR * hops.spread() / (n as f64).sqrt());
                 let p = normal_above(z);
-                if p >= config.alpha || best.get(&service).is_some_and(|b| b.p <= p) {
+                // Written so that a probability that is no number is no finding.
+                let significant = p.partial_cmp(&config.alpha) == Some(std::cmp::Ordering::Less);
+                if !significant || best.get(&service).is_some_and(|b| b.p <= p) {
                     continue;
                 }
                 let name = services.name(service);

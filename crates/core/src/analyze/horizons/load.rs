@@ -13,7 +13,7 @@
 
 use super::ring::Ring;
 use super::services::Services;
-use super::{Anomaly, HORIZONS, HorizonConfig, Moment, RING, time_of};
+use super::{Anomaly, HORIZONS, HorizonConfig, Moment, time_of};
 use crate::analyze::Signal;
 
 /// A silence is judged once it lasts this long…
@@ -43,19 +43,29 @@ struct Traffic {
 }
 
 /// The traffic of every numbered service.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Load {
     services: Vec<Traffic>,
     active: Vec<u32>,
+    /// Seconds each ring holds.
+    ring: usize,
 }
 
 impl Load {
+    pub fn new(ring: usize) -> Self {
+        Load {
+            services: Vec::new(),
+            active: Vec::new(),
+            ring,
+        }
+    }
+
     /// A line of `service` at `second`, the stream's `lines`-th.
     pub fn add(&mut self, service: u32, second: i64, lines: u64, learned: i64) {
         let i = service as usize;
         while self.services.len() <= i {
             self.services.push(Traffic {
-                ring: Ring::new(RING, second),
+                ring: Ring::new(self.ring, second),
                 rate: 0.0,
                 learned,
                 active: false,

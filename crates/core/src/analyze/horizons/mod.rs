@@ -112,8 +112,9 @@ impl Default for HorizonConfig {
     }
 }
 
-/// Bounds on what the horizons remember, whatever the input: each table drops its least
-/// recently used entry when full.
+/// Bounds on what the horizons remember, whatever the input: the tables of families, paths and
+/// traces drop their least recently seen entries when full; past `services` names, a new
+/// service is not followed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HorizonLimits {
     pub services: usize,
@@ -209,6 +210,8 @@ pub struct Horizons {
     found: Vec<Anomaly>,
     /// The numbers of the services of the window being followed, by its service index.
     numbers: Vec<Option<u32>>,
+    /// The seconds of the window's lines, to find the middle one.
+    seconds: Vec<i64>,
 }
 
 /// What every judge needs to know about the moment.
@@ -236,6 +239,18 @@ fn time_of(second: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(second, 0).unwrap_or_default()
 }
 
+/// Template texts the horizons keep are cut to this many characters: they name a finding in a
+/// title and a fingerprint, and a table of thousands of them must stay small.
+const TEXT_KEPT: usize = 256;
+
+/// `text`, cut to [`TEXT_KEPT`] characters.
+fn kept(text: &str) -> String {
+    match text.char_indices().nth(TEXT_KEPT) {
+        Some((cut, _)) => text[..cut].to_owned(),
+        None => text.to_owned(),
+    }
+}
+
 impl Horizons {
     pub fn new(config: HorizonConfig, limits: HorizonLimits) -> Self {
         let ring = RING.max((LONGEST + config.lag.as_secs() as i64 + 2) as usize);
@@ -246,30 +261,31 @@ impl Horizons {
             total: Ring::new(ring, 0),
             total_rate: 0.0,
             lines: 0,
-            load: Load::default(),
+            load: Load::new(ring),
             errors: ErrorFamilies::new(limits.families, ring),
             traces: Traces::new(limits.traces, config.trace_idle),
             paths: Paths::new(limits.paths, ring, config.memory.as_secs_f64()),
             latency: Latency::new(limits.services),
             found: Vec::new(),
             numbers: Vec::new(),
+            seconds: Vec::new(),
         }
     }
 
     /// Follows one window's lines and returns what the horizons find as of its end: judged at
     /// most once a second of stream time, so windows that close every few lines cost no more.
     pub fn observe(&mut self, digest: &Digest) -> &[Anomaly] {
-        let Some(last) = digest.notes.iter().map(|n| n.at).max() else {
+        let Some((from, to)) = self.accepted(digest) else {
             return &self.found;
         };
         let clock = self.clock.get_or_insert(Clock {
-            start: second_of(digest.notes[0].at.min(last)),
-            now: second_of(last),
-            learned: second_of(last) - 1,
+            start: from,
+            now: to,
+            learned: from - 1,
             judging: None,
             judged: None,
         });
-        clock.now = clock.now.max(second_of(last));
+        clock.now = clock.now.max(to);
         self.total.advance(clock.now);
         // Each of the window's services is looked up once, not once per line.
         self.numbers.clear();
@@ -277,7 +293,9 @@ impl Horizons {
             self.numbers.push(self.services.intern(&service.name));
         }
         for note in &digest.notes {
-            self.follow(digest, note);
+            if (from..=to).contains(&second_of(note.at)) {
+                self.follow(digest, note);
+            }
         }
         self.errors.describe(digest);
         self.expire();
@@ -287,6 +305,26 @@ impl Horizons {
             self.judge(now, digest);
         }
         &self.found
+    }
+
+    /// The seconds of the window's lines that are followed: those within a ring's span of the
+    /// window's middle line. One line whose clock is wrong (dated next century, or 1970) must
+    /// not move the horizons' clock, which would put every other line outside the horizons; a
+    /// stream that really jumps (a replay of logs days apart) moves it with all its lines.
+    fn accepted(&mut self, digest: &Digest) -> Option<(i64, i64)> {
+        self.seconds.clear();
+        self.seconds
+            .extend(digest.notes.iter().map(|n| second_of(n.at)));
+        if self.seconds.is_empty() {
+            return None;
+        }
+        let mid = (self.seconds.len() - 1) / 2;
+        let (_, &mut middle, _) = self.seconds.select_nth_unstable(mid);
+        let span = RING as i64;
+        let inside = |s: &&i64| (middle - span..=middle + span).contains(*s);
+        let from = *self.seconds.iter().filter(inside).min()?;
+        let to = *self.seconds.iter().filter(inside).max()?;
+        Some((from, to))
     }
 
     /// One line: counted, attributed, followed through its trace.
@@ -306,7 +344,7 @@ impl Horizons {
                 note.at.timestamp_millis(),
                 service,
                 stat.id,
-                note.level >= Level::Warn,
+                note.level.is_error(),
             ),
             _ => Step::default(),
         };
@@ -338,11 +376,12 @@ impl Horizons {
         let config = self.config;
         let memory = config.memory.as_secs_f64();
         let Some(mut clock) = self.clock else { return };
-        // While learning, everything is the usual at once; once judging, after the lag.
+        // While learning, everything is the usual at once (but the current second, which
+        // more lines may still join); once judging, after the lag.
         let lag = if clock.judging.is_some() {
-            config.lag.as_secs() as i64
+            (config.lag.as_secs() as i64).max(1)
         } else {
-            0
+            1
         };
         let until = now - lag;
         if until > clock.learned {

@@ -15,7 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use super::ring::Ring;
 use super::services::Services;
 use super::traces::{Next, PathKey};
-use super::{Anomaly, BUSIEST_HALF_LIFE, HORIZONS, HorizonConfig, LONGEST, Moment, time_of};
+use super::{Anomaly, BUSIEST_HALF_LIFE, HORIZONS, HorizonConfig, LONGEST, Moment, kept, time_of};
 use crate::analyze::Signal;
 use crate::analyze::stats::binomial_at_most;
 use crate::condense::TemplateStat;
@@ -38,8 +38,9 @@ struct Successor {
     key: Option<Next>,
     weight: f64,
     text: String,
-    /// Its transitions per second.
+    /// Its transitions per second, and the last second it followed.
     recent: Ring<u16>,
+    last: i64,
 }
 
 #[derive(Debug)]
@@ -54,8 +55,6 @@ struct Path {
     /// The second the weights were last decayed to.
     decayed: i64,
     last_seen: i64,
-    /// The last second one of its kept successors followed.
-    last_kept: i64,
     flagged: Option<i64>,
     active: bool,
     /// The lowest share of its usual successor seen over each horizon before (outside
@@ -102,6 +101,18 @@ impl Path {
         self.learn_worst(until);
     }
 
+    /// When every successor slot is taken, frees the one of a successor that all but stopped
+    /// (weight under one, as the memory forgets it), so a path whose successor changed (a
+    /// deploy) learns the new one.
+    fn make_room(&mut self) {
+        if self.successors.len() < SUCCESSORS {
+            return;
+        }
+        if let Some(gone) = self.successors.iter().position(|s| s.weight < 1.0) {
+            self.successors.swap_remove(gone);
+        }
+    }
+
     /// Brings the worst shares up to `until`: they fade back toward 1, and a clean horizon
     /// ending at `until` with a lower share becomes the worst.
     fn learn_worst(&mut self, until: i64) {
@@ -119,14 +130,11 @@ impl Path {
         let Some((usual, _)) = self.usual() else {
             return;
         };
-        let shares = HORIZONS.map(|h| {
-            let n = self.seen.sum(until - h, until);
-            let k = usual.recent.sum(until - h, until);
-            (n >= MIN_FOR_WORST).then(|| f64::from(k) / f64::from(n))
-        });
-        for (worst, share) in self.worst.iter_mut().zip(shares) {
-            if let Some(share) = share {
-                *worst = worst.min(share);
+        let seen = self.seen.sums(until, HORIZONS);
+        let kept = usual.recent.sums(until, HORIZONS);
+        for ((worst, n), k) in self.worst.iter_mut().zip(seen).zip(kept) {
+            if n >= MIN_FOR_WORST {
+                *worst = worst.min(f64::from(k) / f64::from(n));
             }
         }
     }
@@ -184,7 +192,7 @@ impl Paths {
         stat: Option<&TemplateStat>,
     ) {
         let memory = self.memory;
-        if !self.map.contains_key(&from) && self.map.len() >= self.limit {
+        if self.map.len() >= self.limit && !self.map.contains_key(&from) {
             self.evict();
         }
         let ring = self.ring;
@@ -195,24 +203,27 @@ impl Paths {
             pending: VecDeque::new(),
             decayed: second,
             last_seen: second,
-            last_kept: second,
             flagged: None,
             active: false,
             worst: [1.0; HORIZONS.len()],
             worst_at: second,
         });
         path.seen.add(second, 1);
-        if path.successors.len() < SUCCESSORS && !path.successors.iter().any(|s| s.key == to) {
-            path.successors.push(Successor {
-                key: to,
-                weight: 0.0,
-                text: stat.map(|s| s.template.clone()).unwrap_or_default(),
-                recent: Ring::new(ring, second),
-            });
+        if !path.successors.iter().any(|s| s.key == to) {
+            path.make_room();
+            if path.successors.len() < SUCCESSORS {
+                path.successors.push(Successor {
+                    key: to,
+                    weight: 0.0,
+                    text: stat.map(|s| kept(&s.template)).unwrap_or_default(),
+                    recent: Ring::new(ring, second),
+                    last: second,
+                });
+            }
         }
         if let Some(s) = path.successors.iter_mut().find(|s| s.key == to) {
             s.recent.add(second, 1);
-            path.last_kept = path.last_kept.max(second);
+            s.last = s.last.max(second);
         }
         if path.pending.len() == PENDING {
             // Too busy a line to wait: learn its oldest transition now.
@@ -227,16 +238,18 @@ impl Paths {
         }
     }
 
+    /// Makes room: drops the eighth of the lines seen least recently, so that a stream of ever
+    /// new lines pays for the scan once in many lines, not on every one.
     fn evict(&mut self) {
-        let oldest = self
-            .map
-            .iter()
-            .min_by_key(|(_, p)| p.last_seen)
-            .map(|(k, _)| *k);
-        if let Some(key) = oldest {
-            self.map.remove(&key);
-            self.active.retain(|k| *k != key);
+        let mut by_age: Vec<(i64, PathKey)> =
+            self.map.iter().map(|(k, p)| (p.last_seen, *k)).collect();
+        let cut = by_age.len() / 8;
+        by_age.select_nth_unstable(cut);
+        for (_, key) in &by_age[..=cut] {
+            self.map.remove(key);
         }
+        let map = &self.map;
+        self.active.retain(|key| map.contains_key(key));
     }
 
     /// Learns the transitions that aged past the lag; lets go of lines with nothing left to
@@ -275,9 +288,10 @@ impl Paths {
                 continue;
             };
             let mut best: Option<(f64, u32, u32, i64)> = None;
+            let seen = path.seen.sums(moment.now, HORIZONS);
+            let kept = usual.recent.sums(moment.now, HORIZONS);
             for (i, h) in HORIZONS.into_iter().enumerate() {
-                let n = path.seen.sum(moment.now - h, moment.now);
-                let k = usual.recent.sum(moment.now - h, moment.now);
+                let (n, k) = (seen[i], kept[i]);
                 let now_share = f64::from(k) / f64::from(n.max(1));
                 if n == 0 || now_share > share / config.factor || now_share >= path.worst[i] {
                     continue;
@@ -294,10 +308,7 @@ impl Paths {
                 continue;
             };
             let template = usual.text.clone();
-            let usual_last = usual
-                .recent
-                .first_in(moment.now - LONGEST, moment.now)
-                .map_or(moment.now - h, |_| path.last_kept);
+            let usual_last = usual.last;
             path.flagged = Some(moment.now);
             found.push(Anomaly {
                 signal: Signal::Silence,

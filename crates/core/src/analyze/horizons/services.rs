@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use crate::miner::FastBuild;
 
 /// The services the stream has named, bounded: past the limit a new name gets no number and
-/// its lines take part in no per-service test (they still count in every total).
+/// its lines take part in no per-service test (they still count in every total). Lines that
+/// named no service are no service's either.
 #[derive(Debug)]
 pub struct Services {
     numbers: HashMap<String, u32, FastBuild>,
@@ -30,6 +31,9 @@ impl Services {
 
     /// The number of `name`, given one on first sight while there is room.
     pub fn intern(&mut self, name: &str) -> Option<u32> {
+        if name == crate::condense::UNKNOWN_SERVICE {
+            return None;
+        }
         if let Some(&n) = self.numbers.get(name) {
             return Some(n);
         }

@@ -422,3 +422,21 @@ fn a_background_error_that_comes_and_goes_stays_the_usual() {
     let flagged = before(&found, i64::MAX);
     assert!(flagged.is_empty(), "{flagged:#?}");
 }
+
+#[test]
+fn one_line_with_a_wrong_clock_blinds_nothing() {
+    let mut events = Shop::new(2).run(600, Fault::DbSilent, 400);
+    // A line from next century in the middle of the stream, and one from 1970.
+    let mut future = events[events.len() / 2].clone();
+    future.timestamp = Utc.with_ymd_and_hms(2100, 1, 1, 0, 0, 0).unwrap();
+    let mut past = future.clone();
+    past.timestamp = DateTime::UNIX_EPOCH;
+    let middle = events.len() / 2;
+    events.insert(middle, future);
+    events.insert(middle + 10, past);
+    let found = replay(events);
+    assert!(before(&found, 400).is_empty(), "{:#?}", before(&found, 400));
+    let (at, anomaly) = first_after(&found, 400).expect("found");
+    assert!(at <= 430, "found late, at {at} s");
+    assert_eq!(anomaly.services[0].0, "db");
+}
