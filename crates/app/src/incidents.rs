@@ -322,10 +322,28 @@ impl IncidentSink {
             .lock()
             .expect("not poisoned")
             .retain(|_, m| m.copy.resolved_at.is_none() || m.at > forget);
-        match store.prune(retention, Utc::now()).await {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, "Old incidents pruned."),
-            Err(err) => tracing::error!(%err, "Pruning old incidents failed."),
+        let now = Utc::now();
+        match store.prune(retention, now).await {
+            Ok(pruned) if pruned.is_empty() => {}
+            Ok(pruned) => {
+                for (table, rows) in [
+                    ("incidents", pruned.incidents),
+                    ("windows", pruned.windows),
+                    ("consumed", pruned.consumed),
+                ] {
+                    metrics::counter!(crate::metrics::ROWS_PRUNED, "table" => table)
+                        .increment(rows);
+                }
+                tracing::info!(
+                    incidents = pruned.incidents,
+                    windows = pruned.windows,
+                    consumed = pruned.consumed,
+                    max_age_days = retention.max_age.as_secs_f64() / 86_400.0,
+                    max_count = retention.max_count,
+                    "Pruned rows stored longer ago than the retention keeps."
+                );
+            }
+            Err(err) => tracing::error!(%err, "Pruning past the retention failed."),
         }
     }
 

@@ -29,6 +29,8 @@ pub const WINDOWS: &str = "ic_windows_total";
 pub const ANALYSIS_SECONDS: &str = "ic_analysis_duration_seconds";
 /// Open incidents, by severity.
 pub const OPEN_INCIDENTS: &str = "ic_open_incidents";
+/// Rows the retention deleted, by table (`incidents`, `windows`, `consumed`).
+pub const ROWS_PRUNED: &str = "ic_rows_pruned_total";
 /// Webhook notifications, by target (`webhook #N (format)`) and outcome.
 pub const NOTIFICATIONS: &str = "ic_notifications_total";
 /// LLM calls by analyzer (`openai:MODEL`, `gemini:MODEL`) and outcome (`ok`, or the reason
@@ -92,6 +94,11 @@ fn describe() {
         "Syslog TCP connections refused over the limit."
     );
     describe_counter!(WINDOWS, Unit::Count, "Windows closed, by reason.");
+    describe_counter!(
+        ROWS_PRUNED,
+        Unit::Count,
+        "Rows the retention deleted (stored longer ago than it keeps), by table."
+    );
     describe_histogram!(
         ANALYSIS_SECONDS,
         Unit::Seconds,

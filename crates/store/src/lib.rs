@@ -104,11 +104,14 @@ pub trait Store: Send + Sync {
     /// for an unknown id.
     async fn resolve(&self, id: &str, at: DateTime<Utc>) -> Result<Incident, StoreError>;
 
-    /// Deletes resolved incidents, with their transitions, that resolved before
-    /// `now - retention.max_age`, then those beyond the `retention.max_count` most recently
-    /// resolved. Open incidents are never deleted. Returns how many were deleted. Windows
-    /// that ended before `now - retention.max_age` go too (they are not counted).
-    async fn prune(&self, retention: &Retention, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Deletes what is older than `retention` at `now` (the wall clock) and says how much:
+    /// resolved incidents, with their transitions, last written before `now -
+    /// retention.max_age`, then those beyond the `retention.max_count` most recently written;
+    /// and windows and consumed-message rows stored before it. Age counts from when a row was
+    /// stored, never from the time of the lines in it: a backfill of logs months old, or a
+    /// backlog a shipper delivers late, is kept as long as anything else. Open incidents are
+    /// never deleted.
+    async fn prune(&self, retention: &Retention, now: DateTime<Utc>) -> Result<Pruned, StoreError>;
 
     /// Records analyzed windows, by the `instance` that analyzed them, and the stream
     /// messages whose events they hold, in one transaction. A window already recorded (an
@@ -183,12 +186,26 @@ pub struct IncidentFilter {
     pub limit: Option<u32>,
 }
 
-/// How long resolved incidents are kept (see [`Store::prune`]).
+/// What one [`Store::prune`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub incidents: u64,
+    pub windows: u64,
+    pub consumed: u64,
+}
+
+impl Pruned {
+    pub fn is_empty(&self) -> bool {
+        *self == Pruned::default()
+    }
+}
+
+/// How long what is stored is kept (see [`Store::prune`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
-    /// Resolved incidents older than this go; default 30 days.
+    /// Rows stored longer ago than this go (open incidents never do); default 30 days.
     pub max_age: Duration,
-    /// At most this many resolved incidents stay, the most recently resolved; default 10,000.
+    /// At most this many resolved incidents stay, the most recently written; default 10,000.
     pub max_count: u64,
 }
 

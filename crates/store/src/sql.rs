@@ -18,7 +18,7 @@ use crate::columns::{
     severity_rank, time, transition_time,
 };
 use crate::{
-    Backend, Consumed, Contribution, IncidentFilter, Retention, Store, StoreError, Totals,
+    Backend, Consumed, Contribution, IncidentFilter, Pruned, Retention, Store, StoreError, Totals,
     TransitionRecord,
 };
 
@@ -238,7 +238,7 @@ impl Store for SqlStore {
         self.get(id).await
     }
 
-    async fn prune(&self, retention: &Retention, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    async fn prune(&self, retention: &Retention, now: DateTime<Utc>) -> Result<Pruned, StoreError> {
         // An age beyond what a time can hold keeps everything.
         let cutoff = chrono::TimeDelta::from_std(retention.max_age)
             .ok()
@@ -247,29 +247,34 @@ impl Store for SqlStore {
         let keep = i64::try_from(retention.max_count).unwrap_or(i64::MAX);
         // Transitions and services go with their incident (ON DELETE CASCADE).
         let mut tx = self.pool.begin().await?;
+        // `updated_at`, `stored_at` and `at` are when the row was written, by the wall clock.
         let too_old =
-            sqlx::query("DELETE FROM incidents WHERE status = 'resolved' AND resolved_at < $1")
+            sqlx::query("DELETE FROM incidents WHERE status = 'resolved' AND updated_at < $1")
                 .bind(time(cutoff))
                 .execute(&mut *tx)
                 .await?;
         let too_many = sqlx::query(
             "DELETE FROM incidents WHERE status = 'resolved' AND id NOT IN
                  (SELECT id FROM incidents WHERE status = 'resolved'
-                  ORDER BY resolved_at DESC, id DESC LIMIT $1)",
+                  ORDER BY updated_at DESC, resolved_at DESC, id DESC LIMIT $1)",
         )
         .bind(keep)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM windows WHERE end_at < $1")
+        let windows = sqlx::query("DELETE FROM windows WHERE stored_at < $1")
             .bind(time(cutoff))
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM consumed WHERE at < $1")
+        let consumed = sqlx::query("DELETE FROM consumed WHERE at < $1")
             .bind(time(cutoff))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(too_old.rows_affected() + too_many.rows_affected())
+        Ok(Pruned {
+            incidents: too_old.rows_affected() + too_many.rows_affected(),
+            windows: windows.rows_affected(),
+            consumed: consumed.rows_affected(),
+        })
     }
 
     async fn record_windows(

@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use chrono::DateTime;
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
 use ic_core::Severity;
 use ic_core::incident::{Incident, IncidentStatus, Transition};
-use ic_store::{Backend, IncidentFilter, Retention, Store, StoreError, TransitionRecord};
+use ic_store::{Backend, IncidentFilter, Pruned, Retention, Store, StoreError, TransitionRecord};
 
 use crate::{DAY, TestDb, event, incident, t};
 
@@ -193,32 +192,40 @@ async fn story(store: &dyn Store) {
     save(store, Transition::Opened, &d).await;
     assert_eq!(store.open_by_fingerprint("fp-a").await.unwrap(), Some(d));
 
-    // Pruning: by age (C), then by count (E, the oldest resolve), then every resolved one;
-    // the open D always stays, and an incident's transitions go with it.
-    let by_age = Retention {
+    // Pruning counts from when a row was written, never from the incidents' own times: C
+    // resolved ten days before the others by its own clock, but it was written just now.
+    let week = Retention {
         max_age: Duration::from_secs(7 * DAY as u64),
         ..Retention::default()
     };
-    assert_eq!(store.prune(&by_age, t(DAY)).await.unwrap(), 1);
-    assert_not_found(store.get("c").await);
-    assert!(transitions(store, "c").await.is_empty());
-    assert_eq!(store.prune(&by_age, t(DAY)).await.unwrap(), 0);
+    assert_eq!(
+        store.prune(&week, Utc::now()).await.unwrap(),
+        Pruned::default()
+    );
+    // By count, those written last stay: A (resolved by hand) and E; the open D always.
     let by_count = |max_count| Retention {
         max_age: Duration::from_secs(365 * DAY as u64),
         max_count,
     };
-    assert_eq!(store.prune(&by_count(2), t(DAY)).await.unwrap(), 1);
-    assert_eq!(ids(store, &all).await, ["b", "d", "a"]);
-    assert_eq!(store.prune(&by_count(0), t(DAY)).await.unwrap(), 2);
+    let pruned = store.prune(&by_count(2), Utc::now()).await.unwrap();
+    assert_eq!(pruned.incidents, 2, "B and C");
+    assert_not_found(store.get("b").await);
+    assert_not_found(store.get("c").await);
+    assert!(transitions(store, "c").await.is_empty());
+    // A week after they were written, the rest of the resolved ones go; D stays.
+    let pruned = store
+        .prune(&week, Utc::now() + TimeDelta::days(8))
+        .await
+        .unwrap();
+    assert_eq!(pruned.incidents, 2, "A and E");
     assert_eq!(ids(store, &all).await, ["d"]);
     assert!(transitions(store, "a").await.is_empty());
-    assert_eq!(
-        store
-            .prune(&Retention::default(), t(400 * DAY))
-            .await
-            .unwrap(),
-        0
-    );
+    let years_later = Utc::now() + TimeDelta::days(400);
+    let pruned = store
+        .prune(&Retention::default(), years_later)
+        .await
+        .unwrap();
+    assert_eq!(pruned.incidents, 0);
     assert_eq!(ids(store, &all).await, ["d"]);
 }
 
