@@ -1,8 +1,9 @@
 //! NATS JetStream: the shared stream of logs that several instances work from.
 //!
 //! A gateway (`--forward nats`) publishes what its HTTP, OTLP and syslog sources receive into
-//! the stream instead of its own pipeline, one message per line, each with a message id for
-//! the server's duplicate window.
+//! the stream instead of its own pipeline: a request's lines as few messages of many lines
+//! (the unit of work downstream is a message: one pull, one acknowledgement, one row of what
+//! was counted), each with a message id for the server's duplicate window.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -123,14 +124,16 @@ impl Forwarder {
         self.context.client()
     }
 
-    /// Publishes one message per event, as a JSON line, and returns once the server has
-    /// stored every one of them (or with the first failure).
+    /// Publishes `events` as JSON lines, newline-separated in messages of at most
+    /// [`MESSAGE_LINES`] lines and [`MESSAGE_BYTES`] (or the server's max payload), and returns
+    /// once the server has stored every one of them (or with the first failure).
     pub async fn publish(&self, source: &str, events: &[LogEvent]) -> Result<(), NatsError> {
         let subject = format!("{}.{source}", self.prefix);
+        let max_bytes = MESSAGE_BYTES.min(self.context.client().server_info().max_payload);
         // Each acknowledgement awaited holds one of the client's in-flight permits: await the
         // oldest before publishing past the window, or a large request would wait on itself.
         let mut acks = VecDeque::with_capacity(ACKS_IN_FLIGHT);
-        for event in events {
+        for payload in messages(events, max_bytes) {
             if acks.len() == ACKS_IN_FLIGHT
                 && let Some(ack) = acks.pop_front()
             {
@@ -138,7 +141,7 @@ impl Forwarder {
             }
             let id = format!("{}-{}", self.run, self.next.fetch_add(1, Ordering::Relaxed));
             let message = PublishMessage::build()
-                .payload(Bytes::from(json_line(event)))
+                .payload(Bytes::from(payload))
                 .message_id(id);
             let ack = self
                 .context
@@ -175,6 +178,38 @@ impl Forwarder {
 
 /// Publish acknowledgements awaited at once, well under the client's limit (5,000).
 const ACKS_IN_FLIGHT: usize = 1000;
+/// Lines per message, at most: a message is the unit a consumer takes, acknowledges and
+/// records, and delivers again after a crash, so it stays well under a window's worth of
+/// seconds of traffic.
+pub const MESSAGE_LINES: usize = 1000;
+/// Bytes per message, at most (and never more than the server's max payload).
+pub const MESSAGE_BYTES: usize = 256 * 1024;
+
+/// The payloads of `events`: their JSON lines, newline-separated, cut into messages of at most
+/// [`MESSAGE_LINES`] lines and `max_bytes` bytes. A line longer than `max_bytes` is a message
+/// of its own (the server refuses it, and the request with it).
+fn messages(events: &[LogEvent], max_bytes: usize) -> Vec<Vec<u8>> {
+    let mut payloads = Vec::new();
+    let mut payload: Vec<u8> = Vec::new();
+    let mut lines = 0;
+    for event in events {
+        let line = json_line(event);
+        let full = lines == MESSAGE_LINES || payload.len() + 1 + line.len() > max_bytes;
+        if lines > 0 && full {
+            payloads.push(std::mem::take(&mut payload));
+            lines = 0;
+        }
+        if lines > 0 {
+            payload.push(b'\n');
+        }
+        payload.extend_from_slice(&line);
+        lines += 1;
+    }
+    if lines > 0 {
+        payloads.push(payload);
+    }
+    payloads
+}
 
 async fn confirm(ack: jetstream::context::PublishAckFuture) -> Result<(), NatsError> {
     ack.await
@@ -211,6 +246,47 @@ mod tests {
     use ic_core::Level;
 
     use super::*;
+
+    #[test]
+    fn a_request_is_a_few_messages_of_many_lines_each_cut_at_a_line() {
+        let event = |n: usize| {
+            LogEvent::new(
+                Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+                "api",
+                Level::Info,
+                format!("request {n}\nwith a second line"),
+            )
+        };
+        let events: Vec<LogEvent> = (0..2500).map(event).collect();
+        let payloads = messages(&events, MESSAGE_BYTES);
+        assert_eq!(payloads.len(), 3, "1000 + 1000 + 500 lines");
+        let lines: Vec<usize> = payloads
+            .iter()
+            .map(|p| p.split(|&b| b == b'\n').count())
+            .collect();
+        assert_eq!(lines, [1000, 1000, 500]);
+        // Every line parses back, in order, with its own newline escaped.
+        let back: Vec<String> = payloads
+            .iter()
+            .flat_map(|p| {
+                String::from_utf8(p.clone())
+                    .unwrap()
+                    .lines()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .map(|line| ic_core::parse::parse_line(&line, Utc::now()).message)
+            .collect();
+        assert_eq!(back.len(), 2500);
+        assert_eq!(back[1234], events[1234].message);
+
+        // A byte limit cuts earlier, never inside a line.
+        let line_bytes = json_line(&event(0)).len();
+        let small = messages(&events[..10], 3 * line_bytes + 2);
+        assert_eq!(small.len(), 4, "3 + 3 + 3 + 1 lines");
+        assert!(small.iter().all(|p| p.len() <= 3 * line_bytes + 2));
+        assert!(messages(&[], MESSAGE_BYTES).is_empty());
+    }
 
     #[test]
     fn a_forwarded_line_parses_back_to_the_same_event() {

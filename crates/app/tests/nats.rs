@@ -123,12 +123,12 @@ impl TestStream {
     }
 }
 
-/// Every message of `stream`, in order: (subject, message id, payload as JSON).
+/// Every message of `stream`, in order: (subject, message id, its lines as JSON).
 async fn drain(
     js: &jetstream::Context,
     stream: &str,
     expected: usize,
-) -> Vec<(String, String, Value)> {
+) -> Vec<(String, String, Vec<Value>)> {
     let stream = js
         .get_stream(stream)
         .await
@@ -156,15 +156,19 @@ async fn drain(
             .and_then(|h| h.get("Nats-Msg-Id"))
             .map(|v| v.to_string())
             .unwrap_or_default();
-        let payload: Value = serde_json::from_slice(&message.payload).unwrap();
-        out.push((message.subject.to_string(), id, payload));
+        let lines: Vec<Value> = std::str::from_utf8(&message.payload)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        out.push((message.subject.to_string(), id, lines));
         message.ack().await.unwrap();
     }
     out
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn nats_a_gateway_publishes_every_line_once_with_a_message_id() {
+async fn nats_a_gateway_publishes_every_line_once_in_messages_of_many_lines() {
     let stream = unique("ICTEST");
     let prefix = unique("ictest");
     let subject = format!("{prefix}.>");
@@ -183,30 +187,51 @@ async fn nats_a_gateway_publishes_every_line_once_with_a_message_id() {
     let (status, body) = tokio::task::block_in_place(|| curl(&[&server.url("/readyz")]));
     assert_eq!((status, body.as_str()), (200, "ready"), "connected to NATS");
 
-    let lines: String = (0..50)
-        .map(|i| {
-            let line = json!({"timestamp": "2026-03-01T10:00:00Z", "service": "inventory-db",
-                              "level": "ERROR", "message": format!("line {i}"), "host": "db-1"});
-            format!("{line}\n")
-        })
-        .collect();
-    let (status, body) = tokio::task::block_in_place(|| server.post_ndjson(&lines));
-    assert_eq!(status, 202, "{body}");
-    assert_eq!(json(&body)["accepted"], 50);
-
-    let messages = drain(&js, &stream, 50).await;
-    js.delete_stream(&stream).await.unwrap();
-    assert_eq!(messages.len(), 50, "every line, once");
-    let ids: HashSet<&str> = messages.iter().map(|(_, id, _)| id.as_str()).collect();
-    assert_eq!(ids.len(), 50, "one message id per line");
-    assert!(!ids.contains(""));
-    for (i, (subject, _, payload)) in messages.iter().enumerate() {
-        assert_eq!(subject, &format!("{prefix}.http"));
-        assert_eq!(payload["message"], format!("line {i}"), "in order");
-        assert_eq!(payload["service"], "inventory-db");
-        assert_eq!(payload["level"], "ERROR");
-        assert_eq!(payload["host"], "db-1");
+    // Two requests: 1,500 lines, then 50.
+    let lines = |from: usize, to: usize| -> String {
+        (from..to)
+            .map(|i| {
+                let line = json!({"timestamp": "2026-03-01T10:00:00Z", "service": "inventory-db",
+                                  "level": "ERROR", "message": format!("line {i}\nsecond line"),
+                                  "host": "db-1"});
+                format!("{line}\n")
+            })
+            .collect()
+    };
+    for (from, to) in [(0, 1500), (1500, 1550)] {
+        let (status, body) = tokio::task::block_in_place(|| server.post_ndjson(&lines(from, to)));
+        assert_eq!(status, 202, "{body}");
+        assert_eq!(json(&body)["accepted"], to - from);
     }
+
+    let messages = drain(&js, &stream, 3).await;
+    js.delete_stream(&stream).await.unwrap();
+    let sizes: Vec<usize> = messages.iter().map(|(_, _, lines)| lines.len()).collect();
+    assert_eq!(
+        sizes,
+        [1000, 500, 50],
+        "a request is a few messages of many lines"
+    );
+    let ids: HashSet<&str> = messages.iter().map(|(_, id, _)| id.as_str()).collect();
+    assert_eq!(ids.len(), 3, "one message id per message");
+    assert!(!ids.contains(""));
+    let all: Vec<&Value> = messages.iter().flat_map(|(_, _, lines)| lines).collect();
+    assert_eq!(all.len(), 1550, "every line, once");
+    for (i, line) in all.iter().enumerate() {
+        assert_eq!(
+            line["message"],
+            format!("line {i}\nsecond line"),
+            "in order"
+        );
+        assert_eq!(line["service"], "inventory-db");
+        assert_eq!(line["level"], "ERROR");
+        assert_eq!(line["host"], "db-1");
+    }
+    assert!(
+        messages
+            .iter()
+            .all(|(subject, ..)| subject == &format!("{prefix}.http"))
+    );
     let processed = tokio::task::block_in_place(|| server.logs_processed());
     assert_eq!(processed, 0, "forwarded, not analyzed here");
 }

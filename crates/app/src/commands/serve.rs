@@ -158,7 +158,7 @@ impl Outputs<'_> {
         let mut prune = tokio::time::interval(PRUNE_EVERY);
         let mut outbox = tokio::time::interval(OUTBOX_EVERY);
         loop {
-            let out = tokio::select! {
+            let mut out = tokio::select! {
                 out = analyzed.recv() => match out {
                     Some(out) => out,
                     None => return Ok(()),
@@ -183,8 +183,19 @@ impl Outputs<'_> {
                     continue;
                 }
             };
-            let stored = self.sink.handle(&out.incidents).await;
-            self.sink.record_windows(&out.reports, &out.origins).await;
+            // Behind (a backlog, a slow database): what else is ready goes with it, so the
+            // store pays one transaction for the windows and one merge per incident for all.
+            while out.reports.len() < COALESCED_WINDOWS
+                && let Ok(more) = analyzed.try_recv()
+            {
+                out.absorb(more);
+            }
+            // The windows and the incidents are separate transactions: neither waits on the
+            // other's round trips.
+            let (stored, ()) = tokio::join!(
+                self.sink.handle(&out.incidents),
+                self.sink.record_windows(&out.reports, &out.origins)
+            );
             let mut printed = printer.print_all(&out.reports);
             for event in &stored {
                 self.live.publish_incident(event);
@@ -204,6 +215,9 @@ impl Outputs<'_> {
         }
     }
 }
+
+/// Windows handed to the store at once, at most, when results are waiting.
+const COALESCED_WINDOWS: usize = 2000;
 
 /// Manual resolves waiting for the analysis stage.
 const CONTROL_QUEUE: usize = 16;

@@ -34,6 +34,15 @@ pub struct Analyzed {
     pub origins: Vec<Origin>,
 }
 
+impl Analyzed {
+    /// Appends what a later analysis produced, keeping every order.
+    pub fn absorb(&mut self, later: Analyzed) {
+        self.reports.extend(later.reports);
+        self.incidents.extend(later.incidents);
+        self.origins.extend(later.origins);
+    }
+}
+
 impl Engine {
     pub fn new(window: WindowConfig, correlator: CorrelatorConfig) -> Self {
         Self {

@@ -64,8 +64,9 @@ pub const CHUNK_EVENTS: usize = 1024;
 const INGEST_CHUNKS: usize = 64;
 /// Groups of closed windows waiting for analysis (a group: the windows one chunk closed).
 const BATCH_QUEUE: usize = 4;
-/// Groups of reports waiting for their reader.
-const REPORT_QUEUE: usize = 4;
+/// Groups of reports waiting for their reader: enough for analysis to go on while the reader
+/// stores the last ones (it then takes all that wait at once).
+const REPORT_QUEUE: usize = 32;
 
 /// The bounded channel every source sends into.
 pub fn ingest_channel() -> (mpsc::Sender<Envelope>, mpsc::Receiver<Envelope>) {

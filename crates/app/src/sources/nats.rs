@@ -29,8 +29,11 @@ use crate::pipeline::{Envelope, Origin, Receipt, SharedCounters};
 
 /// Deliveries of one message before it is terminated.
 pub const MAX_DELIVERIES: i64 = 5;
-/// Messages asked for per pull.
+/// Messages asked for per pull…
 pub const BATCH: usize = 500;
+/// …and bytes, at most: what a pull brings is held in memory until it is analyzed, and a
+/// message holds up to a thousand lines.
+pub const BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Messages taken and not yet acknowledged, at most: the ingest channel and the open window
 /// hold far fewer events than this, so the source waits on the channel, not on the server.
 pub const MAX_ACK_PENDING: i64 = 20_000;
@@ -151,6 +154,7 @@ pub async fn run(
     let mut messages = consumer
         .stream()
         .max_messages_per_batch(BATCH)
+        .max_bytes_per_batch(BATCH_BYTES)
         .messages()
         .await
         .map_err(|err| NatsError::Consumer(err.to_string()))?;

@@ -73,11 +73,15 @@ impl Server {
 
     /// `POST /api/logs` with NDJSON lines; the status and the body.
     pub fn post_ndjson(&self, lines: &str) -> (u16, String) {
+        // From a file: a body of thousands of lines is longer than an argument may be.
+        let mut body = tempfile::NamedTempFile::new().expect("a temporary file");
+        std::io::Write::write_all(&mut body, lines.as_bytes()).expect("written");
+        let data = format!("@{}", body.path().display());
         curl(&[
             "-H",
             "Content-Type: application/x-ndjson",
             "--data-binary",
-            lines,
+            &data,
             &self.url("/api/logs"),
         ])
     }
