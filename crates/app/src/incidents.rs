@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use ic_core::Report;
 use ic_core::incident::{CorrelatorConfig, Incident, IncidentEvent, IncidentStatus, Transition};
 use ic_store::{Consumed, Contribution, IncidentFilter, Retention, Since, Store};
@@ -43,6 +43,8 @@ pub async fn open_store(
 /// the store's outbox, so that each transition is sent once across instances).
 pub struct IncidentSink {
     store: Option<Arc<dyn Store>>,
+    /// Whether the store takes what this instance writes, for the readiness check.
+    writes: Arc<WriteHealth>,
     notifier: Option<Notifier>,
     /// Names this run's windows in the store: host, process and start time, so that no two
     /// runs, here or on another machine, share one.
@@ -56,6 +58,58 @@ pub struct IncidentSink {
     /// The latest change to each copy whose merge failed, tried again with the next results
     /// (a copy that resolved has no later change to carry it).
     failed: Mutex<HashMap<String, IncidentEvent>>,
+}
+
+/// What the sink writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Windows,
+    Incidents,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Windows => "windows",
+            Kind::Incidents => "incidents",
+        }
+    }
+}
+
+/// Whether the store takes what this instance writes: each kind of write is failing from its
+/// first failure until its next success. An instance whose store cannot write is not ready: a
+/// balancer should send its logs elsewhere.
+#[derive(Debug, Default)]
+pub struct WriteHealth {
+    failing: Mutex<HashMap<Kind, (DateTime<Utc>, String)>>,
+}
+
+impl WriteHealth {
+    pub fn succeeded(&self, kind: Kind) {
+        self.failing.lock().expect("not poisoned").remove(&kind);
+    }
+
+    pub fn failed(&self, kind: Kind, err: &ic_store::StoreError) {
+        metrics::counter!(crate::metrics::STORE_WRITE_FAILURES, "what" => kind.as_str())
+            .increment(1);
+        self.failing
+            .lock()
+            .expect("not poisoned")
+            .entry(kind)
+            .and_modify(|(_, last)| *last = err.to_string())
+            .or_insert_with(|| (Utc::now(), err.to_string()));
+    }
+
+    /// What keeps the store from taking this instance's writes, if anything does.
+    pub fn problem(&self) -> Option<String> {
+        let failing = self.failing.lock().expect("not poisoned");
+        let (kind, (since, error)) = failing.iter().min_by_key(|(_, (since, _))| *since)?;
+        Some(format!(
+            "writing {} has failed since {}: {error}",
+            kind.as_str(),
+            since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ))
+    }
 }
 
 /// A copy of an incident as it was last merged into the stored incident `stored_id`.
@@ -76,9 +130,11 @@ impl IncidentSink {
         store: Option<Arc<dyn Store>>,
         notifier: Option<Notifier>,
         correlator: &CorrelatorConfig,
+        writes: Arc<WriteHealth>,
     ) -> Self {
         Self {
             store,
+            writes,
             notifier,
             instance: instance_name().to_owned(),
             max_templates: correlator.max_templates,
@@ -119,11 +175,13 @@ impl IncidentSink {
             .await
         {
             Ok(()) => {
+                self.writes.succeeded(Kind::Windows);
                 for origin in origins {
                     origin.receipt.stored(origin.events);
                 }
             }
             Err(err) => {
+                self.writes.failed(Kind::Windows, &err);
                 tracing::error!(%err, windows = reports.len(), "Recording windows failed.");
                 for origin in origins {
                     origin.receipt.failed();
@@ -200,6 +258,7 @@ impl IncidentSink {
         };
         match store.merge(&contribution).await {
             Ok(stored) => {
+                self.writes.succeeded(Kind::Incidents);
                 self.merged.lock().expect("not poisoned").insert(
                     event.incident.id.clone(),
                     Merged {
@@ -211,6 +270,7 @@ impl IncidentSink {
                 Some(stored)
             }
             Err(err) => {
+                self.writes.failed(Kind::Incidents, &err);
                 tracing::error!(
                     id = %event.incident.id,
                     %err,

@@ -29,6 +29,8 @@ pub const WINDOWS: &str = "ic_windows_total";
 pub const ANALYSIS_SECONDS: &str = "ic_analysis_duration_seconds";
 /// Open incidents, by severity.
 pub const OPEN_INCIDENTS: &str = "ic_open_incidents";
+/// Writes the store refused, by what (`windows`, `incidents`).
+pub const STORE_WRITE_FAILURES: &str = "ic_store_write_failures_total";
 /// Rows the retention deleted, by table (`incidents`, `windows`, `consumed`).
 pub const ROWS_PRUNED: &str = "ic_rows_pruned_total";
 /// Webhook notifications, by target (`webhook #N (format)`) and outcome.
@@ -94,6 +96,11 @@ fn describe() {
         "Syslog TCP connections refused over the limit."
     );
     describe_counter!(WINDOWS, Unit::Count, "Windows closed, by reason.");
+    describe_counter!(
+        STORE_WRITE_FAILURES,
+        Unit::Count,
+        "Writes the store refused (windows, incidents); failing writes make /readyz answer 503."
+    );
     describe_counter!(
         ROWS_PRUNED,
         Unit::Count,

@@ -79,3 +79,13 @@ impl Drop for PostgresSchema {
         }
     }
 }
+
+/// Runs one statement on the SQLite file at `url` (`sqlite://PATH`) over a connection of its
+/// own: for tests that break the schema under a running store, to see it fail and recover.
+pub async fn sqlite_execute(url: &str, statement: &'static str) {
+    let mut conn = sqlx::SqliteConnection::connect(url)
+        .await
+        .expect("open the SQLite file");
+    conn.execute(statement).await.expect("the statement runs");
+    conn.close().await.expect("close");
+}

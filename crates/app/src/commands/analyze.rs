@@ -31,7 +31,7 @@ pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
         true => None,
         false => Some(Notifier::start(webhooks)?),
     };
-    let sink = IncidentSink::new(store, notifier, &correlator);
+    let sink = IncidentSink::new(store, notifier, &correlator, Default::default());
     sink.restored(&restored);
     engine.restore(restored);
     let stdout_is_terminal = io::stdout().is_terminal();

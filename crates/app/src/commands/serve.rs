@@ -81,8 +81,10 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let (analyzed, stages) = pipeline::spawn(rx, settings.window, ArrivalTime, engine, hooks)?;
 
     let web_stop = CancellationToken::new();
+    let writes = Arc::new(crate::incidents::WriteHealth::default());
     let state = web::AppState {
         live: live.clone(),
+        writes: writes.clone(),
         store: store.clone(),
         control,
         metrics: crate::metrics::handle()?,
@@ -112,7 +114,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
         true => None,
         false => Some(Notifier::start(settings.webhooks.clone())?),
     };
-    let sink = IncidentSink::new(Some(store), notifier, &settings.correlator);
+    let sink = IncidentSink::new(Some(store), notifier, &settings.correlator, writes);
     sink.restored(&restored_copies);
     let color = super::color_stdout(stdout_is_terminal);
     let outputs = Outputs {

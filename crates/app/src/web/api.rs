@@ -27,6 +27,11 @@ pub async fn healthz() -> &'static str {
 /// Ready when the database answers and, on a gateway, NATS is connected.
 pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     state.store.ping().await?;
+    if let Some(problem) = state.writes.problem() {
+        return Err(ApiError::Upstream(format!(
+            "the store answers but cannot write: {problem}"
+        )));
+    }
     if let Some(nats) = &state.nats
         && nats.connection_state() != async_nats::connection::State::Connected
     {

@@ -38,6 +38,7 @@ async fn harness(capacity: usize, limits: IngestSettings) -> Harness {
     let live = Live::new(counters.clone(), Some(demo));
     let (control, _) = mpsc::channel(4);
     let state = AppState {
+        writes: Default::default(),
         live,
         store,
         control,

@@ -43,6 +43,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// The NATS connection of a gateway or a NATS source, for readiness.
     pub nats: Option<async_nats::Client>,
+    /// Whether the store takes this instance's writes, for readiness.
+    pub writes: Arc<crate::incidents::WriteHealth>,
 }
 
 /// Only our own scripts, styles and connections: log text that slipped into the page could

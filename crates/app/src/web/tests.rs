@@ -35,6 +35,7 @@ async fn harness() -> Harness {
     let live = Live::new(SharedCounters::default(), Some(demo.clone()));
     let (control_tx, control) = mpsc::channel(4);
     let state = AppState {
+        writes: Default::default(),
         live,
         store: store.clone(),
         control: control_tx,
@@ -258,4 +259,72 @@ async fn the_event_stream_starts_with_a_snapshot_of_the_incidents() {
     let snapshot: Value = serde_json::from_str(data).unwrap();
     assert_eq!(snapshot["incidents"][0]["id"], "a");
     assert_eq!(snapshot["stats"]["status"], "NORMAL");
+}
+
+/// A window report with `lines` lines.
+fn window(seq: u64, lines: u32) -> ic_core::Report {
+    let at = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+    ic_core::Report {
+        title: String::new(),
+        severity: Severity::Info,
+        impacted_services: vec![],
+        summary: String::new(),
+        noise_reduction_ratio: 1.0,
+        window: ic_core::report::WindowSummary {
+            seq,
+            start: at,
+            end: at,
+            log_count: lines,
+            flush: ic_core::FlushReason::Size,
+        },
+        root_cause: None,
+        templates: vec![],
+        analyzer: "builtin".into(),
+        llm: None,
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_write_makes_the_instance_unready_until_it_writes_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("ic.db").display());
+    let store: Arc<dyn Store> = Arc::new(ic_store::open(&url).await.unwrap());
+    let writes = Arc::new(crate::incidents::WriteHealth::default());
+    let sink = crate::incidents::IncidentSink::new(
+        Some(store.clone()),
+        None,
+        &ic_core::incident::CorrelatorConfig::default(),
+        writes.clone(),
+    );
+    let (control_tx, _control) = mpsc::channel(4);
+    let app = router(AppState {
+        writes,
+        live: Live::new(SharedCounters::default(), None),
+        store: store.clone(),
+        control: control_tx,
+        metrics: crate::metrics::handle().unwrap(),
+        shutdown: CancellationToken::new(),
+        nats: None,
+    });
+    let ready = || call(&app, "GET", "/readyz", "");
+    sink.record_windows(&[window(1, 10)], &[]).await;
+    assert_eq!(ready().await.0, StatusCode::OK);
+
+    // The store still answers, but its windows table is gone: writes fail.
+    ic_store::testing::sqlite_execute(&url, "ALTER TABLE windows RENAME TO windows_away").await;
+    sink.record_windows(&[window(2, 10)], &[]).await;
+    assert!(store.ping().await.is_ok(), "it answers");
+    let (status, _, body) = ready().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let error = body["error"].to_string();
+    assert!(
+        error.contains("cannot write") && error.contains("windows"),
+        "{error}"
+    );
+
+    // The cause goes away: the next write succeeds and the instance is ready again.
+    ic_store::testing::sqlite_execute(&url, "ALTER TABLE windows_away RENAME TO windows").await;
+    sink.record_windows(&[window(3, 10)], &[]).await;
+    assert_eq!(ready().await.0, StatusCode::OK);
+    assert_eq!(store.totals().await.unwrap().windows, 2);
 }
