@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use ic_core::Report;
 use ic_core::incident::{CorrelatorConfig, Incident, IncidentEvent, IncidentStatus, Transition};
 use ic_store::{Consumed, Contribution, IncidentFilter, Retention, Since, Store};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::notify::Notifier;
 use crate::pipeline::Origin;
@@ -55,58 +57,51 @@ pub struct IncidentSink {
     resolve_after: Duration,
     /// The correlator's copies by their id: where each was last merged, and as what.
     merged: Mutex<HashMap<String, Merged>>,
-    /// The latest change to each copy whose merge failed, tried again with the next results
-    /// (a copy that resolved has no later change to carry it).
-    failed: Mutex<HashMap<String, IncidentEvent>>,
 }
 
-/// What the sink writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    Windows,
-    Incidents,
+/// Whether the store takes what this instance writes: failing from a batch's first failure
+/// until it is stored. An instance whose store cannot write is not ready: a balancer should
+/// send its logs elsewhere.
+#[derive(Debug)]
+pub struct WriteHealth {
+    /// Since when writes fail, and the latest error.
+    failing: watch::Sender<Option<(DateTime<Utc>, String)>>,
 }
 
-impl Kind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Kind::Windows => "windows",
-            Kind::Incidents => "incidents",
+impl Default for WriteHealth {
+    fn default() -> Self {
+        Self {
+            failing: watch::Sender::new(None),
         }
     }
 }
 
-/// Whether the store takes what this instance writes: each kind of write is failing from its
-/// first failure until its next success. An instance whose store cannot write is not ready: a
-/// balancer should send its logs elsewhere.
-#[derive(Debug, Default)]
-pub struct WriteHealth {
-    failing: Mutex<HashMap<Kind, (DateTime<Utc>, String)>>,
-}
-
 impl WriteHealth {
-    pub fn succeeded(&self, kind: Kind) {
-        self.failing.lock().expect("not poisoned").remove(&kind);
+    pub fn succeeded(&self) {
+        self.failing
+            .send_if_modified(|failing| failing.take().is_some());
     }
 
-    pub fn failed(&self, kind: Kind, err: &ic_store::StoreError) {
-        metrics::counter!(crate::metrics::STORE_WRITE_FAILURES, "what" => kind.as_str())
-            .increment(1);
-        self.failing
-            .lock()
-            .expect("not poisoned")
-            .entry(kind)
-            .and_modify(|(_, last)| *last = err.to_string())
-            .or_insert_with(|| (Utc::now(), err.to_string()));
+    pub fn failed(&self, err: &ic_store::StoreError) {
+        metrics::counter!(crate::metrics::STORE_WRITE_FAILURES).increment(1);
+        self.failing.send_modify(|failing| {
+            let since = failing.as_ref().map_or_else(Utc::now, |(since, _)| *since);
+            *failing = Some((since, err.to_string()));
+        });
+    }
+
+    /// Hears of every change between failing and not.
+    #[cfg(test)]
+    pub fn watch(&self) -> watch::Receiver<Option<(DateTime<Utc>, String)>> {
+        self.failing.subscribe()
     }
 
     /// What keeps the store from taking this instance's writes, if anything does.
     pub fn problem(&self) -> Option<String> {
-        let failing = self.failing.lock().expect("not poisoned");
-        let (kind, (since, error)) = failing.iter().min_by_key(|(_, (since, _))| *since)?;
+        let failing = self.failing.borrow();
+        let (since, error) = failing.as_ref()?;
         Some(format!(
-            "writing {} has failed since {}: {error}",
-            kind.as_str(),
+            "writing results has failed since {}: {error}",
             since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         ))
     }
@@ -120,6 +115,10 @@ struct Merged {
     at: chrono::DateTime<Utc>,
 }
 
+/// A batch that failed is tried again after this, then after twice as long each time, up to
+/// [`LAST_RETRY`].
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+const LAST_RETRY: Duration = Duration::from_secs(30);
 /// Transitions taken from the outbox at a time.
 const OUTBOX_BATCH: u32 = 100;
 /// Copies of incidents resolved this long ago are forgotten (a reopen comes within minutes).
@@ -140,7 +139,6 @@ impl IncidentSink {
             max_templates: correlator.max_templates,
             resolve_after: correlator.resolve_after,
             merged: Mutex::new(HashMap::new()),
-            failed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -160,41 +158,28 @@ impl IncidentSink {
         }
     }
 
-    /// Records the windows of `reports` (a revision rewrites its window) with the stream
-    /// messages whose events they hold, then tells those messages' sources. Failures are
-    /// logged, never fatal: the messages are then delivered again.
-    pub async fn record_windows(&self, reports: &[Report], origins: &[Origin]) {
-        let Some(store) = &self.store else { return };
-        if reports.is_empty() && origins.is_empty() {
-            return;
-        }
-        let reports: Vec<&Report> = reports.iter().collect();
-        let consumed = consumed(origins);
-        match store
-            .record_windows(&self.instance, &reports, &consumed)
-            .await
-        {
-            Ok(()) => {
-                self.writes.succeeded(Kind::Windows);
-                for origin in origins {
-                    origin.receipt.stored(origin.events);
-                }
-            }
-            Err(err) => {
-                self.writes.failed(Kind::Windows, &err);
-                tracing::error!(%err, windows = reports.len(), "Recording windows failed.");
-                for origin in origins {
-                    origin.receipt.failed();
-                }
-            }
-        }
-    }
-
-    /// Handles the correlator's transitions, in order, and returns what the stored incidents
-    /// went through. A run of updates to one incident is merged once, as its latest state: a
-    /// storm updates its incident every window. A merge that fails is logged and tried again
-    /// with the next results (see [`IncidentSink::retry_failed`]).
-    pub async fn handle(&self, events: &[IncidentEvent]) -> Vec<IncidentEvent> {
+    /// Stores one batch of results in one transaction: the windows of `reports` (a revision
+    /// rewrites its window) with what they counted of stream messages, and the changes the
+    /// correlator made to its incidents (in order; a run of updates to one incident is merged
+    /// once, as its latest state: a storm updates its incident every window). Returns what the
+    /// stored incidents went through, and tells the messages' sources.
+    ///
+    /// Together, they cannot part in a crash: a window stored without its incident's change,
+    /// or a change merged for a window that was not stored and is analyzed again when its
+    /// message comes back, would count its lines once too few or twice. A batch that fails is
+    /// undone whole, logged, and tried again, with backoff, until it is stored: meanwhile
+    /// nothing more is taken in (the pipeline fills, the NATS source stops pulling and keeps
+    /// its messages in progress, HTTP ingest answers 503) and the instance is not ready. Only
+    /// once `give_up` is cancelled does a failing batch stay unstored: its stream messages
+    /// come again, to whichever instance pulls next; what it held of other sources is lost,
+    /// and the log says how much.
+    pub async fn store(
+        &self,
+        reports: &[Report],
+        origins: &[Origin],
+        events: &[IncidentEvent],
+        give_up: &CancellationToken,
+    ) -> Vec<IncidentEvent> {
         let Some(store) = &self.store else {
             // Nothing shared: what the correlator did is what happened.
             if let Some(notifier) = &self.notifier {
@@ -202,85 +187,126 @@ impl IncidentSink {
             }
             return events.to_vec();
         };
-        let mut merged = self.retry_failed(events).await;
-        for (i, event) in events.iter().enumerate() {
-            let superseded = event.transition == Transition::Updated
-                && events[i + 1..]
-                    .iter()
-                    .any(|later| later.incident.id == event.incident.id);
-            if !superseded {
-                merged.extend(self.merge(store.as_ref(), event).await);
-            }
-        }
-        self.send_waiting().await;
-        merged
-    }
-
-    /// Merges again the changes whose merge failed, except those of copies that `newer`
-    /// changes again (their newer state carries what the failed one would have added).
-    pub async fn retry_failed(&self, newer: &[IncidentEvent]) -> Vec<IncidentEvent> {
-        let Some(store) = &self.store else {
+        let changes: Vec<&IncidentEvent> = latest_changes(events).collect();
+        if reports.is_empty() && origins.is_empty() && changes.is_empty() {
             return Vec::new();
-        };
-        let waiting: Vec<IncidentEvent> = {
-            let mut failed = self.failed.lock().expect("not poisoned");
-            failed.retain(|id, _| !newer.iter().any(|e| &e.incident.id == id));
-            failed.drain().map(|(_, event)| event).collect()
-        };
-        let mut merged = Vec::with_capacity(waiting.len());
-        for event in &waiting {
-            merged.extend(self.merge(store.as_ref(), event).await);
         }
-        merged
+        let reports: Vec<&Report> = reports.iter().collect();
+        let consumed = consumed(origins);
+        let mut wait = FIRST_RETRY;
+        loop {
+            let written = self
+                .write_batch(store.as_ref(), &reports, &consumed, &changes)
+                .await;
+            let err = match written {
+                Ok(stored) => {
+                    self.writes.succeeded();
+                    for origin in origins {
+                        origin.receipt.stored(origin.events);
+                    }
+                    self.send_waiting().await;
+                    return stored;
+                }
+                Err(err) => err,
+            };
+            self.writes.failed(&err);
+            let (windows, incidents) = (reports.len(), changes.len());
+            if give_up.is_cancelled() {
+                let lines: u64 = reports.iter().map(|r| u64::from(r.window.log_count)).sum();
+                tracing::error!(
+                    %err,
+                    windows,
+                    lines,
+                    incidents,
+                    "Storing windows and their incidents failed; given up at shutdown. \
+                     Stream messages among them come again; lines from other sources are lost."
+                );
+                for origin in origins {
+                    origin.receipt.failed();
+                }
+                return Vec::new();
+            }
+            tracing::error!(
+                %err,
+                windows,
+                incidents,
+                retry_in = ?wait,
+                "Storing windows and their incidents failed; undone, trying again."
+            );
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = give_up.cancelled() => {}
+            }
+            wait = (wait * 2).min(LAST_RETRY);
+        }
     }
 
-    async fn merge(&self, store: &dyn Store, event: &IncidentEvent) -> Option<IncidentEvent> {
-        let (local, since) = {
-            let merged = self.merged.lock().expect("not poisoned");
-            let mut local = event.clone();
-            // The correlator groups under its own copy's id; the store knows the stored one.
-            if let Some(parent) = local.incident.parent.as_mut()
-                && let Some(m) = merged.get(parent.as_str())
-            {
-                parent.clone_from(&m.stored_id);
-            }
-            let since = merged
-                .get(&event.incident.id)
-                .map(|m| (m.stored_id.clone(), m.copy.clone()));
-            (local, since)
-        };
-        let contribution = Contribution {
-            event: &local,
-            since: since
-                .as_ref()
-                .map(|(stored_id, copy)| Since { stored_id, copy }),
-            max_templates: self.max_templates,
-        };
-        match store.merge(&contribution).await {
-            Ok(stored) => {
-                self.writes.succeeded(Kind::Incidents);
-                self.merged.lock().expect("not poisoned").insert(
-                    event.incident.id.clone(),
-                    Merged {
-                        stored_id: stored.incident.id.clone(),
-                        copy: local.incident,
-                        at: Utc::now(),
-                    },
-                );
-                Some(stored)
-            }
-            Err(err) => {
-                self.writes.failed(Kind::Incidents, &err);
-                tracing::error!(
-                    id = %event.incident.id,
-                    %err,
-                    "Saving an incident failed; it is tried again with the next results."
-                );
-                let mut failed = self.failed.lock().expect("not poisoned");
-                failed.insert(event.incident.id.clone(), event.clone());
-                None
-            }
+    /// One transaction: the windows, then each change merged; what the copies were merged
+    /// into is remembered only once it committed.
+    async fn write_batch(
+        &self,
+        store: &dyn Store,
+        reports: &[&Report],
+        consumed: &[Consumed],
+        changes: &[&IncidentEvent],
+    ) -> Result<Vec<IncidentEvent>, ic_store::StoreError> {
+        let fingerprints: Vec<&str> = changes
+            .iter()
+            .map(|c| c.incident.fingerprint.as_str())
+            .collect();
+        let mut batch = store.begin(&fingerprints).await?;
+        if !reports.is_empty() || !consumed.is_empty() {
+            batch
+                .record_windows(&self.instance, reports, consumed)
+                .await?;
         }
+        let mut merged = Vec::with_capacity(changes.len());
+        // Within the batch, a copy merged earlier in it is found where it went.
+        let mut pending: HashMap<String, Merged> = HashMap::new();
+        for change in changes {
+            let (local, since) = self.contribution_of(change, &pending);
+            let contribution = Contribution {
+                event: &local,
+                since: since
+                    .as_ref()
+                    .map(|(stored_id, copy)| Since { stored_id, copy }),
+                max_templates: self.max_templates,
+            };
+            let stored = batch.merge(&contribution).await?;
+            pending.insert(
+                change.incident.id.clone(),
+                Merged {
+                    stored_id: stored.incident.id.clone(),
+                    copy: local.incident,
+                    at: Utc::now(),
+                },
+            );
+            merged.push(stored);
+        }
+        batch.commit().await?;
+        self.merged.lock().expect("not poisoned").extend(pending);
+        Ok(merged)
+    }
+
+    /// A change as the store is to merge it, and where its copy was merged last: the
+    /// correlator names incidents by its copies' ids, the store by the stored ones. `pending`
+    /// holds what an unfinished batch merged.
+    fn contribution_of(
+        &self,
+        event: &IncidentEvent,
+        pending: &HashMap<String, Merged>,
+    ) -> (IncidentEvent, Option<(String, Incident)>) {
+        let merged = self.merged.lock().expect("not poisoned");
+        let known = |id: &str| pending.get(id).or_else(|| merged.get(id));
+        let mut local = event.clone();
+        // The correlator groups under its own copy's id; the store knows the stored one.
+        if let Some(parent) = local.incident.parent.as_mut()
+            && let Some(m) = known(parent.as_str())
+        {
+            parent.clone_from(&m.stored_id);
+        }
+        let since = known(&event.incident.id).map(|m| (m.stored_id.clone(), m.copy.clone()));
+        (local, since)
     }
 
     /// What other instances sharing the store changed in the incidents a dashboard shows
@@ -422,6 +448,17 @@ impl IncidentSink {
             }
         }
     }
+}
+
+/// The changes worth merging, in order: of a run of updates to one incident, only the last.
+fn latest_changes(events: &[IncidentEvent]) -> impl Iterator<Item = &IncidentEvent> {
+    events.iter().enumerate().filter_map(|(i, event)| {
+        let superseded = event.transition == Transition::Updated
+            && events[i + 1..]
+                .iter()
+                .any(|later| later.incident.id == event.incident.id);
+        (!superseded).then_some(event)
+    })
 }
 
 /// Events per stream message, one record per message.

@@ -99,7 +99,7 @@ fn describe() {
     describe_counter!(
         STORE_WRITE_FAILURES,
         Unit::Count,
-        "Writes the store refused (windows, incidents); failing writes make /readyz answer 503."
+        "Batches of windows and incidents the store refused; failing writes make /readyz answer 503."
     );
     describe_counter!(
         ROWS_PRUNED,

@@ -40,3 +40,16 @@ async fn signal() {
 async fn signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
+
+/// A token cancelled `grace` after `shutdown` is: for work that may go on for a while after a
+/// shutdown begins, but not forever.
+pub fn grace_after(shutdown: &CancellationToken, grace: std::time::Duration) -> CancellationToken {
+    let token = CancellationToken::new();
+    let (shutdown, expired) = (shutdown.clone(), token.clone());
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+        expired.cancel();
+    });
+    token
+}

@@ -124,6 +124,16 @@ pub trait Store: Send + Sync {
         consumed: &[Consumed],
     ) -> Result<(), StoreError>;
 
+    /// Begins writes that stand or fall together, in one transaction: windows with what they
+    /// counted of stream messages, and the incident changes those windows made. After a
+    /// crash either all of it is stored or none, so a message delivered again is counted once,
+    /// in its windows and in its incidents. `fingerprints` are those of the incidents the
+    /// batch will merge: their turns (see [`Store::merge`]) are taken at its first merge, all
+    /// at once and in one order, so that batches of several instances over the same incidents
+    /// wait for each other rather than deadlock. Dropping the batch without [`Batch::commit`]
+    /// undoes it.
+    async fn begin(&self, fingerprints: &[&str]) -> Result<Box<dyn Batch>, StoreError>;
+
     /// How many events of a stream message are already counted in stored windows: 0 for a
     /// message never seen.
     async fn consumed(&self, stream: &str, seq: u64) -> Result<u64, StoreError>;
@@ -184,6 +194,26 @@ pub struct IncidentFilter {
     pub service: Option<String>,
     /// At most this many incidents (the most recently seen).
     pub limit: Option<u32>,
+}
+
+/// Writes in one transaction (see [`Store::begin`]).
+#[async_trait]
+pub trait Batch: Send {
+    /// As [`Store::record_windows`], in the batch; before its merges, which hold their turns
+    /// from the first merge to the commit.
+    async fn record_windows(
+        &mut self,
+        instance: &str,
+        windows: &[&Report],
+        consumed: &[Consumed],
+    ) -> Result<(), StoreError>;
+
+    /// As [`Store::merge`], in the batch (one try: a [`StoreError::DuplicateOpen`] fails it).
+    async fn merge(&mut self, contribution: &Contribution<'_>)
+    -> Result<IncidentEvent, StoreError>;
+
+    /// Makes every write of the batch stick.
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
 /// What one [`Store::prune`] deleted.

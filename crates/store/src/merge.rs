@@ -10,97 +10,33 @@ use crate::columns::{incident_from_row, select_incidents, time, transition_time}
 use crate::sql::{Write, record_transition, write_incident};
 use crate::{Backend, Contribution, SqlStore, StoreError};
 
+/// How a store writes: what a merge needs to know besides its transaction.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Writing {
+    pub backend: Backend,
+    /// Whether notified transitions go to the outbox.
+    pub notifying: bool,
+}
+
 impl SqlStore {
-    /// One try of [`crate::Store::merge`]: fails with [`StoreError::DuplicateOpen`] when
-    /// another instance opened the fingerprint's incident meanwhile.
+    pub(crate) fn writing(&self) -> Writing {
+        Writing {
+            backend: self.backend(),
+            notifying: self.notifying,
+        }
+    }
+
+    /// One try of [`crate::Store::merge`] in a transaction of its own: fails with
+    /// [`StoreError::DuplicateOpen`] when another instance opened the fingerprint's incident
+    /// meanwhile.
     pub(crate) async fn merge_once(
         &self,
         contribution: &Contribution<'_>,
     ) -> Result<IncidentEvent, StoreError> {
-        let local = &contribution.event.incident;
         let mut tx = self.pool.begin().await?;
-        // Instances merging one fingerprint take turns until the commit, so that none adds to
-        // a state it did not read, whether an incident of it is open, resolved or not stored
-        // yet. On PostgreSQL a lock on the fingerprint's hash (a row lock would miss the
-        // incidents not open); on SQLite the database's write lock, which the first write
-        // statement takes.
-        if self.backend() == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                .bind(&local.fingerprint)
-                .execute(&mut *tx)
-                .await?;
-        }
-        // Also waits for a resolve by hand of the open incident (a row lock on PostgreSQL).
-        sqlx::query(
-            "UPDATE incidents SET updated_at = updated_at
-             WHERE fingerprint = $1 AND status = 'open'",
-        )
-        .bind(&local.fingerprint)
-        .execute(&mut *tx)
-        .await?;
-        let open = find(
-            &mut tx,
-            select_incidents!("WHERE fingerprint = $1 AND status = 'open'"),
-            &local.fingerprint,
-        )
-        .await?;
-        let (transition, stored, write) = match open {
-            Some(stored) => {
-                let (transition, stored) = add_to_open(stored, contribution);
-                (transition, stored, Write::Replace)
-            }
-            None => self.add_to_closed(&mut tx, contribution).await?,
-        };
-        write_incident(&mut tx, &stored, write).await?;
-        if let Some(at) = transition_time(transition, &stored) {
-            record_transition(&mut tx, &stored.id, transition, at).await?;
-        }
-        let merged = IncidentEvent {
-            transition,
-            incident: stored,
-        };
-        if self.notifying && transition.notifies(&merged.incident) {
-            enqueue(&mut tx, &merged).await?;
-        }
+        let merged = merge_in(&mut tx, self.writing(), contribution).await?;
         tx.commit().await?;
         Ok(merged)
-    }
-
-    /// No incident of the fingerprint is open: the one the copy was merged into gains the
-    /// counts, and reopens if the copy, still open, saw the failure after it resolved (an
-    /// instance that lags behind only adds what it saw before); or the copy opens a new one.
-    async fn add_to_closed(
-        &self,
-        tx: &mut Transaction<'_, Any>,
-        contribution: &Contribution<'_>,
-    ) -> Result<(Transition, Incident, Write), StoreError> {
-        let local = &contribution.event.incident;
-        let earlier = match contribution.since {
-            Some(since) => find(tx, select_incidents!("WHERE id = $1"), since.stored_id)
-                .await?
-                .map(|stored| (stored, since.copy)),
-            None => None,
-        };
-        let Some((mut stored, since)) = earlier else {
-            // Never merged (or pruned meanwhile): the copy is the incident.
-            let mut incident = local.clone();
-            incident.id = unused_id(tx, &local.id).await?;
-            let transition = match incident.status {
-                IncidentStatus::Open => Transition::Opened,
-                IncidentStatus::Resolved => Transition::Updated,
-            };
-            return Ok((transition, incident, Write::New));
-        };
-        let recurred = local.status == IncidentStatus::Open
-            && stored.resolved_at.is_none_or(|at| local.last_seen > at);
-        merge(&mut stored, local, Some(since), contribution.max_templates);
-        if !recurred {
-            return Ok((Transition::Updated, stored, Write::Replace));
-        }
-        stored.status = IncidentStatus::Open;
-        stored.resolved_at = None;
-        stored.reopened += 1;
-        Ok((Transition::Reopened, stored, Write::Replace))
     }
 
     /// Resolves the open incident `id` at `at` if no instance wrote it since `cutoff` (one may
@@ -180,6 +116,105 @@ impl SqlStore {
             })
             .collect()
     }
+}
+
+/// Takes the turn of `fingerprint` in `tx`, until it ends: instances merging one fingerprint
+/// take turns until the commit, so that none adds to a state it did not read, whether an
+/// incident of it is open, resolved or not stored yet. On PostgreSQL a lock on the
+/// fingerprint's hash (a row lock would miss the incidents not open), which a transaction may
+/// take again; on SQLite the database's write lock, which the first write statement takes.
+pub(crate) async fn take_turn(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    fingerprint: &str,
+) -> Result<(), StoreError> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(fingerprint)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Merges a copy into the stored incident of its fingerprint in `tx` (see
+/// [`crate::Store::merge`]).
+pub(crate) async fn merge_in(
+    tx: &mut Transaction<'_, Any>,
+    writing: Writing,
+    contribution: &Contribution<'_>,
+) -> Result<IncidentEvent, StoreError> {
+    let local = &contribution.event.incident;
+    take_turn(tx, writing.backend, &local.fingerprint).await?;
+    // Also waits for a resolve by hand of the open incident (a row lock on PostgreSQL).
+    sqlx::query(
+        "UPDATE incidents SET updated_at = updated_at
+         WHERE fingerprint = $1 AND status = 'open'",
+    )
+    .bind(&local.fingerprint)
+    .execute(&mut **tx)
+    .await?;
+    let open = find(
+        tx,
+        select_incidents!("WHERE fingerprint = $1 AND status = 'open'"),
+        &local.fingerprint,
+    )
+    .await?;
+    let (transition, stored, write) = match open {
+        Some(stored) => {
+            let (transition, stored) = add_to_open(stored, contribution);
+            (transition, stored, Write::Replace)
+        }
+        None => add_to_closed(tx, contribution).await?,
+    };
+    write_incident(tx, &stored, write).await?;
+    if let Some(at) = transition_time(transition, &stored) {
+        record_transition(tx, &stored.id, transition, at).await?;
+    }
+    let merged = IncidentEvent {
+        transition,
+        incident: stored,
+    };
+    if writing.notifying && transition.notifies(&merged.incident) {
+        enqueue(tx, &merged).await?;
+    }
+    Ok(merged)
+}
+
+/// No incident of the fingerprint is open: the one the copy was merged into gains the
+/// counts, and reopens if the copy, still open, saw the failure after it resolved (an
+/// instance that lags behind only adds what it saw before); or the copy opens a new one.
+async fn add_to_closed(
+    tx: &mut Transaction<'_, Any>,
+    contribution: &Contribution<'_>,
+) -> Result<(Transition, Incident, Write), StoreError> {
+    let local = &contribution.event.incident;
+    let earlier = match contribution.since {
+        Some(since) => find(tx, select_incidents!("WHERE id = $1"), since.stored_id)
+            .await?
+            .map(|stored| (stored, since.copy)),
+        None => None,
+    };
+    let Some((mut stored, since)) = earlier else {
+        // Never merged (or pruned meanwhile): the copy is the incident.
+        let mut incident = local.clone();
+        incident.id = unused_id(tx, &local.id).await?;
+        let transition = match incident.status {
+            IncidentStatus::Open => Transition::Opened,
+            IncidentStatus::Resolved => Transition::Updated,
+        };
+        return Ok((transition, incident, Write::New));
+    };
+    let recurred = local.status == IncidentStatus::Open
+        && stored.resolved_at.is_none_or(|at| local.last_seen > at);
+    merge(&mut stored, local, Some(since), contribution.max_templates);
+    if !recurred {
+        return Ok((Transition::Updated, stored, Write::Replace));
+    }
+    stored.status = IncidentStatus::Open;
+    stored.resolved_at = None;
+    stored.reopened += 1;
+    Ok((Transition::Reopened, stored, Write::Replace))
 }
 
 /// The stored incident, open, gains the copy: an escalation when the copy is more severe; a

@@ -17,9 +17,10 @@ use crate::columns::{
     incident_from_row, optional_time, parse_time, parse_transition, select_incidents,
     severity_rank, time, transition_time,
 };
+use crate::merge::{Writing, merge_in, take_turn};
 use crate::{
-    Backend, Consumed, Contribution, IncidentFilter, Pruned, Retention, Store, StoreError, Totals,
-    TransitionRecord,
+    Backend, Batch, Consumed, Contribution, IncidentFilter, Pruned, Retention, Store, StoreError,
+    Totals, TransitionRecord,
 };
 
 /// How often a merge that lost the race to open an incident tries again (it then finds it).
@@ -284,41 +285,22 @@ impl Store for SqlStore {
         consumed: &[Consumed],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let stored_at = time(Utc::now());
-        for chunk in windows.chunks(ROWS_PER_STATEMENT) {
-            // Only numbered placeholders are formatted into it: every value is bound.
-            let statement = sqlx::AssertSqlSafe(insert_windows(chunk.len()));
-            let mut query = sqlx::query(statement);
-            for report in chunk {
-                let window = &report.window;
-                query = query
-                    .bind(format!("{instance}:{}", window.seq))
-                    .bind(instance)
-                    .bind(i64::try_from(window.seq).unwrap_or(i64::MAX))
-                    .bind(time(window.start))
-                    .bind(time(window.end))
-                    .bind(i64::from(window.log_count))
-                    .bind(severity_rank(report.severity))
-                    .bind(window.flush.as_str())
-                    .bind(&report.analyzer)
-                    .bind(&stored_at);
-            }
-            query.execute(&mut *tx).await?;
-        }
-        for chunk in consumed.chunks(ROWS_PER_STATEMENT) {
-            let statement = sqlx::AssertSqlSafe(insert_consumed(chunk.len()));
-            let mut query = sqlx::query(statement);
-            for message in chunk {
-                query = query
-                    .bind(&message.stream)
-                    .bind(i64::try_from(message.seq).unwrap_or(i64::MAX))
-                    .bind(i64::try_from(message.events).unwrap_or(i64::MAX))
-                    .bind(&stored_at);
-            }
-            query.execute(&mut *tx).await?;
-        }
+        insert_windows_in(&mut tx, instance, windows, consumed).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn begin(&self, fingerprints: &[&str]) -> Result<Box<dyn Batch>, StoreError> {
+        let mut turns: Vec<String> = fingerprints.iter().map(|f| (*f).to_owned()).collect();
+        // One order for every batch: two instances' batches over the same incidents then
+        // wait for each other instead of each holding what the other waits for.
+        turns.sort_unstable();
+        turns.dedup();
+        Ok(Box::new(SqlBatch {
+            tx: self.pool.begin().await?,
+            writing: self.writing(),
+            turns,
+        }))
     }
 
     async fn consumed(&self, stream: &str, seq: u64) -> Result<u64, StoreError> {
@@ -494,5 +476,86 @@ pub(crate) async fn record_transition(
         .bind(time(at))
         .execute(&mut **tx)
         .await?;
+    Ok(())
+}
+
+/// Writes in one transaction (see [`Store::begin`]).
+struct SqlBatch {
+    tx: Transaction<'static, Any>,
+    writing: Writing,
+    /// Turns still to take, sorted; taken all at once at the first merge.
+    turns: Vec<String>,
+}
+
+#[async_trait]
+impl Batch for SqlBatch {
+    async fn record_windows(
+        &mut self,
+        instance: &str,
+        windows: &[&Report],
+        consumed: &[Consumed],
+    ) -> Result<(), StoreError> {
+        insert_windows_in(&mut self.tx, instance, windows, consumed).await
+    }
+
+    async fn merge(
+        &mut self,
+        contribution: &Contribution<'_>,
+    ) -> Result<IncidentEvent, StoreError> {
+        // Taken only now, after the windows were written, so that the turns are held for
+        // the merges and the commit alone: other instances' window writes go on meanwhile.
+        for fingerprint in std::mem::take(&mut self.turns) {
+            take_turn(&mut self.tx, self.writing.backend, &fingerprint).await?;
+        }
+        merge_in(&mut self.tx, self.writing, contribution).await
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Inserts windows, by the `instance` that analyzed them, and what they counted of stream
+/// messages, in `tx`.
+async fn insert_windows_in(
+    tx: &mut Transaction<'_, Any>,
+    instance: &str,
+    windows: &[&Report],
+    consumed: &[Consumed],
+) -> Result<(), StoreError> {
+    let stored_at = time(Utc::now());
+    for chunk in windows.chunks(ROWS_PER_STATEMENT) {
+        // Only numbered placeholders are formatted into it: every value is bound.
+        let statement = sqlx::AssertSqlSafe(insert_windows(chunk.len()));
+        let mut query = sqlx::query(statement);
+        for report in chunk {
+            let window = &report.window;
+            query = query
+                .bind(format!("{instance}:{}", window.seq))
+                .bind(instance)
+                .bind(i64::try_from(window.seq).unwrap_or(i64::MAX))
+                .bind(time(window.start))
+                .bind(time(window.end))
+                .bind(i64::from(window.log_count))
+                .bind(severity_rank(report.severity))
+                .bind(window.flush.as_str())
+                .bind(&report.analyzer)
+                .bind(&stored_at);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    for chunk in consumed.chunks(ROWS_PER_STATEMENT) {
+        let statement = sqlx::AssertSqlSafe(insert_consumed(chunk.len()));
+        let mut query = sqlx::query(statement);
+        for message in chunk {
+            query = query
+                .bind(&message.stream)
+                .bind(i64::try_from(message.seq).unwrap_or(i64::MAX))
+                .bind(i64::try_from(message.events).unwrap_or(i64::MAX))
+                .bind(&stored_at);
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
 }

@@ -52,8 +52,9 @@ pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
         Stamping::Replay,
         tx,
         counters.clone(),
-        cancel,
+        cancel.clone(),
     ));
+    let give_up = shutdown::grace_after(&cancel, super::STORE_GRACE);
     let hooks = Hooks {
         llm,
         ..Hooks::default()
@@ -72,8 +73,9 @@ pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
     );
     let mut incidents = Incidents::default();
     while let Some(out) = analyzed.recv().await {
-        let stored = sink.handle(&out.incidents).await;
-        sink.record_windows(&out.reports, &out.origins).await;
+        let stored = sink
+            .store(&out.reports, &out.origins, &out.incidents, &give_up)
+            .await;
         incidents.record(stored);
         let printed = printer
             .print_all(&out.reports)
@@ -99,7 +101,7 @@ pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
         other => other?,
     }
     stages.await?;
-    sink.close(WEBHOOK_GRACE).await;
+    sink.close(super::WEBHOOK_GRACE).await;
     source
         .await?
         .map_err(|err| anyhow::anyhow!("reading {name} failed: {err}"))?;
@@ -109,9 +111,6 @@ pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
     );
     Ok(())
 }
-
-/// At the end, queued webhooks get this long to be delivered.
-const WEBHOOK_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The latest state of each incident of the run, in the order they opened.
 #[derive(Default)]

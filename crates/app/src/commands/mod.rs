@@ -17,6 +17,12 @@ use anyhow::Context;
 use crate::llm::{Analyst, Gate, LlmSettings};
 use crate::pipeline::{LlmMode, LlmStage};
 
+/// Once asked to stop, a store that keeps failing is tried this long before what it has not
+/// taken is given up (see [`crate::incidents::IncidentSink::store`]).
+const STORE_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+/// Once asked to stop (or at the end), queued webhooks get this long to be delivered.
+const WEBHOOK_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The LLM stage, when an LLM analyzer is configured.
 pub fn llm_stage(settings: Option<LlmSettings>, mode: LlmMode) -> anyhow::Result<Option<LlmStage>> {
     let Some(settings) = settings else {

@@ -126,7 +126,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let printed = outputs.follow(analyzed, &cancel).await;
 
     stages.await?;
-    sink.close(WEBHOOK_GRACE).await;
+    sink.close(super::WEBHOOK_GRACE).await;
     sources.await?;
     web_stop.cancel();
     server.await??;
@@ -157,6 +157,7 @@ impl Outputs<'_> {
             settings.min_severity,
             self.color,
         );
+        let give_up = shutdown::grace_after(cancel, super::STORE_GRACE);
         let mut prune = tokio::time::interval(PRUNE_EVERY);
         let mut outbox = tokio::time::interval(OUTBOX_EVERY);
         loop {
@@ -170,8 +171,7 @@ impl Outputs<'_> {
                     continue;
                 }
                 _ = outbox.tick() => {
-                    let mut changes = self.sink.retry_failed(&[]).await;
-                    changes.extend(self.sink.resolve_abandoned().await);
+                    let changes = self.sink.resolve_abandoned().await;
                     for event in &changes {
                         self.live.publish_incident(event);
                         log_transition(event);
@@ -192,12 +192,10 @@ impl Outputs<'_> {
             {
                 out.absorb(more);
             }
-            // The windows and the incidents are separate transactions: neither waits on the
-            // other's round trips.
-            let (stored, ()) = tokio::join!(
-                self.sink.handle(&out.incidents),
-                self.sink.record_windows(&out.reports, &out.origins)
-            );
+            let stored = self
+                .sink
+                .store(&out.reports, &out.origins, &out.incidents, &give_up)
+                .await;
             let mut printed = printer.print_all(&out.reports);
             for event in &stored {
                 self.live.publish_incident(event);
@@ -229,8 +227,6 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// transitions made on the dashboard or left by an instance that died before sending them,
 /// and for what other instances changed.
 const OUTBOX_EVERY: Duration = Duration::from_secs(5);
-/// At shutdown, queued webhooks get this long to be delivered.
-const WEBHOOK_GRACE: Duration = Duration::from_secs(5);
 
 /// Opens, escalations, reopens and resolves at info; the update every window of a storm
 /// brings only at debug, or it would flood the log.

@@ -285,20 +285,20 @@ fn window(seq: u64, lines: u32) -> ic_core::Report {
 }
 
 #[tokio::test]
-async fn a_store_that_cannot_write_makes_the_instance_unready_until_it_writes_again() {
+async fn a_store_that_cannot_write_makes_the_instance_unready_and_the_batch_waits_for_it() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("ic.db").display());
     let store: Arc<dyn Store> = Arc::new(ic_store::open(&url).await.unwrap());
     let writes = Arc::new(crate::incidents::WriteHealth::default());
-    let sink = crate::incidents::IncidentSink::new(
+    let sink = Arc::new(crate::incidents::IncidentSink::new(
         Some(store.clone()),
         None,
         &ic_core::incident::CorrelatorConfig::default(),
         writes.clone(),
-    );
+    ));
     let (control_tx, _control) = mpsc::channel(4);
     let app = router(AppState {
-        writes,
+        writes: writes.clone(),
         live: Live::new(SharedCounters::default(), None),
         store: store.clone(),
         control: control_tx,
@@ -307,12 +307,18 @@ async fn a_store_that_cannot_write_makes_the_instance_unready_until_it_writes_ag
         nats: None,
     });
     let ready = || call(&app, "GET", "/readyz", "");
-    sink.record_windows(&[window(1, 10)], &[]).await;
+    let running = CancellationToken::new();
+    sink.store(&[window(1, 10)], &[], &[], &running).await;
     assert_eq!(ready().await.0, StatusCode::OK);
 
-    // The store still answers, but its windows table is gone: writes fail.
+    // The store still answers, but its windows table is gone: the batch fails, and waits.
     ic_store::testing::sqlite_execute(&url, "ALTER TABLE windows RENAME TO windows_away").await;
-    sink.record_windows(&[window(2, 10)], &[]).await;
+    let mut failing = writes.watch();
+    let waiting = tokio::spawn({
+        let (sink, running) = (sink.clone(), running.clone());
+        async move { sink.store(&[window(2, 10)], &[], &[], &running).await }
+    });
+    failing.wait_for(Option::is_some).await.unwrap();
     assert!(store.ping().await.is_ok(), "it answers");
     let (status, _, body) = ready().await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -321,10 +327,17 @@ async fn a_store_that_cannot_write_makes_the_instance_unready_until_it_writes_ag
         error.contains("cannot write") && error.contains("windows"),
         "{error}"
     );
+    assert!(!waiting.is_finished(), "a failed batch is tried again");
 
-    // The cause goes away: the next write succeeds and the instance is ready again.
+    // The cause goes away: the batch is stored and the instance is ready again.
     ic_store::testing::sqlite_execute(&url, "ALTER TABLE windows_away RENAME TO windows").await;
-    sink.record_windows(&[window(3, 10)], &[]).await;
+    waiting.await.unwrap();
     assert_eq!(ready().await.0, StatusCode::OK);
     assert_eq!(store.totals().await.unwrap().windows, 2);
+
+    // Shutting down, a batch the store refuses is given up rather than waited for forever.
+    ic_store::testing::sqlite_execute(&url, "ALTER TABLE windows RENAME TO windows_away").await;
+    running.cancel();
+    sink.store(&[window(3, 10)], &[], &[], &running).await;
+    assert_eq!(ready().await.0, StatusCode::SERVICE_UNAVAILABLE);
 }
