@@ -123,6 +123,20 @@ impl TestStream {
     }
 }
 
+/// `serve` flags for a gateway that forwards what it receives to `stream` on `subject`.
+fn gateway_args<'a>(url: &'a str, stream: &'a str, subject: &'a str) -> [&'a str; 8] {
+    [
+        "--forward",
+        "nats",
+        "--nats-url",
+        url,
+        "--nats-stream",
+        stream,
+        "--nats-subject",
+        subject,
+    ]
+}
+
 /// Every message of `stream`, in order: (subject, message id, its lines as JSON).
 async fn drain(
     js: &jetstream::Context,
@@ -173,16 +187,8 @@ async fn nats_a_gateway_publishes_every_line_once_in_messages_of_many_lines() {
     let prefix = unique("ictest");
     let subject = format!("{prefix}.>");
     let js = jetstream().await;
-    let args = [
-        "--forward",
-        "nats",
-        "--nats-url",
-        &nats_url(),
-        "--nats-stream",
-        &stream,
-        "--nats-subject",
-        &subject,
-    ];
+    let url = nats_url();
+    let args = gateway_args(&url, &stream, &subject);
     let server = tokio::task::block_in_place(|| Server::start(&args, &[]));
     let (status, body) = tokio::task::block_in_place(|| curl(&[&server.url("/readyz")]));
     assert_eq!((status, body.as_str()), (200, "ready"), "connected to NATS");
@@ -532,8 +538,12 @@ const SCALE_PATIENCE: Duration = Duration::from_secs(120);
 /// Quiet traffic, then a meltdown (`meltdown` lines: mostly inventory-db's pool, the rest
 /// order-service failing because of it), then quiet traffic again.
 fn storm_line(i: usize, meltdown: std::ops::Range<usize>) -> String {
-    let now = chrono::Utc::now();
-    let (service, level, message) = if meltdown.contains(&i) {
+    storm_line_at(i, meltdown.contains(&i), chrono::Utc::now())
+}
+
+/// A line of [`storm_line`]'s traffic stamped `at`: the meltdown's if `meltdown`.
+fn storm_line_at(i: usize, meltdown: bool, at: chrono::DateTime<chrono::Utc>) -> String {
+    let (service, level, message) = if meltdown {
         match i % 10 {
             0..=6 => (
                 "inventory-db",
@@ -554,7 +564,7 @@ fn storm_line(i: usize, meltdown: std::ops::Range<usize>) -> String {
             format!("Request processed successfully in {}ms", i % 300),
         )
     };
-    json!({"timestamp": now, "service": service, "level": level, "message": message}).to_string()
+    json!({"timestamp": at, "service": service, "level": level, "message": message}).to_string()
 }
 
 /// Webhook posts until as many incidents resolved as opened (at least one), or the patience
@@ -693,4 +703,423 @@ async fn nats_three_instances_on_postgres_share_a_meltdown_and_survive_a_kill() 
     expected.sort();
     assert_eq!(told, expected, "{posts:#?}");
     test.delete().await;
+}
+
+// ------------------------------------------------ conservation under SIGKILL
+
+/// The meltdown's pool line, as `storm_line_at` writes it.
+const POOL_LINE: &str = "Database Connection Refused: Pool exhausted";
+
+/// Publishes lines `first..first + lines` of the storm traffic stamped `at` (the meltdown's
+/// if `meltdown`), as messages of both shapes: one of 100 lines, then ten of one line, and
+/// so on. Returns how many of them are the pool line.
+async fn publish_phase(
+    js: &jetstream::Context,
+    subject: &str,
+    first: usize,
+    lines: usize,
+    meltdown: bool,
+    at: chrono::DateTime<chrono::Utc>,
+) -> usize {
+    let all: Vec<String> = (first..first + lines)
+        .map(|i| storm_line_at(i, meltdown, at))
+        .collect();
+    let mut acks = Vec::new();
+    let mut rest = &all[..];
+    let mut message = 0;
+    while !rest.is_empty() {
+        let size = if message % 11 == 0 { 100 } else { 1 }.min(rest.len());
+        let (payload, after) = rest.split_at(size);
+        rest = after;
+        message += 1;
+        acks.push(
+            js.publish(subject.to_owned(), payload.join("\n").into())
+                .await
+                .unwrap(),
+        );
+    }
+    for ack in acks {
+        let ack: jetstream::context::PublishAckFuture = ack;
+        ack.await.unwrap();
+    }
+    all.iter().filter(|line| line.contains(POOL_LINE)).count()
+}
+
+/// A session on the instances' database that holds one of the store's locks, so that every
+/// instance that needs it stops where it waits: in the middle of a batch's transaction.
+struct Holder {
+    session: sqlx::PgConnection,
+    watcher: sqlx::PgConnection,
+    pid: i32,
+}
+
+impl Holder {
+    async fn connect(url: &str) -> Self {
+        use sqlx::Connection;
+        let mut session = sqlx::PgConnection::connect(url).await.unwrap();
+        let watcher = sqlx::PgConnection::connect(url).await.unwrap();
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut session)
+            .await
+            .unwrap();
+        sqlx::query("BEGIN").execute(&mut session).await.unwrap();
+        Self {
+            session,
+            watcher,
+            pid,
+        }
+    }
+
+    /// Holds the turn of `fingerprint`'s incident: a batch that merges it waits after
+    /// writing its windows, before its merges.
+    async fn turn(url: &str, fingerprint: &str) -> Self {
+        let mut holder = Self::connect(url).await;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(fingerprint)
+            .execute(&mut holder.session)
+            .await
+            .unwrap();
+        holder
+    }
+
+    /// Holds the open incident's row, as soon as there is one: a batch that merges it waits
+    /// inside its merge.
+    async fn open_row(url: &str, fingerprint: &str) -> Self {
+        let deadline = std::time::Instant::now() + SCALE_PATIENCE;
+        loop {
+            let mut holder = Self::connect(url).await;
+            let locked: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM incidents WHERE fingerprint = $1 AND status = 'open' FOR UPDATE",
+            )
+            .bind(fingerprint)
+            .fetch_optional(&mut holder.session)
+            .await
+            .unwrap();
+            if locked.is_some() {
+                return holder;
+            }
+            holder.release().await;
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the incident never opened"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until a write of an instance waits for this session.
+    async fn wait_for_a_writer(&mut self) {
+        let deadline = std::time::Instant::now() + SCALE_PATIENCE;
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+            )
+            .bind(self.pid)
+            .fetch_one(&mut self.watcher)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no instance came to write the incident"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn release(mut self) {
+        sqlx::query("ROLLBACK")
+            .execute(&mut self.session)
+            .await
+            .unwrap();
+    }
+}
+
+/// Instances of one stream and database, started and killed by the test.
+struct Fleet<'a> {
+    args: Vec<&'a str>,
+    running: Vec<(Server, std::sync::mpsc::Receiver<String>)>,
+}
+
+impl<'a> Fleet<'a> {
+    fn start(args: Vec<&'a str>, instances: usize) -> Self {
+        let mut fleet = Self {
+            args,
+            running: Vec::new(),
+        };
+        for _ in 0..instances {
+            fleet.start_one();
+        }
+        fleet
+    }
+
+    fn start_one(&mut self) {
+        let mut server = Server::start(&self.args, &[]);
+        // Their reports are read, or a full pipe would stop them.
+        let reports = server.stdout_lines();
+        self.running.push((server, reports));
+    }
+
+    /// SIGKILLs the oldest instance and starts another in its place.
+    fn kill_one(&mut self) {
+        self.running.remove(0).0.kill();
+        self.start_one();
+    }
+
+    /// SIGKILLs every instance and starts as many again.
+    fn kill_all(&mut self) {
+        let instances = self.running.len();
+        for (server, _) in self.running.drain(..) {
+            server.kill();
+        }
+        for _ in 0..instances {
+            self.start_one();
+        }
+    }
+
+    fn stop(self) {
+        for (server, _) in self.running {
+            let (status, _) = server.terminate();
+            assert!(status.success());
+        }
+    }
+}
+
+/// Waits until the database holds `lines` lines; fails saying `what` if it never does.
+fn reach(db: &str, lines: usize, what: &str) {
+    let stats = tokio::task::block_in_place(|| wait_for_lines(db, lines as u64, SCALE_PATIENCE));
+    assert!(
+        stats["lines_analyzed"].as_u64() >= Some(lines as u64),
+        "{what} were never stored: {stats}"
+    );
+    eprintln!("{what}: stored");
+}
+
+/// Two instances on one stream and one PostgreSQL database, each SIGKILLed at every point a
+/// run passes: before the meltdown, inside the merge of the meltdown's incident, in a batch
+/// that wrote its windows and waits for that incident's turn, and after the meltdown. The store holds every
+/// published line exactly once, and no incident counts a pool line twice.
+async fn every_line_once_through_kills_at_every_point(age: chrono::Duration) {
+    let test = TestStream::create("ickill").await;
+    let db = ic_store::testing::PostgresSchema::create().await;
+    let subject = format!("{}.app", test.prefix);
+    let at = chrono::Utc::now() - age;
+    let fingerprint = ic_core::incident::fingerprint("inventory-db", POOL_LINE);
+    let mut args = test.source_args(&db.url);
+    // A resolve is a merge too: one comes soon after the meltdown.
+    args.extend(["--nats-ack-wait", "3", "--resolve-after", "10"]);
+    let mut fleet = tokio::task::block_in_place(|| Fleet::start(args, 2));
+    let (mut published, mut pool) = (0, 0);
+    let mut phase = async |lines: usize, meltdown: bool| {
+        pool += publish_phase(&test.js, &subject, published, lines, meltdown, at).await;
+        published += lines;
+        published
+    };
+
+    // Before the meltdown: once half of the quiet lines are stored.
+    let quiet = phase(3_000, false).await;
+    reach(&db.url, quiet / 2, "half the quiet lines");
+    tokio::task::block_in_place(|| fleet.kill_one());
+
+    // Inside the merge, as soon as the meltdown opened its incident: the next update (or the
+    // resolve) waits there, after its windows and its turn.
+    phase(2_000, true).await;
+    let mut row = Holder::open_row(&db.url, &fingerprint).await;
+    phase(2_000, true).await;
+    row.wait_for_a_writer().await;
+    tokio::task::block_in_place(|| fleet.kill_all());
+    row.release().await;
+
+    // Quiet again, until what the killed batches held came back.
+    let quiet = phase(3_000, false).await;
+    reach(&db.url, quiet - 1_500, "the lines the killed batches held");
+
+    // Between a batch's windows and its incident's merge: the meltdown comes back.
+    let mut turn = Holder::turn(&db.url, &fingerprint).await;
+    phase(2_000, true).await;
+    turn.wait_for_a_writer().await;
+    tokio::task::block_in_place(|| fleet.kill_all());
+    turn.release().await;
+
+    // After the meltdown.
+    let quiet = phase(3_000, false).await;
+    reach(&db.url, quiet - 1_500, "half the last quiet lines");
+    tokio::task::block_in_place(|| fleet.kill_one());
+
+    let total = published as u64;
+    let stored = tokio::task::block_in_place(|| {
+        let stored = wait_for_lines(&db.url, total, SCALE_PATIENCE);
+        fleet.stop();
+        stored
+    });
+    assert_eq!(stored["lines_analyzed"], total, "every line once: {stored}");
+    let after = tokio::task::block_in_place(|| stats(&db.url));
+    assert_eq!(after["lines_analyzed"], total, "and no more: {after}");
+
+    let listed = run(&["incidents", "--db", &db.url, "--json"], b"");
+    let incidents: Vec<Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    let pool_counted: u64 = incidents
+        .iter()
+        .flat_map(|i| i["templates"].as_array().unwrap())
+        .filter(|t| t["template"] == POOL_LINE)
+        .map(|t| t["count"].as_u64().unwrap())
+        .sum();
+    assert!(
+        pool_counted <= pool as u64,
+        "{pool_counted} pool lines counted of {pool} published: {incidents:#?}"
+    );
+    // An instance started after a kill learns the meltdown afresh, so how much of it the
+    // incident counts varies; that it counts some is what makes the bound above a test.
+    let root = incidents
+        .iter()
+        .find(|i| i["fingerprint"] == fingerprint.as_str())
+        .unwrap_or_else(|| panic!("the meltdown's incident: {incidents:#?}"));
+    assert!(
+        root["lines"].as_u64() > Some(0),
+        "the incident counts the meltdown: {root:#?}"
+    );
+    test.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_postgres_kills_at_every_point_lose_no_line_and_count_none_twice() {
+    every_line_once_through_kills_at_every_point(chrono::Duration::zero()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_postgres_kills_at_every_point_keep_months_old_lines_once() {
+    every_line_once_through_kills_at_every_point(chrono::Duration::days(120)).await;
+}
+
+/// POSTs NDJSON `lines` to `url`; the status, or `None` when no answer came (the server died).
+fn try_post(url: &str, lines: &str) -> Option<u16> {
+    let mut body = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut body, lines.as_bytes()).unwrap();
+    let output = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "60",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .args(["-H", "Content-Type: application/x-ndjson", "--data-binary"])
+        .arg(format!("@{}", body.path().display()))
+        .arg(url)
+        .output()
+        .expect("curl is needed for this test (apt-get install curl)");
+    let code: u16 = String::from_utf8_lossy(&output.stdout).parse().unwrap_or(0);
+    (output.status.success() && code != 0).then_some(code)
+}
+
+/// Request `request`'s lines: each names its request and its place in it.
+fn gateway_request(request: usize, lines: usize) -> String {
+    (0..lines)
+        .map(|i| {
+            let line = json!({"service": "checkout", "level": "INFO",
+                              "message": format!("request {request} line {i}")});
+            format!("{line}\n")
+        })
+        .collect()
+}
+
+/// A gateway SIGKILLed while a shipper POSTs to it: every line of every request it answered
+/// 202 is on the stream exactly once, and of the request it died in, no line twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_a_gateway_killed_mid_request_keeps_every_line_it_accepted() {
+    // 20 messages a request.
+    const LINES: usize = 20_000;
+    let stream = unique("ICGWKILL");
+    let prefix = unique("icgwkill");
+    let subject = format!("{prefix}.>");
+    let js = jetstream().await;
+    let url = nats_url();
+    let args = gateway_args(&url, &stream, &subject);
+    let gateway = tokio::task::block_in_place(|| Server::start(&args, &[]));
+    let ingest = gateway.url("/api/logs");
+    let (tx, statuses) = std::sync::mpsc::channel();
+    let shipper = std::thread::spawn(move || {
+        for request in 0.. {
+            let status = try_post(&ingest, &gateway_request(request, LINES));
+            if tx.send((request, status)).is_err() || status != Some(202) {
+                return;
+            }
+        }
+    });
+    let mut answered = Vec::new();
+    for _ in 0..2 {
+        let (request, status) =
+            tokio::task::block_in_place(|| statuses.recv_timeout(PATIENCE)).expect("an answer");
+        assert_eq!(status, Some(202), "request {request}");
+        answered.push(request);
+    }
+    // Killed once the third request is partly on the stream.
+    let on_stream = || async {
+        let mut info = js.get_stream(&stream).await.unwrap();
+        info.info().await.unwrap().state.messages
+    };
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while on_stream().await <= 2 * LINES.div_ceil(1000) as u64 {
+        assert!(std::time::Instant::now() < deadline, "the third request");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    gateway.kill();
+    let died_in = tokio::task::block_in_place(|| {
+        loop {
+            let (request, status) = statuses.recv_timeout(PATIENCE).expect("an end");
+            match status {
+                Some(202) => answered.push(request),
+                None => break request,
+                Some(other) => panic!("request {request} answered {other}"),
+            }
+        }
+    });
+    shipper.join().unwrap();
+    // Another gateway takes the next request.
+    let next = died_in + 1;
+    tokio::task::block_in_place(|| {
+        let again = Server::start(&args, &[]);
+        assert_eq!(
+            try_post(&again.url("/api/logs"), &gateway_request(next, LINES)),
+            Some(202)
+        );
+    });
+    answered.push(next);
+
+    let expected = (answered.len() + 1) * LINES.div_ceil(1000);
+    let messages = drain(&js, &stream, expected).await;
+    js.delete_stream(&stream).await.unwrap();
+    let mut seen: std::collections::HashMap<(usize, usize), usize> = Default::default();
+    for (_, _, lines) in &messages {
+        for line in lines {
+            let text = line["message"].as_str().unwrap();
+            let mut words = text.split(' ');
+            let request: usize = words.nth(1).unwrap().parse().unwrap();
+            let i: usize = words.nth(1).unwrap().parse().unwrap();
+            *seen.entry((request, i)).or_default() += 1;
+        }
+    }
+    for &request in &answered {
+        for i in 0..LINES {
+            assert_eq!(
+                seen.get(&(request, i)),
+                Some(&1),
+                "line {i} of accepted request {request}"
+            );
+        }
+    }
+    let partial = (0..LINES)
+        .filter(|i| seen.contains_key(&(died_in, *i)))
+        .count();
+    assert!(
+        seen.iter().all(
+            |(&(request, _), &n)| n == 1 && (answered.contains(&request) || request == died_in)
+        ),
+        "no line twice, none of a request never sent"
+    );
+    eprintln!("of the request the gateway died in, {partial} of {LINES} lines reached the stream");
 }
