@@ -2,7 +2,8 @@
 // stream, all fed by the server-sent events of /api/events.
 //
 // Everything shown here comes from logs, so it is attacker-controlled: data reaches the page
-// only through textContent, createTextNode and setAttribute, never as HTML.
+// only through textContent, createTextNode and setAttribute, never as HTML, and through
+// shown(), which neutralizes bidirectional controls.
 
 const CHART_SPAN_MS = 5 * 60 * 1000;
 const CHART_GAP_MS = 5000; // a longer silence between two points breaks the line
@@ -34,11 +35,21 @@ const state = {
 
 // ---------------------------------------------------------------- small helpers
 
+// Bidirectional controls (Unicode TR9: embeddings, overrides, isolates and marks) in log text
+// would reorder what follows them on screen: "admin\u202Egnp.exe" reads "adminexe.png". They
+// are shown as U+FFFD, as control characters are in the terminal.
+const BIDI_CONTROLS = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+
+/** Log text as the page shows it. */
+function shown(text) {
+  return String(text).replace(BIDI_CONTROLS, '\uFFFD');
+}
+
 /** Creates an element with optional class and text (text is always set as text). */
 function el(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (text !== undefined && text !== null) node.textContent = shown(text);
   return node;
 }
 
@@ -394,7 +405,7 @@ function rootCauseLine(incident) {
 function labelledLine(className, label, text) {
   const line = el('p', className);
   line.append(el('span', 'field-label', label));
-  line.append(document.createTextNode(text));
+  line.append(document.createTextNode(shown(text)));
   return line;
 }
 
@@ -591,7 +602,7 @@ function logRow(line) {
   const stamp = Number.isNaN(time.getTime()) ? '' : time.toLocaleTimeString('en-GB');
   const message = el('span', 'log-message', line.message);
   // Long lines are cut on screen; the whole line shows on hover (as an attribute: still text).
-  message.setAttribute('title', String(line.message ?? ''));
+  message.setAttribute('title', shown(line.message ?? ''));
   row.append(
     el('span', 'log-time', stamp),
     el('span', 'log-level', level),

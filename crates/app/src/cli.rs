@@ -129,8 +129,9 @@ pub struct ServeArgs {
     #[arg(long, env = "IC_CHECKPOINT", value_name = "PATH")]
     pub checkpoint: Option<PathBuf>,
 
-    /// Address of the HTTP server (demo control, health) [default: 127.0.0.1:8080].
-    #[arg(long, env = "IC_LISTEN", value_name = "ADDR")]
+    /// Address of the HTTP server (dashboard, API, ingest, health): `PORT` or `localhost:PORT`
+    /// listens on 127.0.0.1, `ADDR:PORT` anywhere else [default: 127.0.0.1:8080].
+    #[arg(long, env = "IC_LISTEN", value_name = "ADDR", value_parser = listen_address)]
     pub listen: Option<SocketAddr>,
 
     /// How reports are printed [default: text on a terminal, json otherwise].
@@ -427,6 +428,11 @@ impl From<MinSeverity> for ic_core::Severity {
     }
 }
 
+/// `--listen`, read as `--syslog-listen` is.
+fn listen_address(text: &str) -> Result<SocketAddr, String> {
+    crate::sources::syslog::parse_listen(text).map_err(|err| err.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -436,6 +442,28 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn listen_takes_a_port_localhost_or_an_address() {
+        let listen = |text: &str| {
+            let cli = Cli::try_parse_from(["incident-commander", "serve", "--listen", text])?;
+            let Some(Command::Serve(serve)) = cli.command else {
+                panic!("serve")
+            };
+            Ok::<_, clap::Error>(serve.listen.map(|a| a.to_string()))
+        };
+        assert_eq!(listen("9000").unwrap().as_deref(), Some("127.0.0.1:9000"));
+        assert_eq!(
+            listen("localhost:9000").unwrap().as_deref(),
+            Some("127.0.0.1:9000")
+        );
+        assert_eq!(
+            listen("0.0.0.0:9000").unwrap().as_deref(),
+            Some("0.0.0.0:9000")
+        );
+        let err = listen("nowhere").unwrap_err().to_string();
+        assert!(err.contains("neither a port nor an address"), "{err}");
     }
 
     #[test]

@@ -18,7 +18,6 @@ mod shutdown;
 mod sources;
 mod web;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -69,10 +68,13 @@ fn init_logging() {
         // PostgreSQL's notices ("relation … already exists, skipping" at every start) are
         // the server's chatter, not ours.
         .unwrap_or_else(|| EnvFilter::new("info,sqlx::postgres::notice=warn"));
+    // Fields carry log-derived text (service names, templates): the writer shows their
+    // control characters instead of letting a terminal obey them, which also rules out
+    // colors of our own.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_writer(|| output::Printable(std::io::stderr()))
+        .with_ansi(false)
         .init();
 }
 

@@ -224,9 +224,34 @@ fn severity_label(severity: Severity, color: bool) -> String {
 
 /// Log text reaches a terminal: control characters (escape sequences) are shown, not obeyed.
 pub fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect()
+    text.chars().map(shown).collect()
+}
+
+/// A control character as U+FFFD; any other as itself.
+fn shown(c: char) -> char {
+    if c.is_control() { '\u{fffd}' } else { c }
+}
+
+/// Writes whole lines of text with every control character but the newline shown as U+FFFD:
+/// our own log, whose fields hold log-derived text, cannot move a terminal's cursor, set its
+/// title or clear it.
+pub struct Printable<W>(pub W);
+
+impl<W: Write> Write for Printable<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The log writes each line whole, so no character is split between two calls.
+        let text = String::from_utf8_lossy(buf);
+        let clean: String = text
+            .chars()
+            .map(|c| if c == '\n' { c } else { shown(c) })
+            .collect();
+        self.0.write_all(clean.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 #[cfg(test)]
@@ -290,6 +315,19 @@ mod tests {
         assert!(out.contains("db \u{fffd}[2Jdown"), "{out}");
         assert!(out.contains("impacted: inventory-db"));
         assert!(!out.contains("candidates"), "one candidate is no ranking");
+    }
+
+    #[test]
+    fn our_log_shows_control_characters_of_its_fields_and_keeps_its_lines() {
+        let mut log = Printable(Vec::new());
+        let line = "INFO Incident opened. service=db\u{1b}]0;title\u{7}\u{9b}2J\r\n";
+        log.write_all(line.as_bytes()).unwrap();
+        log.write_all(b"INFO next\n").unwrap();
+        let out = String::from_utf8(log.0).unwrap();
+        assert_eq!(
+            out,
+            "INFO Incident opened. service=db\u{fffd}]0;title\u{fffd}\u{fffd}2J\u{fffd}\nINFO next\n"
+        );
     }
 
     #[test]

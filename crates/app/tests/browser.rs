@@ -139,6 +139,26 @@ async fn log_text_stays_text(client: &Client, server: &mut Server) {
         .await
         .expect("a .log-message in the row");
     assert_eq!(text(&shown).await, message, "the message is shown verbatim");
+
+    // A bidirectional override cannot reorder what the page shows.
+    server.send_line(
+        &json!({"level": "error", "service": "admin\u{202e}gnp.exe", "msg": "bidi probe"}),
+    );
+    let probe = wait_for(
+        client,
+        LIVE,
+        "the bidi probe in #log-stream",
+        &format!(
+            r#"//*[@id="log-stream"]/*[{}][contains(., "bidi probe")]"#,
+            has_class("log-line")
+        ),
+    )
+    .await;
+    let service = probe
+        .find(Locator::Css(".log-service"))
+        .await
+        .expect("a .log-service in the row");
+    assert_eq!(text(&service).await, "admin\u{fffd}gnp.exe");
     assert_eq!(
         row.attr("data-level").await.unwrap().as_deref(),
         Some("ERROR"),

@@ -145,6 +145,28 @@ fn analyze_reads_a_file_of_mixed_formats_without_losing_a_line() {
 }
 
 #[test]
+fn binary_input_is_analyzed_with_a_warning_that_counts_its_lines() {
+    let mut input = b"2026-01-01T00:00:00Z INFO [api] started\n".to_vec();
+    input.extend_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\n\xff\xfe binary\n");
+    let out = run(&["analyze", "--format", "json"], &input);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("not text"), "{stderr}");
+    assert!(stderr.contains("2 of 3 lines were not text"), "{stderr}");
+    assert_eq!(
+        events_in(&json_lines(&out.stdout)),
+        3,
+        "every line is still analyzed"
+    );
+
+    let text = run(
+        &["analyze", "--format", "json"],
+        b"2026-01-01T00:00:00Z INFO [api] ok\n",
+    );
+    assert!(!String::from_utf8_lossy(&text.stderr).contains("not text"));
+}
+
+#[test]
 fn text_format_is_readable() {
     let logs = demo_logs(&["--count", "600", "--meltdown"]);
     let out = run(

@@ -178,7 +178,7 @@ impl Store for SqlStore {
             sqlx::query(query)
                 .bind(filter.status.map(IncidentStatus::as_str))
                 .bind(filter.min_severity.map(severity_rank))
-                .bind(filter.service.as_deref())
+                .bind(filter.service.as_deref().map(column_text))
                 .bind(limit),
         )
         .await
@@ -436,7 +436,7 @@ pub(crate) async fn write_incident(
         .bind(&incident.fingerprint)
         .bind(incident.status.as_str())
         .bind(severity_rank(incident.severity))
-        .bind(&incident.root_cause.service)
+        .bind(column_text(&incident.root_cause.service))
         .bind(time(incident.opened_at))
         .bind(time(incident.last_seen))
         .bind(optional_time(incident.resolved_at))
@@ -457,7 +457,7 @@ pub(crate) async fn write_incident(
              ON CONFLICT DO NOTHING",
         )
         .bind(&incident.id)
-        .bind(service)
+        .bind(column_text(service))
         .execute(&mut **tx)
         .await?;
     }
@@ -514,6 +514,14 @@ impl Batch for SqlBatch {
         self.tx.commit().await?;
         Ok(())
     }
+}
+
+/// Log-derived text as a column holds it: U+0000 becomes U+FFFD. PostgreSQL's `text` cannot
+/// hold NUL ("invalid byte sequence for encoding UTF8: 0x00") and SQLite can, so both get the
+/// same replacement, on writes and in filters alike, and a filter finds on either backend what
+/// it finds on the other. The incident's JSON keeps the text as it was (JSON escapes NUL).
+fn column_text(text: &str) -> String {
+    text.replace('\0', "\u{fffd}")
 }
 
 /// Inserts windows, by the `instance` that analyzed them, and what they counted of stream

@@ -91,9 +91,10 @@ fn write_table<W: Write>(out: &mut W, rows: &[Row], format: Format) -> anyhow::R
 }
 
 /// A template on one output line: tabs and newlines of the log text must not break the
-/// `ID<TAB>TEMPLATE` format.
+/// `ID<TAB>TEMPLATE` format, and other control characters (escape sequences) of the input
+/// reach the terminal shown, not obeyed.
 fn one_line(template: &str) -> String {
-    template.replace(['\t', '\n', '\r'], " ")
+    crate::output::printable(&template.replace(['\t', '\n', '\r'], " "))
 }
 
 #[cfg(test)]
@@ -136,5 +137,19 @@ mod tests {
         let text = run_on(INPUT, false, Format::Text);
         assert!(text.starts_with("ID"), "{text}");
         assert_eq!(text.lines().count(), 3);
+    }
+
+    #[test]
+    fn escape_sequences_of_the_input_are_shown_not_obeyed() {
+        let input = "boot \u{1b}]0;title\u{7} done\nboot \u{1b}[2J done\n";
+        for assign in [true, false] {
+            let out = run_on(input, assign, Format::Text);
+            assert!(
+                !out.chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t'),
+                "{out:?}"
+            );
+            assert!(out.contains('\u{fffd}'), "{out:?}");
+        }
     }
 }

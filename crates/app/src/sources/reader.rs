@@ -85,6 +85,7 @@ fn read_events<R: Read>(
     let mut lines_in_chunk = 0u64;
     let mut line = Vec::new();
     let mut last_stamp: Option<DateTime<Utc>> = None;
+    let mut not_text = NotText::default();
     loop {
         if stamping == Stamping::Arrival && reader.buffer().is_empty() {
             // The next read may block: hand over what is complete before waiting.
@@ -104,7 +105,9 @@ fn read_events<R: Read>(
             Stamping::Arrival => Utc::now(),
             Stamping::Replay => last_stamp.unwrap_or_else(Utc::now),
         };
-        let event = match std::str::from_utf8(text) {
+        let decoded = std::str::from_utf8(text);
+        not_text.line(decoded.is_ok() && !text.contains(&0), tally.source);
+        let event = match decoded {
             Ok(text) => joiner.push(text, received),
             Err(_) => joiner.push(&String::from_utf8_lossy(text), received),
         };
@@ -120,7 +123,46 @@ fn read_events<R: Read>(
     }
     chunk.extend(joiner.finish());
     send(tx, &mut chunk, &mut lines_in_chunk, tally);
+    not_text.finish(tally.source);
     Ok(())
+}
+
+/// Lines that are not text (a NUL byte or invalid UTF-8): a binary file given by mistake, or a
+/// corrupted log. They are still analyzed, invalid bytes shown as U+FFFD, but the user hears
+/// of it: at the first such line, and with the count at the end of the input.
+#[derive(Default)]
+struct NotText {
+    lines: u64,
+    of: u64,
+}
+
+impl NotText {
+    fn line(&mut self, is_text: bool, source: &str) {
+        self.of += 1;
+        if is_text {
+            return;
+        }
+        self.lines += 1;
+        if self.lines == 1 {
+            tracing::warn!(
+                source,
+                line = self.of,
+                "The input holds a line that is not text (a NUL byte or invalid UTF-8); is it \
+                 a log? Such lines are analyzed with invalid bytes shown as U+FFFD."
+            );
+        }
+    }
+
+    fn finish(&self, source: &str) {
+        if self.lines > 0 {
+            tracing::warn!(
+                source,
+                "{} of {} lines were not text (invalid bytes shown as U+FFFD).",
+                self.lines,
+                self.of
+            );
+        }
+    }
 }
 
 /// Where the counts of a source go.

@@ -56,19 +56,22 @@ impl Default for SyslogConfig {
     }
 }
 
-/// Why a syslog listen address was refused.
+/// Why a listen address was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ListenError {
-    #[error("`{0}` is neither a port nor an address with a port (e.g. 5514, 127.0.0.1:5514)")]
+    #[error(
+        "`{0}` is neither a port nor an address with a port (e.g. 8080, localhost:8080, 0.0.0.0:8080)"
+    )]
     Invalid(String),
     #[error("cannot listen for syslog on {addr}: {source}")]
     Bind { addr: SocketAddr, source: io::Error },
 }
 
-/// Reads `--syslog-listen`: `ADDR:PORT`, or a bare `PORT` on loopback, so that listening on
-/// other interfaces is always written out.
+/// Reads a listen address (`--syslog-listen`, `--listen`): `ADDR:PORT`, or a bare `PORT` or
+/// `localhost:PORT` on loopback, so that listening on other interfaces is always written out.
 pub fn parse_listen(text: &str) -> Result<SocketAddr, ListenError> {
-    if let Ok(port) = text.parse::<u16>() {
+    let port = text.strip_prefix("localhost:").unwrap_or(text);
+    if let Ok(port) = port.parse::<u16>() {
         return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
     }
     text.parse()
@@ -525,6 +528,10 @@ mod tests {
             "0.0.0.0:514"
         );
         assert_eq!(parse_listen("[::1]:514").unwrap().port(), 514);
+        assert_eq!(
+            parse_listen("localhost:5514").unwrap().to_string(),
+            "127.0.0.1:5514"
+        );
         assert!(parse_listen("localhost").is_err());
     }
 

@@ -37,6 +37,44 @@ async fn postgres_story() {
     store.close().await;
 }
 
+#[tokio::test]
+async fn sqlite_text_with_nul() {
+    let db = TestDb::sqlite();
+    let store = ic_store::open(&db.url).await.expect("open SQLite");
+    text_with_nul(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_text_with_nul() {
+    let db = TestDb::postgres().await;
+    let store = ic_store::open(&db.url).await.expect("open PostgreSQL");
+    text_with_nul(&store).await;
+    store.close().await;
+}
+
+/// Log-derived text may hold U+0000, which PostgreSQL's `text` refuses: such an incident is
+/// stored, found by its services and read back as it was, the same on both backends.
+async fn text_with_nul(store: &dyn Store) {
+    let root = "db\0proxy";
+    let also = "api\0";
+    let stored = incident("n", "fp-nul", root, &[also], Severity::Critical, t(0));
+    save(store, Transition::Opened, &stored).await;
+    for service in [root, also] {
+        let filter = IncidentFilter {
+            service: Some(service.to_owned()),
+            ..IncidentFilter::default()
+        };
+        assert_eq!(ids(store, &filter).await, ["n"], "found by {service:?}");
+    }
+    let read = store.get("n").await.expect("read back");
+    assert_eq!(read.root_cause.service, root);
+    assert_eq!(read.impacted_services, [root, also]);
+    assert_eq!(
+        read.templates[0].first_lines,
+        stored.templates[0].first_lines
+    );
+}
+
 async fn story(store: &dyn Store) {
     store.ping().await.expect("ping");
 
