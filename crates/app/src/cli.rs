@@ -315,7 +315,7 @@ pub struct TemplatesArgs {
     #[arg(long)]
     pub assign: bool,
 
-    /// Table format [default: text].
+    /// Table format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

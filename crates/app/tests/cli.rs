@@ -219,6 +219,25 @@ fn help_explains_every_command() {
     for command in ["serve", "analyze", "templates", "demo-logs"] {
         assert!(help.contains(command), "{help}");
     }
+    let commands = [
+        "serve",
+        "analyze",
+        "templates",
+        "demo-logs",
+        "incidents",
+        "stats",
+    ];
+    for command in commands {
+        let out = run(&[command, "--help"], b"");
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert!(out.status.success(), "{command} --help");
+        for line in help.lines() {
+            assert!(
+                line.matches("[default:").count() <= 1,
+                "{command} --help says a default twice: {line}"
+            );
+        }
+    }
 }
 
 /// Starts `serve` and waits until it says where it listens.
