@@ -25,6 +25,8 @@ pub const LINES_TRUNCATED: &str = "ic_lines_truncated_total";
 pub const CONNECTIONS_REJECTED: &str = "ic_syslog_connections_rejected_total";
 /// Windows closed, by reason (`size`, `time`, `end`).
 pub const WINDOWS: &str = "ic_windows_total";
+/// Events stamped more than 5 minutes ahead of their arrival, counted at their arrival instead.
+pub const TIMESTAMPS_AHEAD: &str = "ic_event_times_ahead_total";
 /// Seconds to condense and analyze one window.
 pub const ANALYSIS_SECONDS: &str = "ic_analysis_duration_seconds";
 /// Open incidents, by severity.
@@ -96,6 +98,11 @@ fn describe() {
         "Syslog TCP connections refused over the limit."
     );
     describe_counter!(WINDOWS, Unit::Count, "Windows closed, by reason.");
+    describe_counter!(
+        TIMESTAMPS_AHEAD,
+        Unit::Count,
+        "Events stamped more than 5 minutes ahead of their arrival, counted at their arrival."
+    );
     describe_counter!(
         STORE_WRITE_FAILURES,
         Unit::Count,

@@ -120,6 +120,22 @@ pub async fn run<T: Timeline>(
     }
 }
 
+/// How far ahead of the wall clock an event's own time may be. Hosts' clocks drift by seconds,
+/// not minutes; a time further ahead (a broken clock, `9999-12-31T23:59:59Z`) would keep its
+/// incident open until that time comes, so such an event counts at its arrival instead. Times
+/// in the past are left alone: a backfill or a late backlog is old on purpose.
+const MAX_AHEAD: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// Moves an event stamped after `limit` (its arrival plus [`MAX_AHEAD`]) to `now`; says
+/// whether it did. A comparison per event: the limit is computed once per envelope.
+fn clamp_future(event: &mut LogEvent, limit: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    if event.timestamp <= limit {
+        return false;
+    }
+    event.timestamp = now;
+    true
+}
+
 /// Pushes an envelope's events; returns the windows they close, each with its origins.
 fn push_all<T: Timeline>(
     window: &mut TumblingWindow<T::Time>,
@@ -129,7 +145,11 @@ fn push_all<T: Timeline>(
 ) -> Vec<Closed> {
     let mut origins = Origins::new(envelope.origins);
     let mut done = Vec::new();
-    for event in envelope.events {
+    let now = Utc::now();
+    let limit = now + MAX_AHEAD;
+    let mut ahead = 0u64;
+    for mut event in envelope.events {
+        ahead += u64::from(clamp_future(&mut event, limit, now));
         if window.is_empty() {
             tracing::debug!("Window opened.");
         }
@@ -147,6 +167,9 @@ fn push_all<T: Timeline>(
         if !noted {
             note(open, receipt);
         }
+    }
+    if ahead > 0 {
+        metrics::counter!(crate::metrics::TIMESTAMPS_AHEAD).increment(ahead);
     }
     done
 }
@@ -274,6 +297,42 @@ mod tests {
         drop(in_tx);
         let batch = one(out_rx.recv().await);
         assert_eq!((batch.flush, batch.events.len()), (FlushReason::End, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_event_stamped_far_ahead_counts_at_its_arrival() {
+        let (in_tx, in_rx) = mpsc::channel(4);
+        let (out_tx, mut out_rx) = mpsc::channel(4);
+        let window = TumblingWindow::new(WindowConfig::default()).unwrap();
+        tokio::spawn(run(in_rx, out_tx, window, EventTime, Arc::new(())));
+        let sent = Utc::now();
+        let mut far = event(0);
+        far.timestamp = "9999-12-31T23:59:59Z".parse().unwrap();
+        let mut skewed = event(1);
+        skewed.timestamp = sent + chrono::TimeDelta::minutes(1);
+        let mut old = event(2);
+        old.timestamp = sent - chrono::TimeDelta::days(120);
+        in_tx.send(vec![old, skewed, far].into()).await.unwrap();
+        drop(in_tx);
+        let mut events: Vec<LogEvent> = Vec::new();
+        while let Some(closed) = out_rx.recv().await {
+            events.extend(closed.into_iter().flat_map(|c| c.batch.events));
+        }
+        let at = |n: &str| events.iter().find(|e| e.message == n).unwrap().timestamp;
+        assert!(
+            at("0") >= sent && at("0") <= Utc::now(),
+            "far ahead: at arrival"
+        );
+        assert_eq!(
+            at("1"),
+            sent + chrono::TimeDelta::minutes(1),
+            "clock skew is kept"
+        );
+        assert_eq!(
+            at("2"),
+            sent - chrono::TimeDelta::days(120),
+            "the past is kept"
+        );
     }
 
     /// A receipt that only counts what it hears.
