@@ -47,10 +47,10 @@ async fn open_sqlite(url: &str) -> Result<SqlStore, StoreError> {
     let options = SqliteConnectOptions::from_str(url).map_err(|e| invalid_url(url, e))?;
     let file = options.get_filename().to_path_buf();
     let location = file.display().to_string();
-    let connect_error = |source| StoreError::Connect {
+    let connect_error = |cause| StoreError::Connect {
         backend: Backend::Sqlite,
         location: location.clone(),
-        source,
+        cause,
     };
     let pool_options = AnyPoolOptions::new().after_connect(|conn, _| {
         Box::pin(async move {
@@ -124,10 +124,10 @@ async fn open_postgres(url: &str) -> Result<SqlStore, StoreError> {
         Some(socket) => socket.display().to_string(),
         None => format!("{}:{}", options.get_host(), options.get_port()),
     };
-    let connect_error = |source| StoreError::Connect {
+    let connect_error = |cause| StoreError::Connect {
         backend: Backend::Postgres,
         location: location.clone(),
-        source,
+        cause,
     };
     // One connection first, on its own: the pool retries a refused connection until its
     // acquire timeout and then reports only that it timed out, not why.
@@ -158,10 +158,10 @@ async fn migrate(
     migrator
         .run(pool)
         .await
-        .map_err(|source| StoreError::Migrate {
+        .map_err(|cause| StoreError::Migrate {
             backend,
             location: location.to_owned(),
-            source,
+            cause,
         })
 }
 

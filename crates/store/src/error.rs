@@ -23,24 +23,25 @@ pub enum StoreError {
 
     /// The database could not be reached or opened.
     #[error(
-        "cannot connect to {backend} at {location}: {source}; check --db / IC_DB{}",
+        "cannot connect to {backend} at {location}: {}; check --db / IC_DB{}",
+        describe(.cause),
         .backend.connect_hint()
     )]
     Connect {
         backend: Backend,
         /// `HOST:PORT` or the file's path; never a password.
         location: String,
-        #[source]
-        source: sqlx::Error,
+        /// Not a `source`: the message says it already, once.
+        cause: sqlx::Error,
     },
 
     /// The schema could not be brought up to date.
-    #[error("cannot migrate the {backend} database at {location}: {source}")]
+    #[error("cannot migrate the {backend} database at {location}: {cause}")]
     Migrate {
         backend: Backend,
         location: String,
-        #[source]
-        source: sqlx::migrate::MigrateError,
+        /// Not a `source`: the message says it already, once.
+        cause: sqlx::migrate::MigrateError,
     },
 
     /// No incident has this id.
@@ -58,9 +59,26 @@ pub enum StoreError {
     #[error("incident `{id}` is corrupt: {reason}")]
     Corrupt { id: String, reason: String },
 
-    /// Any other database failure.
-    #[error("database query failed: {0}")]
-    Query(#[from] sqlx::Error),
+    /// Any other database failure (not a `source`: the message says it already, once).
+    #[error("database query failed: {}", describe(.0))]
+    Query(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        StoreError::Query(error)
+    }
+}
+
+/// A database error in one sentence. sqlx's own text repeats itself down its chain ("error
+/// returned from database: X", then X) and adds where in the server's C source PostgreSQL
+/// raised it ("at line 948"); the server's message is what the user can act on.
+fn describe(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        sqlx::Error::Io(io) => io.to_string(),
+        other => other.to_string(),
+    }
 }
 
 impl Backend {

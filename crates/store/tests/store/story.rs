@@ -294,6 +294,31 @@ async fn an_unreachable_postgres_is_a_connect_error_without_the_password() {
 }
 
 #[tokio::test]
+async fn postgres_a_missing_database_is_said_once_in_the_servers_words() {
+    let server = std::env::var("IC_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| ic_store::testing::DEFAULT_POSTGRES_URL.into());
+    let (base, _) = server.rsplit_once('/').expect("a URL with a database");
+    let error = ic_store::open(&format!("{base}/ic_no_such_database"))
+        .await
+        .unwrap_err();
+    // As the command line prints it: the message and every cause below it.
+    let chain: Vec<String> =
+        std::iter::successors(Some(&error as &(dyn std::error::Error + 'static)), |e| {
+            e.source()
+        })
+        .map(ToString::to_string)
+        .collect();
+    let printed = chain.join(": ");
+    let cause = r#"database "ic_no_such_database" does not exist"#;
+    assert_eq!(printed.matches(cause).count(), 1, "{printed}");
+    assert!(!printed.contains(" at line "), "{printed}");
+    assert!(
+        !printed.contains("error returned from database"),
+        "{printed}"
+    );
+}
+
+#[tokio::test]
 async fn a_sqlite_file_in_a_missing_folder_is_a_connect_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("no/such/folder/ic.db");
