@@ -249,6 +249,15 @@ mod tests {
         (in_tx, out_rx)
     }
 
+    /// A stage on the events' own clock, with the default window.
+    fn start_on_event_time() -> (mpsc::Sender<Envelope>, mpsc::Receiver<Vec<Closed>>) {
+        let (in_tx, in_rx) = mpsc::channel(4);
+        let (out_tx, out_rx) = mpsc::channel(4);
+        let window = TumblingWindow::new(WindowConfig::default()).unwrap();
+        tokio::spawn(run(in_rx, out_tx, window, EventTime, Arc::new(())));
+        (in_tx, out_rx)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_window_closes_five_seconds_after_its_first_event() {
         let (tx, mut rx) = start(100);
@@ -278,10 +287,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn event_time_windows_close_on_the_events_own_clock() {
-        let (in_tx, in_rx) = mpsc::channel(4);
-        let (out_tx, mut out_rx) = mpsc::channel(4);
-        let window = TumblingWindow::new(WindowConfig::default()).unwrap();
-        tokio::spawn(run(in_rx, out_tx, window, EventTime, Arc::new(())));
+        let (in_tx, mut out_rx) = start_on_event_time();
         let base = Utc::now();
         let at = |secs: i64, n: u32| {
             let mut e = event(n);
@@ -301,10 +307,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_event_stamped_far_ahead_counts_at_its_arrival() {
-        let (in_tx, in_rx) = mpsc::channel(4);
-        let (out_tx, mut out_rx) = mpsc::channel(4);
-        let window = TumblingWindow::new(WindowConfig::default()).unwrap();
-        tokio::spawn(run(in_rx, out_tx, window, EventTime, Arc::new(())));
+        let (in_tx, mut out_rx) = start_on_event_time();
         let sent = Utc::now();
         let mut far = event(0);
         far.timestamp = "9999-12-31T23:59:59Z".parse().unwrap();
@@ -387,10 +390,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_window_closed_on_time_leaves_the_new_event_to_the_next() {
-        let (in_tx, in_rx) = mpsc::channel(4);
-        let (out_tx, mut out_rx) = mpsc::channel(4);
-        let window = TumblingWindow::new(WindowConfig::default()).unwrap();
-        tokio::spawn(run(in_rx, out_tx, window, EventTime, Arc::new(())));
+        let (in_tx, mut out_rx) = start_on_event_time();
         let base = Utc::now();
         let at = |secs: i64| {
             let mut e = event(0);
