@@ -169,10 +169,10 @@ impl IncidentSink {
     /// message comes back, would count its lines once too few or twice. A batch that fails is
     /// undone whole, logged, and tried again, with backoff, until it is stored: meanwhile
     /// nothing more is taken in (the pipeline fills, the NATS source stops pulling and keeps
-    /// its messages in progress, HTTP ingest answers 503) and the instance is not ready. Only
-    /// once `give_up` is cancelled does a failing batch stay unstored: its stream messages
-    /// come again, to whichever instance pulls next; what it held of other sources is lost,
-    /// and the log says how much.
+    /// its messages in progress, HTTP ingest answers 429 once its queue is full) and the
+    /// instance is not ready. Only once `give_up` is cancelled does a failing batch stay
+    /// unstored: its stream messages come again, to whichever instance pulls next; what it held
+    /// of other sources is lost, and the log says how much.
     pub async fn store(
         &self,
         reports: &[Report],
