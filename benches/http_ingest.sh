@@ -23,7 +23,7 @@ trap cleanup EXIT
 cargo build --release --locked --quiet -p incident-commander
 bin=${CARGO_TARGET_DIR:-target}/release/incident-commander
 "$bin" demo-logs --fast --meltdown --count 1000 --seed 1 > "$work/batch.ndjson"
-"$bin" serve --source none --listen 127.0.0.1:0 --db "sqlite://$work/ic.db" --format json \
+XDG_DATA_HOME="$work" "$bin" serve --source none --listen 127.0.0.1:0 --db "sqlite://$work/ic.db" --format json \
     > "$work/reports.ndjson" 2> "$work/err" &
 server=$!
 pids+=("$server")

@@ -129,6 +129,12 @@ pub struct ServeArgs {
     #[arg(long, env = "IC_CHECKPOINT", value_name = "PATH")]
     pub checkpoint: Option<PathBuf>,
 
+    /// Where HTTP and OTLP ingest journal the lines they accept before answering, so that a
+    /// crash loses none of them; one server per directory [default: journal/ next to the
+    /// default database].
+    #[arg(long, env = "IC_JOURNAL", value_name = "DIR")]
+    pub journal: Option<PathBuf>,
+
     /// Address of the HTTP server (dashboard, API, ingest, health): `PORT` or `localhost:PORT`
     /// listens on 127.0.0.1, `ADDR:PORT` anywhere else [default: 127.0.0.1:8080].
     #[arg(long, env = "IC_LISTEN", value_name = "ADDR", value_parser = listen_address)]

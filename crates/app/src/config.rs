@@ -31,6 +31,9 @@ pub struct FileConfig {
     /// Where the file source keeps its read offsets
     /// (default: `file-offsets.json` next to the default database).
     pub checkpoint: Option<PathBuf>,
+    /// Where HTTP and OTLP ingest journal what they accept
+    /// (default: `journal/` next to the default database).
+    pub journal: Option<PathBuf>,
     #[serde(default)]
     pub syslog: SyslogFile,
     /// `serve`'s HTTP address, e.g. `"127.0.0.1:8080"`.
@@ -342,9 +345,18 @@ fn db_url_in(data: Option<PathBuf>) -> anyhow::Result<String> {
 /// The file source's checkpoint: next to the default database in the data directory, or
 /// in the working directory when there is none.
 fn default_checkpoint() -> PathBuf {
+    beside_default_db("file-offsets.json", "incident-commander-offsets.json")
+}
+
+/// The ingest journal: next to the default database, or in the working directory.
+fn default_journal() -> PathBuf {
+    beside_default_db("journal", "incident-commander-journal")
+}
+
+fn beside_default_db(name: &str, or_here: &str) -> PathBuf {
     match data_dir(std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME")) {
-        Some(data) => data.join("incident-commander").join("file-offsets.json"),
-        None => PathBuf::from("incident-commander-offsets.json"),
+        Some(data) => data.join("incident-commander").join(name),
+        None => PathBuf::from(or_here),
     }
 }
 
@@ -375,6 +387,8 @@ pub struct ServeSettings {
     pub syslog: Option<SyslogSettings>,
     /// Where the file source keeps its offsets.
     pub checkpoint: PathBuf,
+    /// Where HTTP and OTLP ingest journal what they accept.
+    pub journal: PathBuf,
     /// The HTTP listener's token and limits.
     pub ingest: IngestSettings,
     /// The LLM analyzer; `None` for the built-in one.
@@ -448,6 +462,11 @@ impl ServeSettings {
                 .clone()
                 .or_else(|| file.checkpoint.clone())
                 .unwrap_or_else(default_checkpoint),
+            journal: args
+                .journal
+                .clone()
+                .or_else(|| file.journal.clone())
+                .unwrap_or_else(default_journal),
         })
     }
 }

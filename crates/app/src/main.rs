@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod http_retry;
 mod incidents;
+mod journal;
 mod live;
 mod llm;
 mod metrics;

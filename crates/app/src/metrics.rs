@@ -27,6 +27,10 @@ pub const CONNECTIONS_REJECTED: &str = "ic_syslog_connections_rejected_total";
 pub const WINDOWS: &str = "ic_windows_total";
 /// Events stamped more than 5 minutes ahead of their arrival, counted at their arrival instead.
 pub const TIMESTAMPS_AHEAD: &str = "ic_event_times_ahead_total";
+/// Bytes of the ingest journal: accepted lines whose windows are not all stored yet.
+pub const JOURNAL_BYTES: &str = "ic_journal_bytes";
+/// Writes or syncs of the ingest journal that failed (their requests were answered 503).
+pub const JOURNAL_ERRORS: &str = "ic_journal_write_failures_total";
 /// Seconds to condense and analyze one window.
 pub const ANALYSIS_SECONDS: &str = "ic_analysis_duration_seconds";
 /// Open incidents, by severity.
@@ -66,6 +70,16 @@ pub fn handle() -> anyhow::Result<PrometheusHandle> {
 
 fn describe() {
     describe_counter!(LINES_INGESTED, Unit::Count, "Lines read, by source.");
+    describe_gauge!(
+        JOURNAL_BYTES,
+        Unit::Bytes,
+        "Bytes of the ingest journal: accepted lines not yet in stored windows."
+    );
+    describe_counter!(
+        JOURNAL_ERRORS,
+        Unit::Count,
+        "Ingest journal writes that failed; their requests were answered 503."
+    );
     describe_counter!(LINES_DROPPED, Unit::Count, "Lines not analyzed, by reason.");
     describe_counter!(
         NATS_TERMINATED,

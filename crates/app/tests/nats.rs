@@ -10,8 +10,8 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 mod common;
-use common::run;
-use common::server::{PATIENCE, Server, curl, json};
+use common::server::{PATIENCE, Server, curl, json, try_post};
+use common::{run, stats, wait_for_lines};
 
 fn nats_url() -> String {
     std::env::var("IC_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
@@ -256,28 +256,6 @@ fn nats_an_unreachable_server_is_a_clear_error() {
 }
 
 /// `stats --db URL --json`.
-fn stats(db: &str) -> Value {
-    let output = run(&["stats", "--db", db, "--json"], b"");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
-/// Waits until the database holds `lines` analyzed lines, or `patience` runs out.
-fn wait_for_lines(db: &str, lines: u64, patience: Duration) -> Value {
-    let deadline = std::time::Instant::now() + patience;
-    loop {
-        let stats = stats(db);
-        if stats["lines_analyzed"].as_u64() >= Some(lines) || std::time::Instant::now() > deadline {
-            return stats;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// Publishes `lines` demo-like lines as messages of one or two lines each; returns how many
 /// messages.
 async fn publish_lines(js: &jetstream::Context, subject: &str, lines: usize) -> usize {
@@ -991,29 +969,6 @@ async fn nats_postgres_kills_at_every_point_lose_no_line_and_count_none_twice() 
 #[tokio::test(flavor = "multi_thread")]
 async fn nats_postgres_kills_at_every_point_keep_months_old_lines_once() {
     every_line_once_through_kills_at_every_point(chrono::Duration::days(120)).await;
-}
-
-/// POSTs NDJSON `lines` to `url`; the status, or `None` when no answer came (the server died).
-fn try_post(url: &str, lines: &str) -> Option<u16> {
-    let mut body = tempfile::NamedTempFile::new().unwrap();
-    std::io::Write::write_all(&mut body, lines.as_bytes()).unwrap();
-    let output = std::process::Command::new("curl")
-        .args([
-            "-sS",
-            "--max-time",
-            "60",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-        ])
-        .args(["-H", "Content-Type: application/x-ndjson", "--data-binary"])
-        .arg(format!("@{}", body.path().display()))
-        .arg(url)
-        .output()
-        .expect("curl is needed for this test (apt-get install curl)");
-    let code: u16 = String::from_utf8_lossy(&output.stdout).parse().unwrap_or(0);
-    (output.status.success() && code != 0).then_some(code)
 }
 
 /// Request `request`'s lines: each names its request and its place in it.

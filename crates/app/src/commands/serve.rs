@@ -16,6 +16,7 @@ use ic_core::incident::{IncidentEvent, Transition};
 
 use crate::cli::Format;
 use crate::incidents::{self, IncidentSink};
+use crate::journal::Journal;
 use crate::live::{self, Live};
 use crate::nats::Forwarder;
 use crate::notify::Notifier;
@@ -49,8 +50,28 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
     // The HTTP and OTLP endpoints send through a gate that closes like a source ends.
     let gate = web::IngestGate::new(tx.clone());
     let forward = start_forwarding(&settings).await?;
+    // Forwarded lines are durable in the stream before they are answered; local ones in the
+    // journal.
+    let (journal, replay) = match forward {
+        Some(_) => (None, None),
+        None => {
+            let (journal, replay) =
+                Journal::open(&settings.journal, settings.ingest.journal_max_bytes)?;
+            (Some(journal), Some(replay))
+        }
+    };
     let ingest = web::Ingest::new(gate.clone(), counters.clone(), &settings.ingest)
-        .forwarding(forward.clone());
+        .forwarding(forward.clone())
+        .journaling(journal.clone());
+    let replaying = replay.map(|replay| {
+        tokio::spawn(web::replay(
+            replay,
+            store.clone(),
+            tx.clone(),
+            counters.clone(),
+            cancel.clone(),
+        ))
+    });
     let (nats, nats_client) = match settings.sources.contains(&SourceSpec::Nats) {
         true => {
             let (consumer, client) = sources::nats::open_consumer(&settings.nats).await?;
@@ -90,6 +111,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
         metrics: crate::metrics::handle()?,
         shutdown: web_stop.clone(),
         nats: nats_client.or_else(|| forward.as_ref().map(|f| f.client())),
+        journal,
     };
     let app = web::app(state, ingest, &settings.ingest);
     let server = tokio::spawn(web::serve(
@@ -125,6 +147,13 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
     };
     let printed = outputs.follow(analyzed, &cancel).await;
 
+    if let Some(replaying) = replaying
+        && let Err(err) = replaying.await?
+    {
+        tracing::error!(
+            "Replaying the ingest journal failed: {err:#}; what it holds is analyzed at the next start."
+        );
+    }
     stages.await?;
     sink.close(super::WEBHOOK_GRACE).await;
     sources.await?;

@@ -32,6 +32,11 @@ pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiEr
             "the store answers but cannot write: {problem}"
         )));
     }
+    if let Some(problem) = state.journal.as_ref().and_then(|j| j.problem()) {
+        return Err(ApiError::Upstream(format!(
+            "the ingest journal cannot write: {problem}"
+        )));
+    }
     if let Some(nats) = &state.nats
         && nats.connection_state() != async_nats::connection::State::Connected
     {

@@ -5,6 +5,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ic_store::StoreError;
 
+use crate::journal::JournalError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("the demo source is not running; start serve with --source demo")]
@@ -29,6 +31,8 @@ pub enum ApiError {
     ShuttingDown,
     #[error("the log stream did not take the lines ({0}); retry later")]
     Upstream(String),
+    #[error("{0}")]
+    Journal(#[from] crate::journal::JournalError),
 }
 
 impl From<StoreError> for ApiError {
@@ -51,7 +55,10 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::QueueFull => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::QueueFull | ApiError::Journal(JournalError::Full(_)) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::Journal(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         };
@@ -64,7 +71,11 @@ impl IntoResponse for ApiError {
         )
             .into_response();
         // Clients back off this many seconds; the pipeline drains a full queue in well under.
-        if let ApiError::QueueFull | ApiError::ShuttingDown | ApiError::Upstream(_) = self {
+        if let ApiError::QueueFull
+        | ApiError::ShuttingDown
+        | ApiError::Upstream(_)
+        | ApiError::Journal(_) = self
+        {
             let retry = axum::http::HeaderValue::from_static("1");
             response.headers_mut().insert(header::RETRY_AFTER, retry);
         }

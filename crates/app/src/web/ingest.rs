@@ -27,8 +27,9 @@ use tower_http::timeout::TimeoutLayer;
 use super::ApiError;
 use super::limits::IngestSettings;
 use super::otlp;
+use crate::journal::{Entry, Journal, JournalError};
 use crate::nats::Forwarder;
-use crate::pipeline::{CHUNK_EVENTS, Chunk, Envelope, SharedCounters};
+use crate::pipeline::{CHUNK_EVENTS, Chunk, Envelope, Origin, SharedCounters};
 
 pub use crate::metrics::{LINES_REJECTED, REQUESTS_REJECTED};
 
@@ -52,6 +53,7 @@ pub enum Reason {
     Unauthorized,
     Unsupported,
     ShuttingDown,
+    Journal,
 }
 
 impl Reason {
@@ -63,6 +65,7 @@ impl Reason {
             Reason::Unauthorized => "unauthorized",
             Reason::Unsupported => "unsupported",
             Reason::ShuttingDown => "shutting_down",
+            Reason::Journal => "journal",
         }
     }
 
@@ -75,6 +78,8 @@ impl Reason {
             ApiError::Unauthorized => Reason::Unauthorized,
             ApiError::UnsupportedMediaType(_) => Reason::Unsupported,
             ApiError::ShuttingDown => Reason::ShuttingDown,
+            ApiError::Journal(JournalError::Full(_)) => Reason::Full,
+            ApiError::Journal(_) => Reason::Journal,
             _ => return None,
         })
     }
@@ -114,6 +119,8 @@ pub struct Ingest {
     gate: Arc<IngestGate>,
     /// With `--forward nats`, lines go to the stream instead of the local pipeline.
     forward: Option<Arc<Forwarder>>,
+    /// Otherwise, bodies are journaled before they are answered (see [`crate::journal`]).
+    journal: Option<Arc<Journal>>,
     counters: SharedCounters,
     max_body_bytes: usize,
     /// Requests in flight: bounds the memory their bodies take.
@@ -125,6 +132,7 @@ impl Ingest {
         Self {
             gate,
             forward: None,
+            journal: None,
             counters,
             max_body_bytes: limits.max_body_bytes,
             requests: Arc::new(Semaphore::new(limits.max_ingest_requests)),
@@ -134,6 +142,12 @@ impl Ingest {
     /// Publishes into the NATS stream instead of the local pipeline.
     pub fn forwarding(mut self, forward: Option<Arc<Forwarder>>) -> Self {
         self.forward = forward;
+        self
+    }
+
+    /// Journals every body before its answer.
+    pub fn journaling(mut self, journal: Option<Arc<Journal>>) -> Self {
+        self.journal = journal;
         self
     }
 
@@ -150,8 +164,15 @@ impl Ingest {
         read_body(headers, body, self.max_body_bytes).await
     }
 
-    /// Sends every chunk of `batch` or none: room for all of them is reserved first.
-    pub async fn enqueue(&self, source: &'static str, batch: Batch) -> Result<(), ApiError> {
+    /// Sends every chunk of `batch` or none: room for all of them is reserved first, then the
+    /// body it was parsed from is journaled, so that once this returns the lines survive a
+    /// crash.
+    pub async fn enqueue(
+        &self,
+        source: &'static str,
+        batch: Batch,
+        body: Received,
+    ) -> Result<(), ApiError> {
         let tx = self.gate.sender().ok_or(ApiError::ShuttingDown)?;
         if let Some(forward) = &self.forward {
             // Answered only once the stream has stored every line: a 202 is durable.
@@ -173,12 +194,145 @@ impl Ingest {
                     return Err(ApiError::QueueFull);
                 }
             };
+        let entry = match &self.journal {
+            Some(journal) => Some(
+                journal
+                    .append(body.kind as u8, body.at, body.body, batch.events)
+                    .await?,
+            ),
+            None => None,
+        };
         for (permit, chunk) in permits.zip(batch.chunks) {
-            permit.send(chunk.into());
+            permit.send(envelope(chunk, entry.as_ref()));
         }
         self.counters.add(source, batch.lines, batch.events);
         Ok(())
     }
+}
+
+/// A chunk of a journaled body's events: its record hears when they are stored.
+fn envelope(events: Chunk, entry: Option<&Arc<Entry>>) -> Envelope {
+    let origins = entry
+        .map(|entry| Origin {
+            receipt: entry.clone(),
+            events: events.len() as u64,
+        })
+        .into_iter()
+        .collect();
+    Envelope { events, origins }
+}
+
+/// What a body was sent as: how the journal's copy of it is read again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    Ndjson = 1,
+    Array = 2,
+    Text = 3,
+    OtlpProtobuf = 4,
+    OtlpJson = 5,
+}
+
+impl Kind {
+    fn of(byte: u8) -> Option<Kind> {
+        [
+            Kind::Ndjson,
+            Kind::Array,
+            Kind::Text,
+            Kind::OtlpProtobuf,
+            Kind::OtlpJson,
+        ]
+        .into_iter()
+        .find(|k| *k as u8 == byte)
+    }
+}
+
+impl From<Format> for Kind {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Ndjson => Kind::Ndjson,
+            Format::Array => Kind::Array,
+            Format::Text => Kind::Text,
+        }
+    }
+}
+
+/// An accepted body as it is journaled: read again the same way, it gives the same events.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub kind: Kind,
+    /// When it arrived: the time its events were stamped with when they had none.
+    pub at: DateTime<Utc>,
+    /// Decompressed.
+    pub body: Bytes,
+}
+
+/// The events of a journaled body, parsed again as when it was accepted.
+fn parse_again(received: &Received) -> Result<Batch, ApiError> {
+    let (at, body) = (received.at, &received.body);
+    Ok(match received.kind {
+        Kind::Ndjson => parse_body(Format::Ndjson, body, at)?.batch,
+        Kind::Array => parse_body(Format::Array, body, at)?.batch,
+        Kind::Text => parse_body(Format::Text, body, at)?.batch,
+        Kind::OtlpProtobuf | Kind::OtlpJson => otlp::parse_again(received)?,
+    })
+}
+
+/// Analyzes again what the journal kept from earlier runs: bodies accepted whose windows were
+/// not all stored when the server stopped. What windows stored before then counted is skipped,
+/// so each line is counted once.
+pub async fn replay(
+    replay: crate::journal::Replay,
+    store: Arc<dyn ic_store::Store>,
+    tx: mpsc::Sender<Envelope>,
+    counters: SharedCounters,
+    cancel: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let replay = Arc::new(replay);
+    let mut events = 0;
+    for i in 0..replay.segments() {
+        let segment = replay.clone();
+        let records = tokio::task::spawn_blocking(move || segment.read(i)).await??;
+        for record in records {
+            if cancel.is_cancelled() {
+                return Ok(());
+            }
+            let Some(kind) = Kind::of(record.kind) else {
+                // Not ours to read (a later version's): it stays for a server that can.
+                tracing::warn!(
+                    seq = record.seq,
+                    "A journal record of an unknown kind; kept."
+                );
+                continue;
+            };
+            let counted = store.consumed(replay.stream(), record.seq).await?;
+            let received = Received {
+                kind,
+                at: record.received,
+                body: record.body.clone(),
+            };
+            let batch = parse_again(&received).unwrap_or_default();
+            let skip = usize::try_from(counted).unwrap_or(usize::MAX);
+            let left: Vec<LogEvent> = batch.chunks.into_iter().flatten().skip(skip).collect();
+            record.holds(left.len() as u64);
+            counters.add("journal", left.len() as u64, left.len() as u64);
+            events += left.len();
+            let mut left = left.into_iter().peekable();
+            while left.peek().is_some() {
+                let chunk: Chunk = left.by_ref().take(CHUNK_EVENTS).collect();
+                if tx.send(envelope(chunk, Some(&record.entry))).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    if events > 0 {
+        tracing::info!(
+            events,
+            "Lines accepted before the last stop and not yet stored were analyzed again from the ingest journal."
+        );
+    }
+    Ok(())
 }
 
 /// The ingest routes, with their own state and a deadline for each request.
@@ -430,10 +584,15 @@ async fn accept_logs(
     let _permit = ingest.admit()?;
     let body = ingest.body(headers, body).await?;
     let format = format_of(headers, &body)?;
-    let parsed = parse_body(format, &body, Utc::now())?;
-    drop(body);
+    let at = Utc::now();
+    let parsed = parse_body(format, &body, at)?;
     let accepted = parsed.batch.lines;
-    ingest.enqueue("http", parsed.batch).await?;
+    let received = Received {
+        kind: format.into(),
+        at,
+        body,
+    };
+    ingest.enqueue("http", parsed.batch, received).await?;
     if parsed.rejected_count == 0 {
         let answer = Answer {
             error: None,

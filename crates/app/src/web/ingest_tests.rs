@@ -39,6 +39,7 @@ async fn harness(capacity: usize, limits: IngestSettings) -> Harness {
     let (control, _) = mpsc::channel(4);
     let state = AppState {
         writes: Default::default(),
+        journal: None,
         live,
         store,
         control,

@@ -22,6 +22,8 @@ pub const DEFAULT_MAX_INGEST_REQUESTS: usize = 16;
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// An ingest request has this long from its headers to its answer, body included.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Accepted lines the ingest journal holds before their windows are stored, at most: 1 GiB.
+pub const DEFAULT_JOURNAL_MAX_BYTES: u64 = 1 << 30;
 /// HTTP/2 requests one connection may have in flight.
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 32;
 
@@ -42,6 +44,9 @@ pub struct IngestFile {
     pub header_timeout_secs: Option<f64>,
     /// Seconds an ingest request has to send its body and get its answer (default 30).
     pub request_timeout_secs: Option<f64>,
+    /// Bytes of accepted lines the journal holds before their windows are stored (default
+    /// 1 GiB); past it, requests get 429.
+    pub journal_max_bytes: Option<u64>,
 }
 
 /// The guards, resolved.
@@ -54,6 +59,7 @@ pub struct IngestSettings {
     pub max_ingest_requests: usize,
     pub header_timeout: Duration,
     pub request_timeout: Duration,
+    pub journal_max_bytes: u64,
 }
 
 impl Default for IngestSettings {
@@ -65,6 +71,7 @@ impl Default for IngestSettings {
             max_ingest_requests: DEFAULT_MAX_INGEST_REQUESTS,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            journal_max_bytes: DEFAULT_JOURNAL_MAX_BYTES,
         }
     }
 }
@@ -113,7 +120,17 @@ impl IngestSettings {
                 Some(secs) => seconds(secs).context("[ingest] request_timeout_secs")?,
                 None => defaults.request_timeout,
             },
+            journal_max_bytes: file.journal_max_bytes.unwrap_or(defaults.journal_max_bytes),
         };
+        // The largest body must fit, with room for the ones in flight beside it.
+        if settings.journal_max_bytes < 2 * settings.max_body_bytes as u64 {
+            bail!(
+                "[ingest] journal_max_bytes ({}) must be at least twice the largest body ({} \
+                 bytes, --max-body-bytes)",
+                settings.journal_max_bytes,
+                settings.max_body_bytes
+            );
+        }
         for (name, value) in [
             ("--max-body-bytes", settings.max_body_bytes),
             ("--max-connections", settings.max_connections),

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use error::ApiError;
-pub use ingest::{Ingest, IngestGate};
+pub use ingest::{Ingest, IngestGate, replay};
 pub use limits::IngestSettings;
 
 use crate::live::Live;
@@ -45,6 +45,8 @@ pub struct AppState {
     pub nats: Option<async_nats::Client>,
     /// Whether the store takes this instance's writes, for readiness.
     pub writes: Arc<crate::incidents::WriteHealth>,
+    /// Whether the ingest journal can write, for readiness.
+    pub journal: Option<Arc<crate::journal::Journal>>,
 }
 
 /// Only our own scripts, styles and connections: log text that slipped into the page could

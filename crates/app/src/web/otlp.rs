@@ -24,7 +24,7 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use prost::Message;
 
 use super::ApiError;
-use super::ingest::{Batch, Ingest, Reason, count_rejected_request, media_type};
+use super::ingest::{Batch, Ingest, Kind, Reason, Received, count_rejected_request, media_type};
 
 /// The two encodings OTLP/HTTP defines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,10 +101,16 @@ async fn accept(
     let encoding = Encoding::of(headers)?;
     let body = ingest.body(headers, body).await?;
     let request = encoding.decode(&body)?;
-    drop(body);
+    let at = Utc::now();
     let mut batch = Batch::default();
-    let refused = to_events(request, Utc::now(), &mut batch)?;
-    ingest.enqueue("otlp", batch).await?;
+    let refused = to_events(request, at, &mut batch)?;
+    let kind = match encoding {
+        Encoding::Protobuf => Kind::OtlpProtobuf,
+        Encoding::Json => Kind::OtlpJson,
+    };
+    ingest
+        .enqueue("otlp", batch, Received { kind, at, body })
+        .await?;
     let partial_success = (refused > 0).then(|| ExportLogsPartialSuccess {
         rejected_log_records: refused as i64,
         error_message: format!("{refused} log record(s) had neither a body nor an event name"),
@@ -114,6 +120,17 @@ async fn accept(
             .increment(refused);
     }
     Ok(ExportLogsServiceResponse { partial_success })
+}
+
+/// The events of a journaled OTLP body, decoded again as when it was accepted.
+pub fn parse_again(received: &Received) -> Result<Batch, ApiError> {
+    let encoding = match received.kind {
+        Kind::OtlpProtobuf => Encoding::Protobuf,
+        _ => Encoding::Json,
+    };
+    let mut batch = Batch::default();
+    to_events(encoding.decode(&received.body)?, received.at, &mut batch)?;
+    Ok(batch)
 }
 
 fn reply<M: Message + serde::Serialize>(encoding: Encoding, status: StatusCode, m: &M) -> Response {

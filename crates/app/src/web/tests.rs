@@ -36,6 +36,7 @@ async fn harness() -> Harness {
     let (control_tx, control) = mpsc::channel(4);
     let state = AppState {
         writes: Default::default(),
+        journal: None,
         live,
         store: store.clone(),
         control: control_tx,
@@ -299,6 +300,7 @@ async fn a_store_that_cannot_write_makes_the_instance_unready_and_the_batch_wait
     let (control_tx, _control) = mpsc::channel(4);
     let app = router(AppState {
         writes: writes.clone(),
+        journal: None,
         live: Live::new(SharedCounters::default(), None),
         store: store.clone(),
         control: control_tx,

@@ -31,6 +31,30 @@ pub fn run(args: &[&str], stdin: &[u8]) -> Output {
     output
 }
 
+/// What `stats --db` says of a database.
+pub fn stats(db: &str) -> serde_json::Value {
+    let output = run(&["stats", "--db", db, "--json"], b"");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Waits until the database holds `lines` analyzed lines, or `patience` runs out; what it
+/// holds then.
+pub fn wait_for_lines(db: &str, lines: u64, patience: std::time::Duration) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        let stats = stats(db);
+        if stats["lines_analyzed"].as_u64() >= Some(lines) || std::time::Instant::now() > deadline {
+            return stats;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// Serves `app` on a free loopback port from a thread of its own (the tests that use it are
 /// plain `#[test]`s); returns the address.
 pub fn serve_on_a_thread(app: axum::Router) -> std::net::SocketAddr {

@@ -28,8 +28,27 @@ impl Server {
 
     /// Starts the server; the error is its stderr when it exits instead of listening.
     pub fn try_start(extra: &[&str], env: &[(&str, &str)]) -> Result<Self, String> {
-        let dir = tempfile::tempdir().unwrap();
-        let db = format!("sqlite://{}", dir.path().join("incidents.db").display());
+        Self::try_start_in(tempfile::tempdir().unwrap(), extra, env)
+    }
+
+    /// Starts a server on the database and the data directory (the journal, the file
+    /// offsets) a killed one left: see [`Server::kill_keeping_files`].
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Self {
+        Self::try_start_in(dir, extra, &[])
+            .unwrap_or_else(|stderr| panic!("serve did not start: {stderr}"))
+    }
+
+    /// The database `serve` uses in `dir` unless told another.
+    pub fn db_in(dir: &std::path::Path) -> String {
+        format!("sqlite://{}", dir.join("incidents.db").display())
+    }
+
+    fn try_start_in(
+        dir: tempfile::TempDir,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self, String> {
+        let db = Self::db_in(dir.path());
         let mut command = Command::new(BIN);
         command
             .args(["serve", "--source", "none", "--format", "json"])
@@ -118,9 +137,16 @@ impl Server {
     }
 
     /// Kills the process with SIGKILL: no flush, no goodbye.
-    pub fn kill(mut self) {
+    pub fn kill(self) {
+        drop(self.kill_keeping_files());
+    }
+
+    /// Kills the process with SIGKILL and hands over its directory, for the next server.
+    pub fn kill_keeping_files(mut self) -> tempfile::TempDir {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let empty = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, empty)
     }
 
     /// Sends SIGTERM and waits for the exit; returns stdout (the reports).
@@ -180,6 +206,29 @@ fn read_address(stderr: impl Read + Send + 'static) -> mpsc::Receiver<Result<Str
         }
     });
     rx
+}
+
+/// POSTs NDJSON `lines` to `url`; the status, or `None` when no answer came (the server died).
+pub fn try_post(url: &str, lines: &str) -> Option<u16> {
+    let mut body = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut body, lines.as_bytes()).unwrap();
+    let output = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "60",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .args(["-H", "Content-Type: application/x-ndjson", "--data-binary"])
+        .arg(format!("@{}", body.path().display()))
+        .arg(url)
+        .output()
+        .expect("curl is needed for this test (apt-get install curl)");
+    let code: u16 = String::from_utf8_lossy(&output.stdout).parse().unwrap_or(0);
+    (output.status.success() && code != 0).then_some(code)
 }
 
 /// Runs curl; returns the status code and the body.

@@ -1,0 +1,143 @@
+//! A 202 from `POST /api/logs` means the lines survive a crash: servers killed with SIGKILL
+//! before, while and after their windows are stored lose none of the lines they answered for,
+//! and count none twice.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+mod common;
+use common::server::{Server, try_post};
+use common::{stats, wait_for_lines};
+
+/// How long a restarted server may take to store what its journal held.
+const PATIENCE: Duration = Duration::from_secs(60);
+/// Lines per request, as shippers batch them.
+const BATCH: usize = 1000;
+
+/// `count` NDJSON lines, numbered from `from`.
+fn lines(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|i| {
+            format!(
+                "{{\"timestamp\":\"2026-03-01T00:00:00Z\",\"service\":\"api\",\"level\":\"INFO\",\
+                 \"message\":\"request {i} served\"}}\n"
+            )
+        })
+        .collect()
+}
+
+fn lines_analyzed(db: &str) -> u64 {
+    stats(db)["lines_analyzed"].as_u64().unwrap()
+}
+
+/// The journal's segments left in a server's data directory.
+fn segments(dir: &std::path::Path) -> usize {
+    let journal = dir.join("incident-commander/journal");
+    std::fs::read_dir(journal)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("journal".as_ref()))
+        .count()
+}
+
+#[test]
+fn lines_answered_202_survive_sigkill_before_and_while_their_windows_are_stored() {
+    // Windows that never close on their own: when the server dies, the journal alone holds
+    // every line it answered for.
+    let server = Server::start(&["--window-events", "100000", "--window-secs", "3600"], &[]);
+    for i in 0..5 {
+        let (status, body) = server.post_ndjson(&lines(i * BATCH, BATCH));
+        assert_eq!(status, 202, "{body}");
+    }
+    let dir = server.kill_keeping_files();
+    let db = Server::db_in(dir.path());
+    assert_eq!(lines_analyzed(&db), 0, "nothing was stored before the kill");
+
+    // The next one replays them into windows of 700 lines: all but the last 100 are stored,
+    // and then it dies too.
+    let server = Server::start_in(dir, &["--window-events", "700", "--window-secs", "3600"]);
+    let stored = wait_for_lines(&db, 4900, PATIENCE);
+    assert_eq!(stored["lines_analyzed"], 4900, "{stored}");
+    let dir = server.kill_keeping_files();
+
+    // The third stores the rest, and skips what the second stored.
+    let mut server = Server::start_in(dir, &[]);
+    let stored = wait_for_lines(&db, 5000, PATIENCE);
+    assert_eq!(stored["lines_analyzed"], 5000, "{stored}");
+    let dir = keep_files(&mut server);
+    let (status, _) = server.terminate();
+    assert!(status.success());
+    assert_eq!(lines_analyzed(&db), 5000, "each line once");
+    assert_eq!(
+        segments(dir.path()),
+        0,
+        "the journal is empty once all is stored"
+    );
+}
+
+#[test]
+fn two_clients_posting_through_a_sigkill_lose_no_line_answered_202() {
+    let server = Server::start(&[], &[]);
+    let base = server.url("/api/logs");
+    let answered = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (posted_tx, posted) = mpsc::channel();
+    let clients: Vec<_> = (0..2)
+        .map(|client| {
+            let (base, answered, stop, posted_tx) = (
+                base.clone(),
+                answered.clone(),
+                stop.clone(),
+                posted_tx.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut sent = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let body = lines(client * 1_000_000 + sent, BATCH);
+                    sent += BATCH;
+                    match try_post(&base, &body) {
+                        Some(202) => {
+                            answered.fetch_add(BATCH as u64, Ordering::Relaxed);
+                            let _ = posted_tx.send(());
+                        }
+                        // The server is gone: what was not answered may or may not be kept.
+                        _ => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    // Kill it mid-stream, once both clients have had answers.
+    for _ in 0..20 {
+        posted.recv_timeout(PATIENCE).expect("answers");
+    }
+    let dir = server.kill_keeping_files();
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().unwrap();
+    }
+    let answered = answered.load(Ordering::Relaxed);
+    let db = Server::db_in(dir.path());
+
+    let mut server = Server::start_in(dir, &[]);
+    wait_for_lines(&db, answered, PATIENCE);
+    let _dir = keep_files(&mut server);
+    let (status, _) = server.terminate();
+    assert!(status.success());
+    let stored = lines_analyzed(&db);
+    // Each client had at most one request unanswered when the server died: journaled or not.
+    assert!(
+        (answered..=answered + 2 * BATCH as u64).contains(&stored),
+        "{answered} lines answered 202, {stored} stored"
+    );
+    assert_eq!(
+        (stored - answered) % BATCH as u64,
+        0,
+        "a request is kept whole or not at all: {answered} answered, {stored} stored"
+    );
+}
+
+/// The server's directory, kept past the server's end.
+fn keep_files(server: &mut Server) -> tempfile::TempDir {
+    std::mem::replace(&mut server.dir, tempfile::tempdir().unwrap())
+}
