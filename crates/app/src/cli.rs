@@ -130,8 +130,8 @@ pub struct ServeArgs {
     pub checkpoint: Option<PathBuf>,
 
     /// Where HTTP and OTLP ingest journal the lines they accept before answering, so that a
-    /// crash loses none of them; one server per directory [default: journal/ next to the
-    /// default database].
+    /// crash loses none of them; one server per directory [default: a free slot of
+    /// journal/DATABASE/ next to the default database; none for an in-memory database].
     #[arg(long, env = "IC_JOURNAL", value_name = "DIR")]
     pub journal: Option<PathBuf>,
 

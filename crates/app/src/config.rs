@@ -32,7 +32,7 @@ pub struct FileConfig {
     /// (default: `file-offsets.json` next to the default database).
     pub checkpoint: Option<PathBuf>,
     /// Where HTTP and OTLP ingest journal what they accept
-    /// (default: `journal/` next to the default database).
+    /// (default: a slot under `journal/` next to the default database).
     pub journal: Option<PathBuf>,
     #[serde(default)]
     pub syslog: SyslogFile,
@@ -348,9 +348,32 @@ fn default_checkpoint() -> PathBuf {
     beside_default_db("file-offsets.json", "incident-commander-offsets.json")
 }
 
-/// The ingest journal: next to the default database, or in the working directory.
-fn default_journal() -> PathBuf {
-    beside_default_db("journal", "incident-commander-journal")
+/// Where the ingest journal lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalPlace {
+    /// `--journal DIR`: this directory, for this server alone.
+    Dir(PathBuf),
+    /// The default: the first free slot under this directory, one directory per database, so
+    /// that several servers of one database on one machine each have one, and a server
+    /// started after a crash takes up what the crashed one left.
+    Slots(PathBuf),
+    /// An in-memory database keeps nothing across a restart: no journal either.
+    Off,
+}
+
+impl JournalPlace {
+    fn resolve(dir: Option<PathBuf>, db: &str) -> Self {
+        match dir {
+            Some(dir) => JournalPlace::Dir(dir),
+            None if ic_store::is_in_memory(db) => JournalPlace::Off,
+            // A stable name for the database: the journal of one must never be replayed into
+            // another.
+            None => JournalPlace::Slots(
+                beside_default_db("journal", "incident-commander-journal")
+                    .join(format!("{:08x}", crc32fast::hash(db.as_bytes()))),
+            ),
+        }
+    }
 }
 
 fn beside_default_db(name: &str, or_here: &str) -> PathBuf {
@@ -388,7 +411,7 @@ pub struct ServeSettings {
     /// Where the file source keeps its offsets.
     pub checkpoint: PathBuf,
     /// Where HTTP and OTLP ingest journal what they accept.
-    pub journal: PathBuf,
+    pub journal: JournalPlace,
     /// The HTTP listener's token and limits.
     pub ingest: IngestSettings,
     /// The LLM analyzer; `None` for the built-in one.
@@ -430,6 +453,7 @@ impl ServeSettings {
                 bail!("--source {once} is given twice; it can run only once");
             }
         }
+        let db = file.db_url(args.db.db.as_deref())?;
         let listen = args
             .listen
             .or(file.listen)
@@ -442,7 +466,7 @@ impl ServeSettings {
             min_severity: file.min_severity(args.min_severity),
             window: file.window(&args.window)?,
             correlator: file.correlator(&args.incidents)?,
-            db: file.db_url(args.db.db.as_deref())?,
+            db: db.clone(),
             retention: file.retention()?,
             webhooks: file.webhooks(&args.incidents.webhooks)?,
             llm: file.llm(&args.llm)?,
@@ -462,11 +486,10 @@ impl ServeSettings {
                 .clone()
                 .or_else(|| file.checkpoint.clone())
                 .unwrap_or_else(default_checkpoint),
-            journal: args
-                .journal
-                .clone()
-                .or_else(|| file.journal.clone())
-                .unwrap_or_else(default_journal),
+            journal: JournalPlace::resolve(
+                args.journal.clone().or_else(|| file.journal.clone()),
+                &db,
+            ),
         })
     }
 }
@@ -554,6 +577,25 @@ mod tests {
         assert_eq!(s.sources, [SourceSpec::Demo]);
         assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(s.window, WindowConfig::default());
+    }
+
+    #[test]
+    fn the_journal_is_per_database_off_in_memory_and_where_it_is_told() {
+        let mut args = ServeArgs::default();
+        args.db.db = Some("sqlite::memory:".into());
+        let resolve = |args: &ServeArgs| {
+            ServeSettings::resolve(args, &FileConfig::default(), true)
+                .unwrap()
+                .journal
+        };
+        assert_eq!(resolve(&args), JournalPlace::Off);
+        args.db.db = Some("sqlite:///var/lib/ic/a.db".into());
+        let a = resolve(&args);
+        args.db.db = Some("sqlite:///var/lib/ic/b.db".into());
+        let b = resolve(&args);
+        assert!(matches!((&a, &b), (JournalPlace::Slots(x), JournalPlace::Slots(y)) if x != y));
+        args.journal = Some("/srv/journal".into());
+        assert_eq!(resolve(&args), JournalPlace::Dir("/srv/journal".into()));
     }
 
     #[test]

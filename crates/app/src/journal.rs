@@ -33,6 +33,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
+use crate::config::JournalPlace;
 use crate::metrics::{JOURNAL_BYTES, JOURNAL_ERRORS};
 use crate::pipeline::Receipt;
 
@@ -46,6 +47,8 @@ const META: usize = 8 + 8 + 1;
 const PREFIX: usize = 4 + 4;
 /// Appends one sync commits at most.
 const GROUP: usize = 256;
+/// Servers of one database on one machine, at most, each with a journal of its own.
+const SLOTS: usize = 64;
 /// What segment files are called: their first record's number, and this.
 const SUFFIX: &str = "journal";
 
@@ -244,6 +247,26 @@ impl Journal {
                 shared,
             },
         ))
+    }
+
+    /// Opens the journal `place` says, if any.
+    pub fn open_at(
+        place: &JournalPlace,
+        max_bytes: u64,
+    ) -> Result<Option<(Arc<Journal>, Replay)>, JournalError> {
+        match place {
+            JournalPlace::Dir(dir) => Self::open(dir, max_bytes).map(Some),
+            JournalPlace::Slots(base) => {
+                for slot in 0..SLOTS {
+                    match Self::open(&base.join(slot.to_string()), max_bytes) {
+                        Err(JournalError::InUse(_)) => continue,
+                        opened => return opened.map(Some),
+                    }
+                }
+                Err(JournalError::InUse(base.clone()))
+            }
+            JournalPlace::Off => Ok(None),
+        }
     }
 
     /// Appends a body of `events` events and returns once it is on disk.

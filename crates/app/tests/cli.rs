@@ -250,6 +250,8 @@ fn start_serve(args: &[&str]) -> (Child, BufReader<std::process::ChildStderr>) {
         .args(["--listen", "127.0.0.1:0", "--format", "json"])
         .args(args)
         .env("IC_LOG", "incident_commander=debug")
+        // The journal and the file offsets go beside the database, not in the home directory.
+        .env("XDG_DATA_HOME", db.with_extension("data"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -958,7 +958,38 @@ async fn every_line_once_through_kills_at_every_point(age: chrono::Duration) {
         root["lines"].as_u64() > Some(0),
         "the incident counts the meltdown: {root:#?}"
     );
+    // And each incident counts exactly the windows folded into it, and their lines: none
+    // twice after a kill between a merge and its windows, none lost.
+    let mut by_incidents: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for incident in &incidents {
+        let counts = by_incidents
+            .entry(incident["fingerprint"].as_str().unwrap().to_owned())
+            .or_default();
+        counts.0 += incident["windows"].as_u64().unwrap();
+        counts.1 += incident["lines"].as_u64().unwrap();
+    }
+    assert_eq!(
+        by_incidents,
+        folded_windows(&db.url).await,
+        "{incidents:#?}"
+    );
     test.delete().await;
+}
+
+/// Per incident fingerprint, the stored windows folded into it and the lines they added.
+async fn folded_windows(url: &str) -> std::collections::BTreeMap<String, (u64, u64)> {
+    use sqlx::Connection;
+    let mut session = sqlx::PgConnection::connect(url).await.unwrap();
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT incident, COUNT(*), CAST(SUM(incident_lines) AS BIGINT) FROM windows
+         WHERE incident IS NOT NULL GROUP BY incident",
+    )
+    .fetch_all(&mut session)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(fingerprint, windows, lines)| (fingerprint, (windows as u64, lines as u64)))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -165,8 +165,9 @@ async fn migrate(
         })
 }
 
-/// `sqlite::memory:`, `sqlite://:memory:` or `mode=memory`, as sqlx reads them.
-fn is_in_memory(url: &str) -> bool {
+/// `sqlite::memory:`, `sqlite://:memory:` or `mode=memory`, as sqlx reads them: a database
+/// nothing survives the process of.
+pub fn is_in_memory(url: &str) -> bool {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
     database == ":memory:" || params.split('&').any(|param| param == "mode=memory")

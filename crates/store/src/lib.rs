@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition};
 use ic_core::{Report, Severity};
 
-pub use connect::open;
+pub use connect::{is_in_memory, open};
 pub use error::{StoreError, redact_url};
 pub use sql::SqlStore;
 
@@ -137,6 +137,11 @@ pub trait Store: Send + Sync {
     /// How many events of a stream message are already counted in stored windows: 0 for a
     /// message never seen.
     async fn consumed(&self, stream: &str, seq: u64) -> Result<u64, StoreError>;
+
+    /// How many events of the messages of a stream numbered `seq` or later are counted in
+    /// stored windows: for a source whose messages are runs of a file numbered by their
+    /// offset, what is stored from that offset on.
+    async fn consumed_from(&self, stream: &str, seq: u64) -> Result<u64, StoreError>;
 
     /// What the database holds across every instance.
     async fn totals(&self) -> Result<Totals, StoreError>;

@@ -313,6 +313,19 @@ impl Store for SqlStore {
         Ok(events.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
     }
 
+    async fn consumed_from(&self, stream: &str, seq: u64) -> Result<u64, StoreError> {
+        // SUM of a BIGINT is NUMERIC on PostgreSQL, which the Any driver cannot read.
+        let events: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(events), 0) AS BIGINT) FROM consumed
+             WHERE stream = $1 AND seq >= $2",
+        )
+        .bind(stream)
+        .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(events).unwrap_or(0))
+    }
+
     async fn totals(&self) -> Result<Totals, StoreError> {
         let row = sqlx::query(
             "SELECT
@@ -349,9 +362,9 @@ const ROWS_PER_STATEMENT: usize = 100;
 fn insert_windows(rows: usize) -> String {
     insert_rows(
         "INSERT INTO windows (id, instance, seq, start_at, end_at, log_count, severity, flush,
-             analyzer, stored_at) VALUES ",
+             analyzer, stored_at, incident, incident_lines) VALUES ",
         rows,
-        10,
+        12,
         " ON CONFLICT (id) DO UPDATE SET severity = excluded.severity,
              analyzer = excluded.analyzer, stored_at = excluded.stored_at",
     )
@@ -539,6 +552,8 @@ async fn insert_windows_in(
         let mut query = sqlx::query(statement);
         for report in chunk {
             let window = &report.window;
+            let folded = ic_core::incident::folded_into(report);
+            let lines = folded.as_ref().map_or(0, |f| f.lines);
             query = query
                 .bind(format!("{instance}:{}", window.seq))
                 .bind(instance)
@@ -549,7 +564,9 @@ async fn insert_windows_in(
                 .bind(severity_rank(report.severity))
                 .bind(window.flush.as_str())
                 .bind(&report.analyzer)
-                .bind(&stored_at);
+                .bind(&stored_at)
+                .bind(folded.map(|f| f.fingerprint))
+                .bind(i64::try_from(lines).unwrap_or(i64::MAX));
         }
         query.execute(&mut **tx).await?;
     }

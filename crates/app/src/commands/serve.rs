@@ -53,13 +53,10 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
     // Forwarded lines are durable in the stream before they are answered; local ones in the
     // journal.
     let (journal, replay) = match forward {
-        Some(_) => (None, None),
-        None => {
-            let (journal, replay) =
-                Journal::open(&settings.journal, settings.ingest.journal_max_bytes)?;
-            (Some(journal), Some(replay))
-        }
-    };
+        Some(_) => None,
+        None => Journal::open_at(&settings.journal, settings.ingest.journal_max_bytes)?,
+    }
+    .unzip();
     let ingest = web::Ingest::new(gate.clone(), counters.clone(), &settings.ingest)
         .forwarding(forward.clone())
         .journaling(journal.clone());
@@ -295,7 +292,7 @@ struct Inputs {
     forward: Option<Arc<Forwarder>>,
     /// With `--source nats`: the consumer, opened before anything starts.
     nats: Option<async_nats::jetstream::consumer::PullConsumer>,
-    /// Where the NATS source looks up what of a message delivered again is counted.
+    /// Where the NATS and file sources look up what of their input is counted already.
     store: Arc<dyn ic_store::Store>,
 }
 
@@ -376,8 +373,9 @@ fn start_sources(
             poll: file::POLL,
         })?;
         let (tx, counters, cancel) = (tx.clone(), counters.clone(), cancel.clone());
+        let store = Some(store.clone());
         tasks.spawn(async move {
-            source.run(tx, counters, cancel).await?;
+            source.run(tx, store, counters, cancel).await?;
             Ok(())
         });
     }

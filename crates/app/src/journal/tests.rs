@@ -115,3 +115,17 @@ fn a_journal_serves_one_server() {
     assert!(matches!(err, JournalError::InUse(_)), "{err}");
     assert!(err.to_string().contains("--journal"), "{err}");
 }
+
+#[test]
+fn servers_of_one_database_take_free_slots_and_the_next_takes_up_a_left_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let place = JournalPlace::Slots(dir.path().to_owned());
+    let (first, _) = Journal::open_at(&place, 1 << 20).unwrap().unwrap();
+    let (second, _) = Journal::open_at(&place, 1 << 20).unwrap().unwrap();
+    assert_eq!(first.shared.dir, dir.path().join("0"));
+    assert_eq!(second.shared.dir, dir.path().join("1"));
+    drop(first);
+    let (third, _) = Journal::open_at(&place, 1 << 20).unwrap().unwrap();
+    assert_eq!(third.shared.dir, dir.path().join("0"), "the slot left free");
+    assert!(Journal::open_at(&JournalPlace::Off, 1).unwrap().is_none());
+}

@@ -35,7 +35,7 @@ impl FileId {
     }
 }
 
-/// One followed file: everything before `offset` was handed to the ingest channel.
+/// One followed file: every event before `offset` is in a stored window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// The name the file had when the checkpoint was written (for people reading it).
@@ -43,6 +43,10 @@ pub struct Entry {
     #[serde(flatten)]
     pub id: FileId,
     pub offset: u64,
+    /// The name the store counts the file's runs of events under (see the file source);
+    /// absent in checkpoints of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
 }
 
 /// The file's layout; `version` lets a later layout tell an older file apart.
@@ -126,6 +130,7 @@ mod tests {
             path: "/var/log/app.log".into(),
             id: FileId { dev: 1, inode: 2 },
             offset: 42,
+            stream: Some("file:a".into()),
         }];
         save(&path, &entries).unwrap();
         assert_eq!(load(&path).unwrap(), entries);

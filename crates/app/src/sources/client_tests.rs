@@ -261,9 +261,13 @@ struct Progress {
 }
 
 impl Progress {
-    fn add(&self, events: &[LogEvent]) {
+    /// Takes a chunk as the pipeline would, and says its runs are stored.
+    fn add(&self, chunk: &Envelope) {
+        for origin in &chunk.origins {
+            origin.receipt.stored(origin.events);
+        }
         let mut numbers = self.numbers.lock().unwrap();
-        for event in events {
+        for event in &chunk.events {
             let n = event
                 .message
                 .strip_prefix("line ")
@@ -327,7 +331,7 @@ fn start_files(pattern: &Path, checkpoint: &Path, capacity: usize) -> Files {
     let (tx, rx) = mpsc::channel(capacity);
     let counters = SharedCounters::default();
     let cancel = CancellationToken::new();
-    let run = source.run(tx, counters.clone(), cancel.clone());
+    let run = source.run(tx, None, counters.clone(), cancel.clone());
     let task = tokio::spawn(async move { run.await.unwrap() });
     Files {
         rx,
@@ -342,7 +346,7 @@ impl Files {
     async fn stop(mut self, progress: &Progress) -> SharedCounters {
         self.cancel.cancel();
         while let Ok(Some(chunk)) = tokio::time::timeout(LIMIT, self.rx.recv()).await {
-            progress.add(&chunk.events);
+            progress.add(&chunk);
         }
         self.task.await.unwrap();
         self.counters
@@ -403,7 +407,7 @@ async fn client_rotation_rename_and_truncate_each_line_once() {
     };
     while progress.count() < TOTAL as usize {
         match tokio::time::timeout(LIMIT, files.rx.recv()).await {
-            Ok(Some(chunk)) => progress.add(&chunk.events),
+            Ok(Some(chunk)) => progress.add(&chunk),
             other => panic!("lines stopped at {}: {other:?}", progress.count()),
         }
     }
@@ -438,7 +442,7 @@ async fn client_rotation_restart_mid_file_each_line_once() {
             .await
             .unwrap()
             .unwrap();
-        progress.add(&chunk.events);
+        progress.add(&chunk);
     }
     let first = files.stop(&progress).await;
     let read_first = progress.count() as u64;
@@ -458,7 +462,7 @@ async fn client_rotation_restart_mid_file_each_line_once() {
     let mut files = start_files(&dir.path().join("app.log*"), &checkpoint, 64);
     while (progress.count() as u64) < total {
         match tokio::time::timeout(LIMIT, files.rx.recv()).await {
-            Ok(Some(chunk)) => progress.add(&chunk.events),
+            Ok(Some(chunk)) => progress.add(&chunk),
             other => panic!("lines stopped at {}: {other:?}", progress.count()),
         }
     }

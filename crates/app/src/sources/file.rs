@@ -15,29 +15,42 @@
 //! Reads block, so they run on a thread of their own that sends straight into the ingest
 //! channel and waits when it is full. A line is handed over once complete (a partial last
 //! line waits for its newline), and a multi-line event once its file has been quiet for one
-//! poll. After lines were handed over, the offsets are written to the checkpoint (see
-//! [`checkpoint`](super::checkpoint)) at most every [`CHECKPOINT_EVERY`] and at shutdown; a
-//! restart goes on from there.
+//! poll.
+//!
+//! The checkpoint (see [`checkpoint`](super::checkpoint)) never runs ahead of the store: it
+//! keeps, per file, the offset up to which every event is in a stored window, written at most
+//! every [`CHECKPOINT_EVERY`] and at shutdown. Each chunk names the runs of each file's events
+//! it holds (the file's stream name and the run's first offset), and the windows' transaction
+//! counts them as it counts NATS messages; once a run is stored, the file's stored offset moves
+//! to its end. A restart (after a crash too) reads on from the checkpoint and first skips what
+//! windows stored after it counted, so each line is counted once even when the checkpoint was
+//! written a second before the crash.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
-use std::sync::mpsc as std_mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc as std_mpsc};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use ic_core::LogEvent;
 use ic_core::parse::LineJoiner;
+use ic_store::Store;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::checkpoint::{self, CheckpointError, Entry, FileId};
 use super::reader::MAX_LINE_BYTES;
-use crate::pipeline::{CHUNK_EVENTS, Chunk, Envelope, SharedCounters};
+use crate::pipeline::{CHUNK_EVENTS, Chunk, Envelope, Origin, Receipt, SharedCounters};
 
 /// How often files at their end are checked for new lines, and patterns for new files.
 pub const POLL: Duration = Duration::from_millis(250);
 /// The checkpoint is written at most this often while lines flow (and always at shutdown).
 pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// At shutdown, how long the source waits for what it handed over to be stored before it
+/// writes its last checkpoint.
+const STORE_WAIT: Duration = Duration::from_secs(30);
 /// Bytes read from one file before the others get their turn.
 const READ_BUDGET: usize = 1 << 20;
 const SOURCE: &str = "file";
@@ -89,17 +102,23 @@ impl FileSource {
     }
 
     /// Follows the files until `cancel` fires; what was read by then is handed over and
-    /// checkpointed before this returns.
+    /// checkpointed before this returns. `store` tells, at start, what of each file windows
+    /// stored after the checkpoint was written; without one, nothing is skipped.
     pub async fn run(
         self,
         ingest: mpsc::Sender<Envelope>,
+        store: Option<Arc<dyn Store>>,
         counters: SharedCounters,
         cancel: CancellationToken,
     ) -> Result<(), FileSourceError> {
         // Dropping `wake` interrupts the thread's wait between polls at once.
         let (wake, asleep) = std_mpsc::channel::<()>();
         let (done_tx, mut done) = oneshot::channel();
-        let follower = Follower::new(self, ingest, counters, cancel.clone(), asleep);
+        let lookup = store.map(|store| Lookup {
+            store,
+            runtime: tokio::runtime::Handle::current(),
+        });
+        let follower = Follower::new(self, ingest, lookup, counters, cancel.clone(), asleep);
         std::thread::Builder::new()
             .name("file-source".into())
             .spawn(move || {
@@ -128,8 +147,15 @@ struct Tailed {
     joiner: LineJoiner,
     /// Where the event the joiner holds starts, if it holds one.
     pending_from: Option<u64>,
-    /// Everything before this offset was handed to the ingest channel.
-    committed: u64,
+    /// The name the store counts this file's runs under: new for every file read from its
+    /// start, kept in the checkpoint.
+    stream: Arc<str>,
+    /// Where its next run starts: the end of its last event handed over.
+    run_from: u64,
+    /// Events stored before a restart that are read again: skipped.
+    skip: u64,
+    /// Everything before this offset is in stored windows.
+    stored: Arc<AtomicU64>,
 }
 
 impl Tailed {
@@ -142,7 +168,100 @@ impl Tailed {
         Entry {
             path: self.path.clone(),
             id: self.id,
-            offset: self.committed,
+            offset: self.stored.load(Ordering::Acquire),
+            stream: Some(self.stream.to_string()),
+        }
+    }
+
+    /// Read again from its start, as a new file: the store counts it under a new name.
+    fn restart(&mut self) {
+        self.read = 0;
+        self.consumed = 0;
+        self.stream = new_stream();
+        self.run_from = 0;
+        self.stored = Arc::new(AtomicU64::new(0));
+    }
+}
+
+/// A file that left the patterns (rotated away, deleted) stays in the checkpoint until what
+/// was read of it is stored.
+struct Departed {
+    entry: Entry,
+    end: u64,
+    stored: Arc<AtomicU64>,
+}
+
+/// Consecutive events of one file in the chunk being filled.
+struct Run {
+    stream: Arc<str>,
+    start: u64,
+    end: u64,
+    events: u64,
+    stored: Arc<AtomicU64>,
+}
+
+/// A run on its way through the pipeline: once all its events are stored, its file's stored
+/// offset moves to its end (runs are stored in order).
+#[derive(Debug)]
+struct StoredRun {
+    stream: Arc<str>,
+    start: u64,
+    end: u64,
+    remaining: AtomicU64,
+    stored: Arc<AtomicU64>,
+    wake: Arc<Wake>,
+}
+
+/// Tells a source stopping that more of what it handed over is stored.
+#[derive(Debug, Default)]
+struct Wake {
+    lock: Mutex<()>,
+    stored: Condvar,
+}
+
+impl Receipt for StoredRun {
+    fn key(&self) -> (&str, u64) {
+        (&self.stream, self.start)
+    }
+
+    fn stored(&self, events: u64) {
+        if self.remaining.fetch_sub(events, Ordering::AcqRel) == events {
+            self.stored.fetch_max(self.end, Ordering::AcqRel);
+            let _held = lock(&self.wake.lock);
+            self.wake.stored.notify_all();
+        }
+    }
+
+    /// The offset stays: a restart reads the run again.
+    fn failed(&self) {}
+}
+
+/// A new name for a file's runs: this run's name and a counter, unique across runs.
+fn new_stream() -> Arc<str> {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("file:{}-{n}", crate::incidents::instance_name()).into()
+}
+
+/// Where the reader thread asks what windows stored.
+struct Lookup {
+    store: Arc<dyn Store>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Lookup {
+    /// Events of `stream` stored from `offset` on; on a database error, 0 (said in the log:
+    /// those lines may then be counted twice, never lost).
+    fn stored_from(&self, stream: &str, offset: u64, path: &std::path::Path) -> u64 {
+        match self
+            .runtime
+            .block_on(self.store.consumed_from(stream, offset))
+        {
+            Ok(events) => events,
+            Err(err) => {
+                tracing::warn!(%err, path = %path.display(), "Cannot tell what of a file was stored after its checkpoint; reading on from the checkpoint may count those lines twice.");
+                0
+            }
         }
     }
 }
@@ -154,15 +273,20 @@ struct Follower {
     checkpoint: Option<PathBuf>,
     resume: Vec<Entry>,
     files: Vec<Tailed>,
+    departed: Vec<Departed>,
     ingest: mpsc::Sender<Envelope>,
+    lookup: Option<Lookup>,
     counters: SharedCounters,
     cancel: CancellationToken,
     asleep: std_mpsc::Receiver<()>,
     chunk: Chunk,
+    /// The runs of `chunk`, in order.
+    runs: Vec<Run>,
+    wake: Arc<Wake>,
     lines: u64,
     saved: Option<Instant>,
-    /// Offsets moved since the checkpoint was last written.
-    dirty: bool,
+    /// The checkpoint as last written, to write it only when it changed.
+    written: Vec<Entry>,
     /// The ingest channel closed: nobody reads any more.
     closed: bool,
 }
@@ -171,6 +295,7 @@ impl Follower {
     fn new(
         source: FileSource,
         ingest: mpsc::Sender<Envelope>,
+        lookup: Option<Lookup>,
         counters: SharedCounters,
         cancel: CancellationToken,
         asleep: std_mpsc::Receiver<()>,
@@ -179,16 +304,20 @@ impl Follower {
             patterns: source.config.patterns,
             poll: source.config.poll,
             checkpoint: source.config.checkpoint,
+            written: source.resume.clone(),
             resume: source.resume,
             files: Vec::new(),
+            departed: Vec::new(),
             ingest,
+            lookup,
             counters,
             cancel,
             asleep,
             chunk: Chunk::with_capacity(CHUNK_EVENTS),
+            runs: Vec::new(),
+            wake: Arc::default(),
             lines: 0,
             saved: None,
-            dirty: false,
             closed: false,
         }
     }
@@ -225,7 +354,39 @@ impl Follower {
             self.finish_event(i);
         }
         self.send();
+        // Our end of the channel closes, so the pipeline can drain; once it has stored what
+        // was handed over, the last checkpoint holds all of it.
+        drop(std::mem::replace(&mut self.ingest, mpsc::channel(1).0));
+        self.wait_for_stored();
         self.save()
+    }
+
+    /// Waits, at most [`STORE_WAIT`], until every event handed over is in a stored window.
+    fn wait_for_stored(&self) {
+        let deadline = Instant::now() + STORE_WAIT;
+        let all_stored = || {
+            let files = self.files.iter().map(|f| (&f.stored, f.run_from));
+            let departed = self.departed.iter().map(|d| (&d.stored, d.end));
+            files
+                .chain(departed)
+                .all(|(stored, end)| stored.load(Ordering::Acquire) >= end)
+        };
+        let mut guard = lock(&self.wake.lock);
+        while !all_stored() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!(
+                    "Stopping before the files' last lines were stored; the next start skips what was."
+                );
+                return;
+            }
+            guard = self
+                .wake
+                .stored
+                .wait_timeout(guard, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
     }
 
     fn warn_unmatched(&self) {
@@ -272,11 +433,15 @@ impl Follower {
         self.read_file(i, usize::MAX);
         self.finish_partial(i);
         self.finish_event(i);
+        // Sent before the file leaves the list; it leaves the checkpoint once stored.
+        self.send();
         let file = self.files.remove(i);
         tracing::info!(path = %file.path.display(), "File rotated away; read to its end.");
-        self.dirty = true;
-        // Sent before the next checkpoint drops the file from it.
-        self.send();
+        self.departed.push(Departed {
+            entry: file.entry(),
+            end: file.run_from,
+            stored: file.stored,
+        });
     }
 
     fn open(&mut self, id: FileId, path: PathBuf) {
@@ -288,18 +453,31 @@ impl Follower {
             }
         };
         let len = file.metadata().map_or(0, |m| m.len());
-        let offset = match self.resume.iter().position(|e| e.id == id) {
+        let resumed = match self.resume.iter().position(|e| e.id == id) {
             Some(at) => {
                 let entry = self.resume.swap_remove(at);
                 // A file now shorter than its checkpoint was truncated meanwhile.
-                if entry.offset <= len { entry.offset } else { 0 }
+                (entry.offset <= len).then_some(entry)
             }
-            None => 0,
+            None => None,
+        };
+        let (offset, stream) = match resumed {
+            Some(Entry {
+                offset,
+                stream: Some(stream),
+                ..
+            }) => (offset, Arc::from(stream)),
+            Some(entry) => (entry.offset, new_stream()),
+            None => (0, new_stream()),
         };
         if offset > 0 && file.seek(SeekFrom::Start(offset)).is_err() {
             return;
         }
-        tracing::info!(path = %path.display(), offset, "Following a file.");
+        let skip = match &self.lookup {
+            Some(lookup) => lookup.stored_from(&stream, offset, &path),
+            None => 0,
+        };
+        tracing::info!(path = %path.display(), offset, skip, "Following a file.");
         self.files.push(Tailed {
             path,
             id,
@@ -309,7 +487,10 @@ impl Follower {
             consumed: offset,
             joiner: LineJoiner::new(),
             pending_from: None,
-            committed: offset,
+            stream,
+            run_from: offset,
+            skip,
+            stored: Arc::new(AtomicU64::new(offset)),
         });
     }
 
@@ -350,8 +531,7 @@ impl Follower {
         if file.file.seek(SeekFrom::Start(0)).is_err() {
             return false;
         }
-        file.read = 0;
-        file.consumed = 0;
+        file.restart();
         true
     }
 
@@ -424,10 +604,7 @@ impl Follower {
             file.pending_from = file.joiner.is_pending().then_some(start);
         }
         if let Some(event) = done {
-            self.chunk.push(event);
-            if self.chunk.len() >= CHUNK_EVENTS {
-                self.send();
-            }
+            self.emit(i, event);
         }
     }
 
@@ -436,43 +613,98 @@ impl Follower {
         let file = &mut self.files[i];
         file.pending_from = None;
         if let Some(event) = file.joiner.finish() {
-            self.chunk.push(event);
+            self.emit(i, event);
         }
     }
 
-    /// Sends the chunk (waiting while the channel is full) and moves every file's committed
-    /// offset up to what has now left its joiner.
+    /// An event of file `i` into the chunk, in the run of that file's events; one counted
+    /// before a restart is skipped.
+    fn emit(&mut self, i: usize, event: LogEvent) {
+        let file = &mut self.files[i];
+        let end = file.emitted();
+        let start = std::mem::replace(&mut file.run_from, end);
+        if file.skip > 0 {
+            file.skip -= 1;
+            return;
+        }
+        match self.runs.last_mut() {
+            Some(run) if Arc::ptr_eq(&run.stream, &file.stream) => {
+                run.end = end;
+                run.events += 1;
+            }
+            _ => self.runs.push(Run {
+                stream: file.stream.clone(),
+                start,
+                end,
+                events: 1,
+                stored: file.stored.clone(),
+            }),
+        }
+        self.chunk.push(event);
+        if self.chunk.len() >= CHUNK_EVENTS {
+            self.send();
+        }
+    }
+
+    /// Sends the chunk with its runs (waiting while the channel is full).
     fn send(&mut self) {
-        if !self.chunk.is_empty() {
-            let events = std::mem::replace(&mut self.chunk, Chunk::with_capacity(CHUNK_EVENTS));
-            self.counters
-                .add(SOURCE, std::mem::take(&mut self.lines), events.len() as u64);
-            if self.ingest.blocking_send(events.into()).is_err() {
-                self.closed = true;
-                return;
-            }
+        if self.chunk.is_empty() {
+            return;
         }
-        for file in &mut self.files {
-            let emitted = file.emitted();
-            if file.committed != emitted {
-                file.committed = emitted;
-                self.dirty = true;
-            }
+        let events = std::mem::replace(&mut self.chunk, Chunk::with_capacity(CHUNK_EVENTS));
+        let origins = self
+            .runs
+            .drain(..)
+            .map(|run| Origin {
+                events: run.events,
+                receipt: Arc::new(StoredRun {
+                    stream: run.stream,
+                    start: run.start,
+                    end: run.end,
+                    remaining: AtomicU64::new(run.events),
+                    stored: run.stored,
+                    wake: self.wake.clone(),
+                }),
+            })
+            .collect();
+        self.counters
+            .add(SOURCE, std::mem::take(&mut self.lines), events.len() as u64);
+        if self
+            .ingest
+            .blocking_send(Envelope { events, origins })
+            .is_err()
+        {
+            self.closed = true;
         }
     }
 
+    /// Writes the checkpoint if what is stored moved: the files followed, and those that
+    /// left while some of what was read of them is not stored yet.
     fn save(&mut self) -> Result<(), FileSourceError> {
         self.saved = Some(Instant::now());
         let Some(path) = &self.checkpoint else {
             return Ok(());
         };
-        if !std::mem::take(&mut self.dirty) {
-            return Ok(());
+        self.departed
+            .retain(|d| d.stored.load(Ordering::Acquire) < d.end);
+        let entries: Vec<Entry> = (self.files.iter().map(Tailed::entry))
+            .chain(self.departed.iter().map(|d| Entry {
+                offset: d.stored.load(Ordering::Acquire),
+                ..d.entry.clone()
+            }))
+            .collect();
+        if entries != self.written {
+            checkpoint::save(path, &entries)?;
+            self.written = entries;
         }
-        let entries: Vec<Entry> = self.files.iter().map(Tailed::entry).collect();
-        checkpoint::save(path, &entries)?;
         Ok(())
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The regular files a pattern matches now; unreadable directory entries are skipped.

@@ -146,13 +146,10 @@ impl Correlator {
     pub fn observe(&mut self, report: &Report, digest: &Digest) -> Vec<IncidentEvent> {
         let now = report.window.end;
         let mut events = self.expire(now);
-        let Some(root) = report.root_cause.as_ref() else {
+        let (Some(root), Some(folded)) = (report.root_cause.as_ref(), folded_into(report)) else {
             return events;
         };
-        if report.severity < Severity::Warning {
-            return events;
-        }
-        let fingerprint = fingerprint(&root.service, &root.template);
+        let fingerprint = folded.fingerprint;
         let root_id = template_id_of(report, &root.template);
         let flagged = flagged_stats(report, digest);
 
@@ -330,6 +327,35 @@ fn template_id_of<'a>(report: &'a Report, template: &str) -> Option<&'a str> {
 }
 
 /// The digest's stats of the templates the report flagged.
+/// What a window's report adds to the incident it is folded into (see [`folded_into`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folded {
+    /// The incident's fingerprint.
+    pub fingerprint: String,
+    /// The lines of the report's flagged templates, which the incident's `lines` count.
+    pub lines: u64,
+}
+
+/// The incident a report is folded into, by fingerprint, and the lines it adds there; `None`
+/// for a report under Warning or without a root cause, which no incident counts. Stored
+/// beside each window, so that an incident's counts can be checked against its windows'.
+pub fn folded_into(report: &Report) -> Option<Folded> {
+    let root = report.root_cause.as_ref()?;
+    if report.severity < Severity::Warning {
+        return None;
+    }
+    let lines = report
+        .templates
+        .iter()
+        .filter(|t| t.signal.is_some())
+        .map(|t| u64::from(t.count))
+        .sum();
+    Some(Folded {
+        fingerprint: fingerprint(&root.service, &root.template),
+        lines,
+    })
+}
+
 fn flagged_stats<'a>(report: &Report, digest: &'a Digest) -> Vec<&'a TemplateStat> {
     report
         .templates

@@ -8,7 +8,7 @@ mod merge;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use correlate::{Correlator, CorrelatorConfig};
+pub use correlate::{Correlator, CorrelatorConfig, Folded, folded_into};
 pub use fingerprint::{fingerprint, template_signature};
 pub use merge::merge;
 

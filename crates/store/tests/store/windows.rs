@@ -73,6 +73,10 @@ async fn windows_and_totals(store: &dyn Store) {
     assert_eq!(store.consumed("LOGS", 42).await.unwrap(), 5);
     assert_eq!(store.consumed("LOGS", 43).await.unwrap(), 0);
     assert_eq!(store.consumed("OTHER", 41).await.unwrap(), 0);
+    // A file's runs are numbered by offset: what is stored from one on.
+    assert_eq!(store.consumed_from("LOGS", 41).await.unwrap(), 10);
+    assert_eq!(store.consumed_from("LOGS", 42).await.unwrap(), 5);
+    assert_eq!(store.consumed_from("LOGS", 43).await.unwrap(), 0);
 
     // An LLM's revision of a report rewrites its window, never adds one.
     let mut revised = b[1].clone();

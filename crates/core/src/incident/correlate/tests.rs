@@ -282,3 +282,31 @@ fn a_replay_of_the_same_failure_gets_a_new_id_and_links_to_the_first() {
     assert_eq!(two.id, format!("{}-2", one.id));
     assert_eq!(two.seen_before.as_ref().unwrap().last_id, one.id);
 }
+
+#[test]
+fn what_each_window_folds_into_adds_up_to_its_incident() {
+    let mut c = Correlator::new(CorrelatorConfig::default());
+    let mut folded: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut last = None;
+    for (end, severity) in [
+        (10, Severity::Warning),
+        (11, Severity::Info),
+        (12, Severity::Critical),
+        (13, Severity::Warning),
+    ] {
+        let (report, digest) = window(end, "db", 1, POOL, severity);
+        if let Some(f) = folded_into(&report) {
+            let counts = folded.entry(f.fingerprint).or_default();
+            counts.0 += 1;
+            counts.1 += f.lines;
+        }
+        last = c.observe(&report, &digest).pop().or(last);
+    }
+    let incident = last.expect("an incident").incident;
+    assert_eq!(
+        folded,
+        HashMap::from([(incident.fingerprint, (incident.windows, incident.lines))]),
+        "the Info window is folded into nothing"
+    );
+    assert_eq!(incident.windows, 3);
+}
