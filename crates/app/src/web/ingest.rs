@@ -38,6 +38,12 @@ pub use crate::metrics::{LINES_REJECTED, REQUESTS_REJECTED};
 pub const MAX_REQUEST_CHUNKS: usize = 32;
 /// The most events one request may carry.
 pub const MAX_REQUEST_EVENTS: usize = MAX_REQUEST_CHUNKS * CHUNK_EVENTS;
+/// What the bodies of the requests in flight may take decoded, together: 256 MiB, counted in
+/// KiB (see [`super::otlp::decoded`]).
+const DECODED_BUDGET_KIB: u32 = 256 * 1024;
+/// And one of them alone: 128 MiB, so that a request that fits the budget always gets in once
+/// the others are done.
+const DECODED_MAX_BYTES: u64 = 128 << 20;
 /// How long a request waits for room in a full channel before it is answered 429: long
 /// enough to ride out a burst, short enough that no handler hangs.
 const QUEUE_WAIT: Duration = Duration::from_millis(500);
@@ -125,6 +131,8 @@ pub struct Ingest {
     max_body_bytes: usize,
     /// Requests in flight: bounds the memory their bodies take.
     requests: Arc<Semaphore>,
+    /// KiB the bodies in flight take decoded (JSON arrays, OTLP).
+    decoded: Arc<Semaphore>,
 }
 
 impl Ingest {
@@ -136,7 +144,26 @@ impl Ingest {
             counters,
             max_body_bytes: limits.max_body_bytes,
             requests: Arc::new(Semaphore::new(limits.max_ingest_requests)),
+            decoded: Arc::new(Semaphore::new(DECODED_BUDGET_KIB as usize)),
         }
+    }
+
+    /// Room for a body that takes `bytes` once decoded: 413 past what one request may take,
+    /// 429 while the requests in flight hold the rest.
+    pub fn room_to_decode(&self, bytes: u64) -> Result<OwnedSemaphorePermit, ApiError> {
+        if bytes > DECODED_MAX_BYTES {
+            return Err(ApiError::TooLarge(format!(
+                "the body would take about {} MiB decoded, more than the {} MiB a request may; \
+                 send fewer records per request",
+                bytes >> 20,
+                DECODED_MAX_BYTES >> 20
+            )));
+        }
+        let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+        self.decoded
+            .clone()
+            .try_acquire_many_owned(kib)
+            .map_err(|_| ApiError::QueueFull)
     }
 
     /// Publishes into the NATS stream instead of the local pipeline.
@@ -584,6 +611,11 @@ async fn accept_logs(
     let _permit = ingest.admit()?;
     let body = ingest.body(headers, body).await?;
     let format = format_of(headers, &body)?;
+    // A JSON array is decoded whole before its elements are read.
+    let _room = match format {
+        Format::Array => Some(ingest.room_to_decode(otlp::decoded::json_estimate(&body))?),
+        Format::Ndjson | Format::Text => None,
+    };
     let at = Utc::now();
     let parsed = parse_body(format, &body, at)?;
     let accepted = parsed.batch.lines;

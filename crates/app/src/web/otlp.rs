@@ -23,8 +23,12 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use prost::Message;
 
+pub mod decoded;
+
 use super::ApiError;
-use super::ingest::{Batch, Ingest, Kind, Reason, Received, count_rejected_request, media_type};
+use super::ingest::{
+    Batch, Ingest, Kind, MAX_REQUEST_EVENTS, Reason, Received, count_rejected_request, media_type,
+};
 
 /// The two encodings OTLP/HTTP defines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +104,13 @@ async fn accept(
     let _permit = ingest.admit()?;
     let encoding = Encoding::of(headers)?;
     let body = ingest.body(headers, body).await?;
+    // What the body takes decoded is told and reserved before it is decoded.
+    let estimate = match encoding {
+        Encoding::Protobuf => decoded::protobuf_estimate(&body)
+            .map_err(|err| ApiError::BadRequest(err.to_string()))?,
+        Encoding::Json => decoded::json_estimate(&body),
+    };
+    let _room = ingest.room_to_decode(estimate)?;
     let request = encoding.decode(&body)?;
     let at = Utc::now();
     let mut batch = Batch::default();
@@ -198,7 +209,16 @@ fn to_events(
                     batch.lines += 1;
                     batch.push(event)?;
                 }
-                None => refused += 1,
+                None => {
+                    // Refused records count against the limit too: they were decoded.
+                    refused += 1;
+                    if batch.lines + refused > MAX_REQUEST_EVENTS as u64 {
+                        return Err(ApiError::TooLarge(format!(
+                            "a request may carry at most {MAX_REQUEST_EVENTS} log records; \
+                             send smaller batches"
+                        )));
+                    }
+                }
             }
         }
     }

@@ -86,6 +86,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -243,7 +248,8 @@ pub fn curl(args: &[&str]) -> (u16, String) {
         "curl failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let text = String::from_utf8(output.stdout).unwrap();
+    // Protobuf answers are not text; the status code after them is.
+    let text = String::from_utf8_lossy(&output.stdout);
     let (body, code) = text.rsplit_once('\n').unwrap();
     (code.parse().unwrap(), body.to_owned())
 }

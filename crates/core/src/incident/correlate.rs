@@ -206,7 +206,13 @@ impl Correlator {
         flagged: &[&TemplateStat],
     ) -> Incident {
         let now = report.window.end;
-        let opened_at = report.window.start;
+        // It began with its first anomalous line, not with the window, which may hold seconds
+        // of normal traffic before it; a window flagged over the horizons alone names none.
+        let opened_at = flagged
+            .iter()
+            .map(|stat| stat.first)
+            .min()
+            .unwrap_or(report.window.start);
         let id = self.unique_id(format!(
             "{}-{}",
             opened_at.format("%Y%m%d-%H%M%S"),

@@ -310,3 +310,19 @@ fn what_each_window_folds_into_adds_up_to_its_incident() {
     );
     assert_eq!(incident.windows, 3);
 }
+
+#[test]
+fn an_incident_opens_at_its_first_anomalous_line_not_at_its_window() {
+    let mut c = Correlator::new(CorrelatorConfig::default());
+    let (mut report, mut digest) = window(10, "db", 1, POOL, Severity::Critical);
+    // Four seconds of normal lines before the first error of the storm.
+    digest.start = at(5);
+    report.window.start = at(5);
+    let opened = c.observe(&report, &digest);
+    assert_eq!(opened[0].incident.opened_at, at(9));
+    let second = at(9).format("%Y%m%d-%H%M%S").to_string();
+    assert!(
+        opened[0].incident.id.starts_with(&second),
+        "named after it too"
+    );
+}
