@@ -36,6 +36,7 @@ use tokio::sync::oneshot;
 use crate::config::JournalPlace;
 use crate::metrics::{JOURNAL_BYTES, JOURNAL_ERRORS};
 use crate::pipeline::Receipt;
+use crate::sync::lock;
 
 /// A segment is closed and a new one begun once it holds this much, or an eighth of the
 /// journal's bound if that is less: a segment goes only once closed, so what is stored must not
@@ -590,12 +591,6 @@ fn journal_id(dir: &Path) -> io::Result<String> {
     fs::rename(&temporary, &path)?;
     File::open(dir)?.sync_all()?;
     Ok(id)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod pipeline;
 mod secret;
 mod shutdown;
 mod sources;
+mod sync;
 mod web;
 
 use std::process::ExitCode;

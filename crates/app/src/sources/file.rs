@@ -30,7 +30,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc as std_mpsc};
+use std::sync::{Arc, Condvar, Mutex, mpsc as std_mpsc};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -43,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 use super::checkpoint::{self, CheckpointError, Entry, FileId};
 use super::reader::MAX_LINE_BYTES;
 use crate::pipeline::{CHUNK_EVENTS, Chunk, Envelope, Origin, Receipt, SharedCounters};
+use crate::sync::lock;
 
 /// How often files at their end are checked for new lines, and patterns for new files.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -699,12 +700,6 @@ impl Follower {
         }
         Ok(())
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The regular files a pattern matches now; unreadable directory entries are skipped.

@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::NATS_TERMINATED;
 use crate::nats::{NatsError, NatsSettings, open_stream};
 use crate::pipeline::{Envelope, Origin, Receipt, SharedCounters};
+use crate::sync::lock;
 
 /// Deliveries of one message before it is terminated.
 pub const MAX_DELIVERIES: i64 = 5;
@@ -305,12 +306,6 @@ async fn acknowledge(
             }
         }
     }
-}
-
-fn lock(pending: &Pending) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Acker>>> {
-    pending
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
