@@ -29,6 +29,7 @@
 //! and the lag first.
 
 mod errors;
+mod hold;
 mod latency;
 mod load;
 mod names;
@@ -45,6 +46,7 @@ use super::Signal;
 use crate::condense::Digest;
 use crate::event::Level;
 use errors::ErrorFamilies;
+use hold::Hold;
 use latency::Latency;
 use load::Load;
 use paths::Paths;
@@ -88,6 +90,13 @@ pub struct HorizonConfig {
     /// A finding stands only while its evidence is this fresh: a family that logged its last
     /// line longer ago is fading, not failing. Default 10 s.
     pub recent: Duration,
+    /// A finding is reported once it has stood this long (see [`hold`]). Default 20 s: on real
+    /// faults (the README's detection table) the false alarms fall as the hold grows, and
+    /// holds longer than 20 s begin to miss faults that shorter ones find.
+    pub hold: Duration,
+    /// A finding missing from the judgments for longer than this starts standing again.
+    /// Default 30 s: the evidence of a thin fault comes a few lines a minute.
+    pub hold_gap: Duration,
     /// A trace with no line for this long has ended. Default 10 s.
     pub trace_idle: Duration,
     /// Latency: hops into a service must have become at least 2^this times slower than usual
@@ -106,6 +115,8 @@ impl Default for HorizonConfig {
             factor: 4.0,
             min_lines: 3,
             recent: Duration::from_secs(10),
+            hold: Duration::from_secs(20),
+            hold_gap: Duration::from_secs(30),
             trace_idle: Duration::from_secs(10),
             slow_doublings: 3.0,
         }
@@ -208,6 +219,7 @@ pub struct Horizons {
     paths: Paths,
     latency: Latency,
     found: Vec<Anomaly>,
+    hold: Hold,
     /// The numbers of the services of the window being followed, by its service index.
     numbers: Vec<Option<u32>>,
     /// The seconds of the window's lines, to find the middle one.
@@ -267,6 +279,7 @@ impl Horizons {
             paths: Paths::new(limits.paths, ring, config.memory.as_secs_f64()),
             latency: Latency::new(limits.services),
             found: Vec::new(),
+            hold: Hold::default(),
             numbers: Vec::new(),
             seconds: Vec::new(),
         }
@@ -432,6 +445,7 @@ impl Horizons {
             self.load
                 .silences(&moment, &config, self.lines, &self.services),
         );
+        self.hold.confirm(now, &config, &mut self.found);
         self.found.sort_by(|a, b| a.p.total_cmp(&b.p));
     }
 }
