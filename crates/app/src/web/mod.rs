@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod ingest;
 pub mod limits;
+mod linger;
 mod listener;
 mod otlp;
 
@@ -80,13 +81,18 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The whole server: [`router`] plus the ingest endpoints, with the token check in front of
-/// everything that feeds or steers it.
+/// everything that feeds or steers it, and every answer given over HTTP/2 before its request's
+/// body was read delivered whole (see [`linger`]).
 pub fn app(state: AppState, ingest: Ingest, limits: &IngestSettings) -> Router {
     router(state)
         .merge(ingest::routes(ingest, limits.request_timeout))
         .layer(axum::middleware::from_fn_with_state(
             limits.token.clone(),
             auth::require_token,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            limits.max_body_bytes,
+            linger::linger,
         ))
 }
 
