@@ -33,6 +33,8 @@ pub enum ApiError {
     Upstream(String),
     #[error("{0}")]
     Journal(#[from] crate::journal::JournalError),
+    #[error("{0}")]
+    TooSlow(String),
 }
 
 impl From<StoreError> for ApiError {
@@ -61,6 +63,7 @@ impl IntoResponse for ApiError {
             ApiError::Journal(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooSlow(_) => StatusCode::REQUEST_TIMEOUT,
         };
         if let ApiError::Store(_) | ApiError::Upstream(_) = self {
             tracing::error!(error = %self, "API request failed.");

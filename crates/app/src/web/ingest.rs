@@ -47,6 +47,12 @@ const DECODED_MAX_BYTES: u64 = 128 << 20;
 /// How long a request waits for room in a full channel before it is answered 429: long
 /// enough to ride out a burst, short enough that no handler hangs.
 const QUEUE_WAIT: Duration = Duration::from_millis(500);
+/// A body must arrive at least this fast (bytes per second) once [`BODY_GRACE`] has passed:
+/// Apache's `mod_reqtimeout` `MinRate`. A handful of bodies that never finish would otherwise
+/// hold every ingest permit until the request deadline, and every other client gets 429s.
+pub const BODY_MIN_RATE: f64 = 16.0 * 1024.0;
+/// Time any body has before its rate counts: a client's first bytes may wait on a slow start.
+pub const BODY_GRACE: Duration = Duration::from_secs(5);
 /// The most malformed lines an answer lists; the count covers them all.
 const MAX_LISTED_REJECTS: usize = 100;
 
@@ -60,6 +66,7 @@ pub enum Reason {
     Unsupported,
     ShuttingDown,
     Journal,
+    Slow,
 }
 
 impl Reason {
@@ -72,6 +79,7 @@ impl Reason {
             Reason::Unsupported => "unsupported",
             Reason::ShuttingDown => "shutting_down",
             Reason::Journal => "journal",
+            Reason::Slow => "slow",
         }
     }
 
@@ -86,6 +94,7 @@ impl Reason {
             ApiError::ShuttingDown => Reason::ShuttingDown,
             ApiError::Journal(JournalError::Full(_)) => Reason::Full,
             ApiError::Journal(_) => Reason::Journal,
+            ApiError::TooSlow(_) => Reason::Slow,
             _ => return None,
         })
     }
@@ -413,7 +422,19 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     let gzip = is_gzip(headers)?;
     let mut stream = body.into_data_stream();
     let mut raw = Vec::new();
-    while let Some(data) = stream.next().await {
+    let started = tokio::time::Instant::now();
+    loop {
+        // The next bytes are due when what came so far stops keeping the minimum rate.
+        let due = started + BODY_GRACE + Duration::from_secs_f64(raw.len() as f64 / BODY_MIN_RATE);
+        let Ok(next) = tokio::time::timeout_at(due, stream.next()).await else {
+            return Err(ApiError::TooSlow(format!(
+                "the body came slower than {} KiB/s ({} bytes in {:.0} s); send it at once",
+                BODY_MIN_RATE / 1024.0,
+                raw.len(),
+                started.elapsed().as_secs_f64()
+            )));
+        };
+        let Some(data) = next else { break };
         let data =
             data.map_err(|err| ApiError::BadRequest(format!("cannot read the body: {err}")))?;
         if raw.len() + data.len() > limit {

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -340,4 +341,55 @@ async fn otlp_errors_carry_a_status_in_the_request_encoding() {
     );
     let (status, _) = call(&h, post("/v1/logs", "text/plain", "x")).await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+/// A client's body: `chunks` pieces of `bytes` bytes, `every` apart, then the end (or, with
+/// `stall`, nothing more ever).
+fn paced_body(bytes: usize, every: Duration, chunks: usize, stall: bool) -> Body {
+    use futures::StreamExt;
+    let pieces = futures::stream::iter(0..chunks).then(move |i| async move {
+        if i > 0 {
+            tokio::time::sleep(every).await;
+        }
+        Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b'x'; bytes]))
+    });
+    let rest = futures::stream::pending().take(usize::from(stall));
+    Body::from_stream(pieces.chain(rest))
+}
+
+async fn read_paced(body: Body) -> (Result<usize, ApiError>, Duration) {
+    let started = tokio::time::Instant::now();
+    let read = ingest::read_body(&header::HeaderMap::new(), body, 10 << 20).await;
+    (read.map(|b| b.len()), started.elapsed())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_stops_coming_is_cut_off_after_the_grace() {
+    let (read, took) = read_paced(paced_body(1000, Duration::ZERO, 1, true)).await;
+    let err = read.unwrap_err();
+    assert!(matches!(err, ApiError::TooSlow(_)), "{err}");
+    assert_eq!(
+        axum::response::IntoResponse::into_response(err).status(),
+        StatusCode::REQUEST_TIMEOUT
+    );
+    // The grace, and what 1,000 bytes buy at the minimum rate.
+    assert!(
+        took < ingest::BODY_GRACE + Duration::from_secs(1),
+        "{took:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trickle_under_the_minimum_rate_is_cut_off() {
+    // 100 bytes a second, for ten minutes: long before the request deadline could end it.
+    let (read, took) = read_paced(paced_body(100, Duration::from_secs(1), 600, false)).await;
+    assert!(matches!(read, Err(ApiError::TooSlow(_))), "{read:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_at_a_modest_rate_is_read_whole() {
+    // 32 KiB a second for 15 s: a slow link, twice the minimum rate.
+    let (read, _) = read_paced(paced_body(32 << 10, Duration::from_secs(1), 15, false)).await;
+    assert_eq!(read.unwrap(), 15 * (32 << 10));
 }

@@ -2,12 +2,22 @@
 //! the server drives hyper itself: every connection holds a permit of a semaphore (the total
 //! limit), HTTP/1 clients must send their headers in time, and an HTTP/2 connection carries a
 //! bounded number of requests at once.
+//!
+//! A flood of connections that send their headers a byte at a time (slowloris) would hold
+//! every permit until the header timeout, and a health check or a shipper would wait behind
+//! them. So connections that have not yet sent a whole request are capped at a quarter of the
+//! limit: past it, the oldest of them is closed to make room. A client that sends its request
+//! at once is never the oldest for long; one that dawdles is the first to go.
 
+use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -15,8 +25,10 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 use super::limits::{IngestSettings, MAX_STREAMS_PER_CONNECTION};
+use crate::sync::lock;
 
 /// After a failed accept (out of file descriptors, say), wait this long before the next.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -31,7 +43,9 @@ pub async fn serve(
 ) -> io::Result<()> {
     let builder = connection_builder(limits);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let unproven = Arc::new(Unproven::new(limits.max_connections.div_ceil(4)));
     let graceful = GracefulShutdown::new();
+    let mut next_id = 0u64;
     loop {
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
@@ -50,21 +64,74 @@ pub async fn serve(
         };
         // Answers are small and often the last bytes of a write: do not wait to coalesce them.
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        next_id += 1;
+        let (id, evicted) = (next_id, CancellationToken::new());
+        unproven.admit(id, evicted.clone());
+        let proven = Arc::new(AtomicBool::new(false));
+        let service = app.clone().map_request({
+            let unproven = unproven.clone();
+            move |request: Request<hyper::body::Incoming>| {
+                if !proven.swap(true, Ordering::Relaxed) {
+                    unproven.proven(id);
+                }
+                request
+            }
+        });
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
             .into_owned();
         let connection = graceful.watch(connection);
+        let unproven = unproven.clone();
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(%err, "Connection ended with an error.");
+            tokio::select! {
+                ended = connection => if let Err(err) = ended {
+                    tracing::debug!(%err, "Connection ended with an error.");
+                },
+                () = evicted.cancelled() => {
+                    tracing::debug!("Closed a connection that sent no request, to make room.");
+                }
             }
+            unproven.proven(id);
             drop(permit);
         });
     }
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Connections that have not sent a whole request yet, oldest first, with what closes each.
+struct Unproven {
+    waiting: Mutex<VecDeque<(u64, CancellationToken)>>,
+    max: usize,
+}
+
+impl Unproven {
+    fn new(max: usize) -> Self {
+        Unproven {
+            waiting: Mutex::new(VecDeque::with_capacity(max)),
+            max: max.max(1),
+        }
+    }
+
+    /// Adds a new connection; closes the oldest waiting one if that makes too many.
+    fn admit(&self, id: u64, close: CancellationToken) {
+        let mut waiting = lock(&self.waiting);
+        waiting.push_back((id, close));
+        if waiting.len() > self.max
+            && let Some((_, oldest)) = waiting.pop_front()
+        {
+            oldest.cancel();
+        }
+    }
+
+    /// The connection sent a request (or ended): it no longer waits.
+    fn proven(&self, id: u64) {
+        let mut waiting = lock(&self.waiting);
+        if let Some(at) = waiting.iter().position(|(waiting, _)| *waiting == id) {
+            waiting.remove(at);
+        }
+    }
 }
 
 fn connection_builder(limits: &IngestSettings) -> Builder<TokioExecutor> {
@@ -124,6 +191,51 @@ mod tests {
         assert!(answer.ends_with("hi"), "{answer}");
 
         stop.cancel();
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_dawdling_connections_leaves_room_for_a_prompt_client() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // The header timeout alone would hold the flood for an hour.
+        let limits = IngestSettings {
+            header_timeout: Duration::from_secs(3600),
+            max_connections: 8,
+            ..IngestSettings::default()
+        };
+        let app = Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+        let stop = CancellationToken::new();
+        let server = tokio::spawn({
+            let stop = stop.clone();
+            async move { serve(listener, app, stop, &limits).await }
+        });
+
+        // As many connections as the limit, each with half a request.
+        let mut flood = Vec::new();
+        for _ in 0..8 {
+            let mut slow = TcpStream::connect(addr).await.unwrap();
+            slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+            flood.push(slow);
+        }
+        let mut prompt = TcpStream::connect(addr).await.unwrap();
+        prompt
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        prompt.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("ok"), "{answer}");
+        // The oldest of the flood made room: the server closed it without an answer.
+        let mut nothing = Vec::new();
+        flood[0].read_to_end(&mut nothing).await.unwrap();
+        assert!(nothing.is_empty());
+
+        stop.cancel();
+        drop(flood);
         server.await.unwrap().unwrap();
     }
 }
