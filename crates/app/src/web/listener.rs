@@ -154,13 +154,21 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test]
-    async fn a_client_too_slow_with_its_headers_is_cut_off_and_a_prompt_one_served() {
+    /// A server on port 0 whose one route `GET /` answers "hi", with these limits: its address,
+    /// what stops it, and its task.
+    async fn start(
+        header_timeout: Duration,
+        max_connections: usize,
+    ) -> (
+        std::net::SocketAddr,
+        CancellationToken,
+        tokio::task::JoinHandle<io::Result<()>>,
+    ) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let limits = IngestSettings {
-            header_timeout: Duration::from_millis(200),
-            max_connections: 2,
+            header_timeout,
+            max_connections,
             ..IngestSettings::default()
         };
         let app = Router::new().route("/", axum::routing::get(|| async { "hi" }));
@@ -169,17 +177,20 @@ mod tests {
             let stop = stop.clone();
             async move { serve(listener, app, stop, &limits).await }
         });
+        (addr, stop, server)
+    }
 
+    /// A connection that sent half a request.
+    async fn dawdling(addr: std::net::SocketAddr) -> TcpStream {
         let mut slow = TcpStream::connect(addr).await.unwrap();
         slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
             .await
             .unwrap();
-        let mut answer = Vec::new();
-        // The server closes the connection (with a 408 or nothing) instead of waiting forever.
-        slow.read_to_end(&mut answer).await.unwrap();
-        let text = String::from_utf8_lossy(&answer);
-        assert!(!text.contains("hi"), "{text}");
+        slow
+    }
 
+    /// A whole request at once, and the answer, which must be "hi".
+    async fn prompt_get(addr: std::net::SocketAddr) {
         let mut prompt = TcpStream::connect(addr).await.unwrap();
         prompt
             .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -189,51 +200,36 @@ mod tests {
         prompt.read_to_string(&mut answer).await.unwrap();
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(answer.ends_with("hi"), "{answer}");
+    }
 
+    #[tokio::test]
+    async fn a_client_too_slow_with_its_headers_is_cut_off_and_a_prompt_one_served() {
+        let (addr, stop, server) = start(Duration::from_millis(200), 2).await;
+        let mut slow = dawdling(addr).await;
+        let mut answer = Vec::new();
+        // The server closes the connection (with a 408 or nothing) instead of waiting forever.
+        slow.read_to_end(&mut answer).await.unwrap();
+        let text = String::from_utf8_lossy(&answer);
+        assert!(!text.contains("hi"), "{text}");
+        prompt_get(addr).await;
         stop.cancel();
         server.await.unwrap().unwrap();
     }
 
     #[tokio::test]
     async fn a_flood_of_dawdling_connections_leaves_room_for_a_prompt_client() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         // The header timeout alone would hold the flood for an hour.
-        let limits = IngestSettings {
-            header_timeout: Duration::from_secs(3600),
-            max_connections: 8,
-            ..IngestSettings::default()
-        };
-        let app = Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
-        let stop = CancellationToken::new();
-        let server = tokio::spawn({
-            let stop = stop.clone();
-            async move { serve(listener, app, stop, &limits).await }
-        });
-
+        let (addr, stop, server) = start(Duration::from_secs(3600), 8).await;
         // As many connections as the limit, each with half a request.
         let mut flood = Vec::new();
         for _ in 0..8 {
-            let mut slow = TcpStream::connect(addr).await.unwrap();
-            slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-                .await
-                .unwrap();
-            flood.push(slow);
+            flood.push(dawdling(addr).await);
         }
-        let mut prompt = TcpStream::connect(addr).await.unwrap();
-        prompt
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut answer = String::new();
-        prompt.read_to_string(&mut answer).await.unwrap();
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        assert!(answer.ends_with("ok"), "{answer}");
+        prompt_get(addr).await;
         // The oldest of the flood made room: the server closed it without an answer.
         let mut nothing = Vec::new();
         flood[0].read_to_end(&mut nothing).await.unwrap();
         assert!(nothing.is_empty());
-
         stop.cancel();
         drop(flood);
         server.await.unwrap().unwrap();
