@@ -2,25 +2,11 @@
 //! of a real server (`VmHWM`) after bodies built to decode to gigabytes.
 
 mod common;
+use common::peak_rss_mib;
 use common::server::{Server, curl, json};
 
 /// What the server may reach, whatever it was sent; it idles at about 25 MiB.
 const PEAK_MIB: u64 = 200;
-
-/// The server's peak resident memory so far, in MiB.
-fn peak_rss_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .expect("Linux reports VmHWM");
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap();
-    kib / 1024
-}
 
 fn varint(mut n: usize, out: &mut Vec<u8>) {
     while n >= 0x80 {

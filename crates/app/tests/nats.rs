@@ -1109,3 +1109,37 @@ async fn nats_a_gateway_killed_mid_request_keeps_every_line_it_accepted() {
     );
     eprintln!("of the request the gateway died in, {partial} of {LINES} lines reached the stream");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_a_backlog_of_large_messages_is_taken_in_bounded_memory() {
+    // 400 MB waiting in the stream, in messages as large as the server takes by default (1 MiB),
+    // each one line: the shape that holds the most bytes per event on its way through.
+    const MESSAGES: usize = 400;
+    const PEAK_MIB: u64 = 512;
+    let test = TestStream::create("icbig").await;
+    let line = format!("ERROR {}", "y".repeat(999_000));
+    let subject = format!("{}.app", test.prefix);
+    let mut acks = Vec::new();
+    for _ in 0..MESSAGES {
+        let ack = test.js.publish(subject.clone(), line.clone().into()).await;
+        acks.push(ack.unwrap());
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("big.db").display());
+    let args = test.source_args(&db);
+    let (totals, peak) = tokio::task::block_in_place(|| {
+        let mut instance = Server::start(&args, &[]);
+        let _reports = instance.stdout_lines();
+        let totals = wait_for_lines(&db, MESSAGES as u64, PATIENCE);
+        let peak = common::peak_rss_mib(instance.pid());
+        let (status, _) = instance.terminate();
+        assert!(status.success());
+        (totals, peak)
+    });
+    assert_eq!(totals["lines_analyzed"], MESSAGES as u64, "{totals}");
+    assert!(peak < PEAK_MIB, "peak resident memory {peak} MiB");
+    test.delete().await;
+}

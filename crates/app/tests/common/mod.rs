@@ -55,6 +55,21 @@ pub fn wait_for_lines(db: &str, lines: u64, patience: std::time::Duration) -> se
     }
 }
 
+/// A process's peak resident memory so far (`VmHWM`), in MiB.
+pub fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .expect("Linux reports VmHWM");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    kib / 1024
+}
+
 /// Serves `app` on a free loopback port from a thread of its own (the tests that use it are
 /// plain `#[test]`s); returns the address.
 pub fn serve_on_a_thread(app: axum::Router) -> std::net::SocketAddr {
