@@ -187,3 +187,36 @@ fn a_followed_file_killed_mid_read_is_read_on_from_what_was_stored_each_line_onc
     assert!(status.success());
     assert_eq!(lines_analyzed(&db), 6000, "each line once");
 }
+
+#[test]
+fn a_journal_that_cannot_write_answers_503_says_so_in_readyz_and_recovers() {
+    let place = tempfile::tempdir().unwrap();
+    let journal = place.path().join("journal");
+    let db = format!("sqlite://{}", place.path().join("incidents.db").display());
+    let server = Server::start(&["--journal", journal.to_str().unwrap(), "--db", &db], &[]);
+    // The disk under the journal fails: its folder is gone, and no segment can be begun.
+    std::fs::remove_dir_all(&journal).unwrap();
+    let (status, body) = server.post_ndjson(&lines(0, 10));
+    assert_eq!(status, 503, "{body}");
+    let (status, body) = common::server::curl(&[&server.url("/readyz")]);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("journal"), "{body}");
+    let failures = server
+        .metrics()
+        .lines()
+        .find(|l| l.starts_with("ic_journal_write_failures_total"))
+        .and_then(|l| l.split_whitespace().last()?.parse::<f64>().ok());
+    assert_eq!(failures, Some(1.0));
+
+    // The cause goes away: it takes lines again, and is ready again, by itself.
+    std::fs::create_dir_all(&journal).unwrap();
+    let (status, body) = server.post_ndjson(&lines(10, 10));
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = common::server::curl(&[&server.url("/readyz")]);
+    assert_eq!(status, 200, "{body}");
+    let stored = wait_for_lines(&db, 10, PATIENCE);
+    assert_eq!(
+        stored["lines_analyzed"], 10,
+        "only what was answered 202: {stored}"
+    );
+}
