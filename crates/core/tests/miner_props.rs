@@ -65,3 +65,37 @@ fn a_merged_template_id_keeps_naming_its_messages_template() {
         assert_eq!(miner.template(*id).as_deref(), Some(general.as_str()));
     }
 }
+
+#[test]
+fn an_empty_value_prints_empty_until_a_message_gives_it_one() {
+    let mut miner = Miner::new(MinerConfig::default());
+    let first = miner.add("auth failure; logname= uid=0 tty=ssh");
+    assert_eq!(
+        miner.template(first).unwrap(),
+        "auth failure; logname= uid=<*> tty=ssh"
+    );
+    assert_eq!(miner.add("auth failure; logname= uid=7 tty=ssh"), first);
+    assert_eq!(miner.add("init() ok"), miner.add("init() ok"));
+    let init = miner.add("init() ok");
+    assert_eq!(miner.template(init).unwrap(), "init() ok");
+    // The same event with a value there is the same template, which now shows a wildcard.
+    assert_eq!(miner.add("auth failure; logname=bob uid=3 tty=ssh"), first);
+    assert_eq!(
+        miner.template(first).unwrap(),
+        "auth failure; logname=<*> uid=<*> tty=ssh"
+    );
+}
+
+#[test]
+fn an_address_and_its_port_are_two_values() {
+    let mut miner = Miner::new(MinerConfig::default());
+    let id = miner.add("Receiving block blk_1 src: /10.0.0.1:50010 dest: /10.0.0.2:50010");
+    assert_eq!(
+        miner.add("Receiving block blk_2 src: /10.0.0.3:41234 dest: /10.0.0.2:50010"),
+        id
+    );
+    assert_eq!(
+        miner.template(id).unwrap(),
+        "Receiving block <*> src: <*>:<*> dest: <*>:<*>"
+    );
+}

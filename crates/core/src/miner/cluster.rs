@@ -50,6 +50,9 @@ struct Span {
     start: u32,
     end: u32,
     space_before: bool,
+    /// A wildcard that every message so far left empty (`logname= uid=0`, `init()`): it
+    /// prints as nothing, as the field's templates write it, until one holds a value there.
+    empty: bool,
 }
 
 /// A template and the messages it has absorbed.
@@ -85,13 +88,15 @@ impl Cluster {
         let mut spans = Vec::with_capacity(tokens.len());
         for (token, piece) in tokens.iter().zip(pieces) {
             let start = text.len() as u32;
-            if *token != Token::Wildcard {
+            let wildcard = *token == Token::Wildcard;
+            if !wildcard {
                 text.push_str(&message[piece.start..piece.end]);
             }
             spans.push(Span {
                 start,
                 end: text.len() as u32,
                 space_before: piece.space_before,
+                empty: wildcard && piece.start == piece.end,
             });
         }
         let mut cluster = Cluster {
@@ -156,19 +161,48 @@ impl Cluster {
     }
 
     /// Takes a message in: every position where it differs from the template becomes a
-    /// wildcard (Drain's template update, section III-E).
-    pub fn absorb(&mut self, tokens: &[Token]) {
-        let mut generalized = false;
-        for (mine, theirs) in self.tokens.iter_mut().zip(tokens) {
+    /// wildcard (Drain's template update, section III-E), and a wildcard left empty so far
+    /// that the message gives a value prints as one from now on.
+    pub fn absorb(&mut self, tokens: &[Token], pieces: &[Piece]) {
+        let mut changed = false;
+        for ((mine, theirs), (span, piece)) in self
+            .tokens
+            .iter_mut()
+            .zip(tokens)
+            .zip(self.spans.iter_mut().zip(pieces))
+        {
             if mine != theirs && *mine != Token::Wildcard {
                 *mine = Token::Wildcard;
-                generalized = true;
+                changed = true;
+            } else if span.empty && piece.start < piece.end {
+                span.empty = false;
+                changed = true;
             }
         }
-        if generalized {
+        if changed {
             self.template = self.render();
         }
         self.size += 1;
+    }
+
+    /// Takes in what a sibling it covers held: where the sibling had a value, so does this.
+    pub fn absorb_sibling(&mut self, other: &Cluster) {
+        let mut changed = false;
+        for (span, (theirs, their_span)) in self
+            .spans
+            .iter_mut()
+            .zip(other.tokens.iter().zip(&other.spans))
+        {
+            let valued = *theirs != Token::Wildcard || !their_span.empty;
+            if span.empty && valued {
+                span.empty = false;
+                changed = true;
+            }
+        }
+        if changed {
+            self.template = self.render();
+        }
+        self.size += other.size;
     }
 
     /// The template as text, wildcards as `<*>`, spaced as the first message was.
@@ -184,6 +218,7 @@ impl Cluster {
                 out.push(' ');
             }
             match token {
+                Token::Wildcard if span.empty => {}
                 Token::Wildcard => out.push_str(Token::WILDCARD_TEXT),
                 Token::Word(_) | Token::Symbol(_) => {
                     out.push_str(&self.text[span.start as usize..span.end as usize])

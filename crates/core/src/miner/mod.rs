@@ -254,7 +254,7 @@ impl Miner {
 
     fn absorb(&mut self, slot: Slot, tokens: &Tokens) -> TemplateId {
         let cluster = self.store.touch(slot);
-        cluster.absorb(&tokens.tokens);
+        cluster.absorb(&tokens.tokens, &tokens.pieces);
         cluster.id
     }
 
@@ -274,9 +274,9 @@ impl Miner {
             .collect();
         let into = cluster.id;
         for member in covered {
-            if let Some((merged, size)) = self.store.get(member).map(|m| (m.id, m.size)) {
-                self.store.touch(slot).size += size;
-                self.redirects.insert(merged, into);
+            if let Some(merged) = self.store.get(member).cloned() {
+                self.store.touch(slot).absorb_sibling(&merged);
+                self.redirects.insert(merged.id, into);
             }
             self.remove(member);
         }

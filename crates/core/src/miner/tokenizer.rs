@@ -230,16 +230,19 @@ impl Scan<'_> {
             .any(|b| matches!(b, b'/' | b'?' | b'&'))
     }
 
-    /// A `:` splits after a key (`Service:`, `key:value`, `"key": 1`) but not inside a value
-    /// (`10.0.0.1:80`, `12:30:01`, `fe80::1`, `http://x`).
+    /// A `:` splits after a key (`Service:`, `key:value`, `"key": 1`) and between an address
+    /// and its port (`10.0.0.1:80`, `db-2:5432`: two values, as the field's benchmarks write
+    /// them, `<*>:<*>`), but not inside other values (`12:30:01`, `fe80::1`, `http://x`).
     fn colon_splits(&self) -> bool {
         let next = self.text.get(self.pos + 1).copied();
+        let word = &self.text[self.word_start..self.pos];
         match next {
             None => true,
             Some(b) if b.is_ascii_whitespace() || b == b'"' => true,
             Some(b'/' | b':' | b'\\') => false,
+            // Not after other colons: the last pair of a MAC address, or a time's seconds.
+            Some(_) if self.port_follows() => !word.is_empty() && !word.contains(&b':'),
             Some(_) => {
-                let word = &self.text[self.word_start..self.pos];
                 !word.is_empty()
                     && word[0].is_ascii_alphabetic()
                     && word
@@ -247,6 +250,22 @@ impl Scan<'_> {
                         .all(|b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'-' | b'.'))
             }
         }
+    }
+
+    /// Whether the `:` at `pos` is followed by a port: one to five digits, then the word ends,
+    /// perhaps with sentence punctuation (a time's `12:30:01` goes on with another value).
+    fn port_follows(&self) -> bool {
+        let rest = &self.text[self.pos + 1..];
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        let ends = |at: usize| {
+            rest.get(at)
+                .is_none_or(|&b| b.is_ascii_whitespace() || is_delimiter(b) || b == b'/')
+        };
+        let sentence_end = |at: usize| {
+            rest.get(at)
+                .is_some_and(|&b| BYTES[usize::from(b)] & SENTENCE_END != 0)
+        };
+        (1..=5).contains(&digits) && (ends(digits) || (sentence_end(digits) && ends(digits + 1)))
     }
 
     /// Reads `"…"` (with `\"` escapes) as one wildcard; an unclosed quote is a plain delimiter.
@@ -368,7 +387,14 @@ mod tests {
                 "Invalid user webmaster from 173.234.31.186",
                 "Invalid user webmaster from <*>",
             ),
-            ("connect to 10.0.0.1:5432 failed", "connect to <*> failed"),
+            (
+                "connect to 10.0.0.1:5432 failed",
+                "connect to <*> : <*> failed",
+            ),
+            ("src: /10.0.0.2:50010 dest", "src : <*> : <*> dest"),
+            ("at db-main:5432.", "at db-main : <*> ."),
+            ("mac 0D:60:E9:40:93 seen", "mac <*> seen"),
+            ("to 10.0.0.1:80: severed", "to <*> : <*> : severed"),
             ("listening on [::1]:8080", "listening on [ <*> ] <*>"),
             ("took 12ms (1.5s total)", "took <*> ( <*> total )"),
             ("size 5.2 KB, free 93 B", "size <*> <*> , free <*> <*>"),
