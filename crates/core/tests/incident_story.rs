@@ -102,3 +102,69 @@ fn a_ten_minute_meltdown_is_one_incident_opened_once_and_resolved_once() {
         "{resolved_at}"
     );
 }
+
+/// `count` lines at `rate` a second from `start`: a storm of `message(i)` from `db` among
+/// ordinary lines from `web`.
+fn storm(
+    start: DateTime<Utc>,
+    seconds: u64,
+    rate: u64,
+    message: impl Fn(u64) -> String,
+) -> Vec<ic_core::LogEvent> {
+    let step = Duration::from_secs_f64(1.0 / rate as f64);
+    (0..seconds * rate)
+        .map(|i| {
+            let at = start + step * i as u32;
+            if i % 4 == 3 {
+                ic_core::LogEvent::new(at, "web", ic_core::Level::Info, format!("GET /cart {i}"))
+            } else {
+                ic_core::LogEvent::new(at, "db", ic_core::Level::Error, message(i))
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_storm_keeps_its_incident_and_fingerprint_while_its_template_is_refined() {
+    // Quiet traffic, then a storm whose lines first leave a value empty and name one tenant;
+    // later lines fill the value and name many tenants: the template's text is refined twice.
+    let mut events = storm(t0(), 60, 20, |i| format!("lookup {i} ok"));
+    for e in &mut events {
+        e.service = "web".into();
+        e.level = ic_core::Level::Info;
+    }
+    let melt = t0() + Duration::from_secs(60);
+    events.extend(storm(melt, 30, 200, |_| {
+        "Pool exhausted for tenant acme; user= retry=3".to_owned()
+    }));
+    let tenants = ["acme", "beta", "gamma", "delta", "omega", "zeta"];
+    events.extend(storm(melt + Duration::from_secs(30), 60, 200, |i| {
+        format!(
+            "Pool exhausted for tenant {}; user=svc{} retry=3",
+            tenants[i as usize % tenants.len()],
+            i % 7
+        )
+    }));
+    let log = incidents_of(events.into_iter(), t0() + Duration::from_secs(3600));
+    let paged: Vec<&IncidentEvent> = log
+        .iter()
+        .filter(|e| e.transition.notifies(&e.incident))
+        .collect();
+    let kinds: Vec<Transition> = paged.iter().map(|e| e.transition).collect();
+    assert_eq!(kinds, [Transition::Opened, Transition::Resolved]);
+    let id = &paged[0].incident.id;
+    let of_it: Vec<&IncidentEvent> = log.iter().filter(|e| &e.incident.id == id).collect();
+    let first = &of_it[0].incident;
+    let last = &of_it[of_it.len() - 1].incident;
+    assert_ne!(
+        first.templates[0].template, last.templates[0].template,
+        "the root template was refined meanwhile"
+    );
+    assert!(
+        of_it
+            .iter()
+            .all(|e| e.incident.fingerprint == first.fingerprint),
+        "one fingerprint throughout"
+    );
+    assert_eq!(last.root_cause.service, "db");
+}
