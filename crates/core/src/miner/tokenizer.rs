@@ -71,11 +71,44 @@ const fn is_delimiter(byte: u8) -> bool {
     )
 }
 
+/// Where the dot is in a name numbered after a dot (`core.3717`, `part.2`): letters (or `_`),
+/// one dot, digits only. Such a word is one name's instances, not an arbitrary value.
+fn numbered_name(word: &[u8]) -> Option<usize> {
+    let dot = word.iter().position(|&b| b == b'.')?;
+    let (name, number) = (&word[..dot], &word[dot + 1..]);
+    let named = !name.is_empty() && name.iter().all(|b| b.is_ascii_alphabetic() || *b == b'_');
+    let numbered = !number.is_empty() && number.iter().all(u8::is_ascii_digit);
+    (named && numbered).then_some(dot)
+}
+
+/// A name as code writes it: a letter, then letters, digits and `_`.
+fn is_identifier(word: &[u8]) -> bool {
+    word.first().is_some_and(u8::is_ascii_alphabetic)
+        && word.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+}
+
+/// Where the slash is in two values joined by one (`host-7/10.0.0.1`): one slash, inside the
+/// word, each side a value by itself. A path (`/var/log`, `a/b/c`) has a root or more slashes.
+fn value_pair(word: &[u8]) -> Option<usize> {
+    let slash = word.iter().position(|&b| b == b'/')?;
+    let (left, right) = (&word[..slash], &word[slash + 1..]);
+    let pair = !left.is_empty()
+        && !right.contains(&b'/')
+        && mask::is_variable(left)
+        && mask::is_variable(right);
+    pair.then_some(slash)
+}
+
 /// Marks the bytes that may end a word: whitespace, delimiters, `=` and `:`.
 const ENDS_WORD: u8 = 0x80;
 /// Marks sentence punctuation, which [`Scan::flush_word`] splits off the end of a word.
 const SENTENCE_END: u8 = 0x40;
-const _: () = assert!(mask::CLASS_BITS & (ENDS_WORD | SENTENCE_END) == 0);
+/// Marks `.` and `/`: only a word holding one can be a numbered name or a pair of values, so
+/// the scan learns for free which words to look at again.
+const JOINS: u8 = 0x20;
+/// What [`Scan::read_word`] keeps of a word's bytes.
+const WORD_BITS: u8 = mask::CLASS_BITS | JOINS;
+const _: () = assert!(mask::CLASS_BITS & (ENDS_WORD | SENTENCE_END | JOINS) == 0);
 
 /// Per byte, [`ENDS_WORD`], [`SENTENCE_END`] and its [`mask::class`]. Any byte not marked as
 /// ending a word continues it, so the scan reads a word with one table look-up per byte and
@@ -89,7 +122,8 @@ const BYTES: [u8; 256] = {
         let sentence_end = matches!(b, b'.' | b'!' | b'?' | b':');
         table[byte] = mask::class(b)
             | if ends { ENDS_WORD } else { 0 }
-            | if sentence_end { SENTENCE_END } else { 0 };
+            | if sentence_end { SENTENCE_END } else { 0 }
+            | if b == b'.' || b == b'/' { JOINS } else { 0 };
         byte += 1;
     }
     table
@@ -136,7 +170,7 @@ struct Scan<'a> {
     pos: usize,
     /// Start of the word being read; `word_start == pos` when none is.
     word_start: usize,
-    /// The [`mask::classes`] of the word being read (of `text[word_start..pos]`).
+    /// The [`mask::classes`] of the word being read (of `text[word_start..pos]`), and [`JOINS`].
     word_classes: u8,
     space_before: bool,
     limits: Tokenizer,
@@ -194,7 +228,7 @@ impl Scan<'_> {
             classes |= flags;
             end += 1;
         }
-        self.word_classes = classes & mask::CLASS_BITS;
+        self.word_classes = classes & WORD_BITS;
         self.pos = end;
     }
 
@@ -297,15 +331,31 @@ impl Scan<'_> {
         }
         let word = &self.text[start..end];
         let after_value = out.tokens.last() == Some(&Token::Wildcard);
-        let token = if word.len() > self.limits.max_word_len
-            || self.is_variable(end)
-            || (after_value && mask::is_unit(word))
-        {
-            Token::Wildcard
+        // A name called as a function (`jk2_init()`, `worker2(`) is code, whatever its digits.
+        let variable = self.is_variable(end)
+            && !(end == self.pos && self.text.get(end) == Some(&b'(') && is_identifier(word));
+        let joined = variable && self.word_classes & JOINS != 0;
+        if let Some(dot) = joined.then(|| numbered_name(word)).flatten() {
+            // `core.3717`: a name and the number it was given. The name stays.
+            self.emit(out, Token::constant(&word[..dot]), start, start + dot);
+            self.emit(out, Token::constant(b"."), start + dot, start + dot + 1);
+            self.emit(out, Token::Wildcard, start + dot + 1, end);
+        } else if let Some(slash) = joined.then(|| value_pair(word)).flatten() {
+            // `host-7/10.0.0.1`, `10.0.0.0/24`: two values, as the field's templates write them.
+            self.emit(out, Token::Wildcard, start, start + slash);
+            self.emit(out, Token::constant(b"/"), start + slash, start + slash + 1);
+            self.emit(out, Token::Wildcard, start + slash + 1, end);
         } else {
-            Token::constant(word)
-        };
-        self.emit(out, token, start, end);
+            let token = if word.len() > self.limits.max_word_len
+                || variable
+                || (after_value && mask::is_unit(word))
+            {
+                Token::Wildcard
+            } else {
+                Token::constant(word)
+            };
+            self.emit(out, token, start, end);
+        }
         for i in end..self.pos {
             self.emit(out, Token::constant(&self.text[i..=i]), i, i + 1);
         }
@@ -395,6 +445,14 @@ mod tests {
             ("at db-main:5432.", "at db-main : <*> ."),
             ("mac 0D:60:E9:40:93 seen", "mac <*> seen"),
             ("to 10.0.0.1:80: severed", "to <*> : <*> : severed"),
+            ("generating core.3717", "generating core . <*>"),
+            ("version 1.2 and v1.2", "version <*> and <*>"),
+            ("Old: host-7/10.0.0.1:8030", "Old : <*> / <*> : <*>"),
+            (
+                "open src/main.rs and /var/log/x",
+                "open src/main.rs and <*>",
+            ),
+            ("jk2_init() found 42", "jk2_init ( <*> ) found <*>"),
             ("listening on [::1]:8080", "listening on [ <*> ] <*>"),
             ("took 12ms (1.5s total)", "took <*> ( <*> total )"),
             ("size 5.2 KB, free 93 B", "size <*> <*> , free <*> <*>"),
