@@ -82,7 +82,7 @@ impl SqlStore {
             transition: Transition::Resolved,
             incident,
         };
-        if self.notifying && Transition::Resolved.notifies(&event.incident) {
+        if self.notifying {
             enqueue(tx, &event).await?;
         }
         Ok(event)
@@ -175,7 +175,9 @@ pub(crate) async fn merge_in(
         transition,
         incident: stored,
     };
-    if writing.notifying && transition.notifies(&merged.incident) {
+    // Every transition a webhook route may send goes out, grouped incidents' too: each
+    // target's route picks what it is told.
+    if writing.notifying && merged.transition != Transition::Updated {
         enqueue(tx, &merged).await?;
     }
     Ok(merged)

@@ -28,7 +28,7 @@ impl Worker {
             let Some(body) = payload::render(&self.target, &event) else {
                 continue;
             };
-            let kind = NotifyEvent::of(&event).map_or("", NotifyEvent::as_str);
+            let kind = NotifyEvent::of(event.transition).map_or("", NotifyEvent::as_str);
             let incident = event.incident.id.as_str();
             let outcome = tokio::select! {
                 biased;

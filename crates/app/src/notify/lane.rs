@@ -10,10 +10,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ic_core::incident::IncidentEvent;
 use tokio::sync::Notify;
 
-use super::{TargetLabel, TargetStats};
+use super::{Route, TargetLabel, TargetStats};
 
 pub(super) struct Lane {
     pub label: TargetLabel,
+    /// What the target is told about: only what it admits enters the queue.
+    pub route: Route,
     capacity: usize,
     queue: Mutex<Queue>,
     /// Wakes the worker; `notify_one` keeps a permit when the worker is busy, so no push is
@@ -52,9 +54,10 @@ struct Queue {
 }
 
 impl Lane {
-    pub fn new(label: TargetLabel, capacity: usize) -> Self {
+    pub fn new(label: TargetLabel, capacity: usize, route: Route) -> Self {
         Lane {
             label,
+            route,
             capacity,
             queue: Mutex::default(),
             wake: Notify::new(),
@@ -169,7 +172,7 @@ mod tests {
             index: 1,
             format: WebhookFormat::Generic,
         };
-        Lane::new(label, capacity)
+        Lane::new(label, capacity, Route::default())
     }
 
     fn numbered(n: u32) -> Arc<IncidentEvent> {

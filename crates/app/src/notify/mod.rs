@@ -11,6 +11,7 @@
 mod delivery;
 mod lane;
 mod payload;
+mod route;
 mod target;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -28,7 +29,7 @@ use tracing::warn;
 
 use delivery::Worker;
 use lane::Lane;
-use payload::NotifyEvent;
+use route::Route;
 pub use target::{TargetError, WebhookConfig, WebhookFormat, WebhookTarget};
 
 /// How the notifier queues and retries. [`Default`] suits production.
@@ -194,7 +195,11 @@ impl Notifier {
                 index: i + 1,
                 format: target.format,
             };
-            let lane = Arc::new(Lane::new(label, config.queue_capacity.max(1)));
+            let lane = Arc::new(Lane::new(
+                label,
+                config.queue_capacity.max(1),
+                target.route.clone(),
+            ));
             let worker = Worker {
                 lane: Arc::clone(&lane),
                 target,
@@ -214,16 +219,20 @@ impl Notifier {
         })
     }
 
-    /// Queues the event for every target when it is one people are told about (see
-    /// [`NotifyEvent::of`]); otherwise does nothing. Never waits and never fails: a full queue
-    /// drops its oldest event, counts it and logs a warning.
+    /// Queues the event for every target whose route sends it (see [`route`]). Never waits
+    /// and never fails: a full queue drops its oldest event, counts it and logs a warning.
     pub fn notify(&self, event: &IncidentEvent) {
-        if self.lanes.is_empty() || NotifyEvent::of(event).is_none() {
+        let mut lanes = self
+            .lanes
+            .iter()
+            .filter(|lane| lane.route.admits(event).is_some())
+            .peekable();
+        if lanes.peek().is_none() {
             return;
         }
         // One copy for all targets, however large the incident.
         let event = Arc::new(event.clone());
-        for lane in &self.lanes {
+        for lane in lanes {
             if lane.push(Arc::clone(&event)) {
                 warn!(
                     webhook = %lane.label,

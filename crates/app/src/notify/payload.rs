@@ -36,13 +36,10 @@ pub enum NotifyEvent {
 }
 
 impl NotifyEvent {
-    /// The event people are told about, or `None` when the transition is not sent: an update,
-    /// or any change of an incident grouped under another one.
-    pub fn of(event: &IncidentEvent) -> Option<Self> {
-        if !event.transition.notifies(&event.incident) {
-            return None;
-        }
-        match event.transition {
+    /// The event people are told about, or `None` when the transition is not sent (an
+    /// update). Which targets hear of it is their route's to say (see [`super::route`]).
+    pub fn of(transition: Transition) -> Option<Self> {
+        match transition {
             // A reopen is an open again for whoever is told.
             Transition::Opened | Transition::Reopened => Some(NotifyEvent::Opened),
             Transition::Escalated => Some(NotifyEvent::Escalated),
@@ -109,9 +106,9 @@ const BUDGETS: [Budget; 4] = [
 /// Identifiers and names that are short by construction but are capped anyway.
 const ID_CHARS: usize = 120;
 
-/// The body for `target`, or `None` when the event is not sent (see [`NotifyEvent::of`]).
+/// The body for `target`, or `None` when its route does not send the event.
 pub fn render(target: &WebhookTarget, event: &IncidentEvent) -> Option<Vec<u8>> {
-    let kind = NotifyEvent::of(event)?;
+    let kind = target.route.admits(event)?;
     let incident = &event.incident;
     let build = |budget: &Budget| match target.format {
         WebhookFormat::Generic => generic(kind, incident, budget),

@@ -12,6 +12,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+use super::route::{Route, RouteConfig};
+
 pub use crate::secret::SecretString;
 
 /// The body a target expects.
@@ -76,6 +78,8 @@ pub enum TargetError {
     MissingRoutingKey,
     #[error("a webhook timeout must be a positive number of seconds, at most {max}", max = MAX_TIMEOUT.as_secs())]
     InvalidTimeout,
+    #[error("a webhook's match has an invalid {0}")]
+    InvalidMatch(String),
 }
 
 /// The default time a target gets to answer one delivery attempt.
@@ -159,6 +163,8 @@ pub struct WebhookTarget {
     pub timeout: Duration,
     /// PagerDuty's routing key; `None` for the other formats.
     pub routing_key: Option<SecretString>,
+    /// Which incidents it is told about; by default every top-level one.
+    pub route: Route,
 }
 
 impl WebhookTarget {
@@ -176,6 +182,7 @@ impl WebhookTarget {
             url,
             timeout: DEFAULT_TIMEOUT,
             routing_key,
+            route: Route::default(),
         })
     }
 
@@ -247,6 +254,7 @@ fn looks_like_url(rest: &str) -> bool {
 /// url = "https://hooks.slack.com/services/T000/B000/XXXX"
 /// format = "slack"
 /// timeout_secs = 5
+/// match = { service = "payments-*", min_severity = "critical" }
 /// ```
 ///
 /// The URL is checked after deserialization, not during it: a TOML error quotes the offending
@@ -265,6 +273,9 @@ pub struct WebhookConfig {
     /// Seconds one delivery attempt may take before it is abandoned and retried.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: f64,
+    /// Which incidents it is told about (see [`RouteConfig`]); by default every top-level one.
+    #[serde(default, rename = "match")]
+    pub route: RouteConfig,
 }
 
 fn default_timeout_secs() -> f64 {
@@ -276,7 +287,10 @@ impl WebhookConfig {
     pub fn validate(&self) -> Result<WebhookTarget, TargetError> {
         let timeout = Duration::try_from_secs_f64(self.timeout_secs)
             .map_err(|_| TargetError::InvalidTimeout)?;
-        WebhookTarget::new(self.format, SecretUrl::parse(self.url.expose())?)?.with_timeout(timeout)
+        let mut target = WebhookTarget::new(self.format, SecretUrl::parse(self.url.expose())?)?
+            .with_timeout(timeout)?;
+        target.route = Route::new(&self.route)?;
+        Ok(target)
     }
 }
 
@@ -379,6 +393,30 @@ mod tests {
     fn targets(text: &str) -> Result<Vec<WebhookTarget>, TargetError> {
         let file: File = toml::from_str(text).unwrap();
         file.webhooks.iter().map(WebhookConfig::validate).collect()
+    }
+
+    #[test]
+    fn the_readme_routes_parse() {
+        let routed = targets(
+            r#"
+[[webhooks]]
+url = "https://events.pagerduty.com/v2/enqueue?routing_key=KEY"
+format = "pagerduty"
+match = { service = "payments-*", min_severity = "critical" }
+
+[[webhooks]]
+url = "https://hooks.slack.com/services/T000/B000/XXXX"
+format = "slack"
+match = { grouped = true }
+"#,
+        )
+        .unwrap();
+        assert_eq!(routed.len(), 2);
+        assert_ne!(routed[0].route, Route::default());
+        assert_ne!(routed[1].route, routed[0].route);
+        let typo: Result<File, _> =
+            toml::from_str("[[webhooks]]\nurl = \"https://x\"\nmatch = { servce = \"a\" }\n");
+        assert!(typo.unwrap_err().to_string().contains("servce"));
     }
 
     #[test]

@@ -101,6 +101,57 @@ async fn each_format_reaches_its_target() {
     );
 }
 
+/// A target from a `[[webhooks]]` table with this `match`.
+fn routed(url: &str, route: &str) -> WebhookTarget {
+    let table: WebhookConfig =
+        toml::from_str(&format!("url = \"{url}\"\nmatch = {route}")).unwrap();
+    table.validate().unwrap()
+}
+
+#[tokio::test]
+async fn each_target_is_told_what_its_route_selects() {
+    let (pager, mut pager_requests) = fake_receiver(|_| Reply::Status(200)).await;
+    let (chat, mut chat_requests) = fake_receiver(|_| Reply::Status(200)).await;
+    let targets = vec![
+        routed(
+            &format!("{pager}/pager"),
+            r#"{ service = "inventory-*", min_severity = "critical" }"#,
+        ),
+        routed(&format!("{chat}/chat"), r#"{ grouped = true }"#),
+    ];
+    let notifier = Notifier::start_with(targets, config()).unwrap();
+    let mut warning = event(Transition::Opened);
+    warning.incident.severity = ic_core::Severity::Warning;
+    warning.incident.reopened = 1;
+    notifier.notify(&warning);
+    let mut child = event(Transition::Opened);
+    child.incident.parent = Some("20260101-000100-000000".to_owned());
+    child.incident.reopened = 2;
+    notifier.notify(&child);
+    let mut elsewhere = event(Transition::Opened);
+    elsewhere.incident.root_cause.service = "orders".to_owned();
+    elsewhere.incident.reopened = 3;
+    notifier.notify(&elsewhere);
+    let critical = numbered(4);
+    notifier.notify(&critical);
+
+    // The pager hears only of the Critical inventory incident without a parent.
+    let paged = next_request(&mut pager_requests).await;
+    assert_eq!(paged.path, "/pager");
+    assert_eq!(paged.body["incident"]["reopened"], 4);
+    // The chat hears of all four, the grouped one included, in order.
+    for n in 1..=4 {
+        assert_eq!(
+            next_request(&mut chat_requests).await.body["incident"]["reopened"],
+            n
+        );
+    }
+    let stats = notifier.shutdown(soon()).await;
+    assert_eq!(stats[0].1.delivered, 1);
+    assert_eq!(stats[1].1.delivered, 4);
+    assert!(pager_requests.try_recv().is_err());
+}
+
 #[tokio::test]
 async fn server_errors_are_retried_until_delivered_once() {
     let (url, mut requests) = fake_receiver(|n| Reply::Status(if n < 2 { 500 } else { 200 })).await;
