@@ -146,3 +146,40 @@ fn an_unknown_incident_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no incident nope"));
 }
+
+#[test]
+fn webhook_routes_pick_what_each_target_is_told_through_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_url(&dir);
+    let (inventory, inventory_rx) = receiver();
+    let (payments, payments_rx) = receiver();
+    let config = dir.path().join("routes.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[webhooks]]\nurl = \"{inventory}\"\nmatch = {{ service = \"inventory-*\", \
+             min_severity = \"critical\" }}\n\n[[webhooks]]\nurl = \"{payments}\"\n\
+             match = {{ service = \"payments-*\" }}\n"
+        ),
+    )
+    .unwrap();
+    let logs = outage("2026-01-01T00:00:00Z", 3);
+    run(
+        &[
+            "analyze",
+            "--format",
+            "json",
+            "--db",
+            &db,
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &logs,
+    );
+    let told: Vec<Value> = inventory_rx.try_iter().collect();
+    let events: Vec<&str> = told.iter().map(|p| p["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["opened", "resolved"], "{told:#?}");
+    assert_eq!(told[0]["incident"]["root_cause"]["service"], "inventory-db");
+    let others: Vec<Value> = payments_rx.try_iter().collect();
+    assert!(others.is_empty(), "{others:#?}");
+}
