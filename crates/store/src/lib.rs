@@ -13,8 +13,8 @@
 //! At most one incident per fingerprint is open at a time, across every instance sharing a
 //! database: a partial unique index refuses a second one. Instances do not write their own
 //! incidents over each other's: [`Store::merge`] adds each instance's copy to the stored one
-//! under a lock on it, and writes the transitions people are told about to an outbox that
-//! every instance takes from ([`Store::take_notifications`]), so each is sent once.
+//! under a lock on it, and writes the transitions a webhook may be told of (every one but an
+//! update) to an outbox that every instance takes from ([`Store::take_notifications`]), so each is sent once.
 
 mod columns;
 mod connect;
@@ -49,7 +49,7 @@ pub trait Store: Send + Sync {
 
     /// Adds what an instance's correlator did to its own copy of an incident to the stored
     /// incident of that fingerprint, under a lock on it, and returns what the stored incident
-    /// went through (see [`Contribution`]). Notified transitions also go to the outbox when
+    /// went through (see [`Contribution`]). Its transitions but updates also go to the outbox when
     /// the store is [`SqlStore::notifying`].
     ///
     /// - An open stored incident gains the copy's counts since `since`; it escalates when the

@@ -1,6 +1,6 @@
 //! One incident per fingerprint across instances: each instance's copy is merged into the
-//! stored incident under a lock on it, and the transitions people are told about go to an
-//! outbox in the same transaction.
+//! stored incident under a lock on it, and the transitions a webhook may be told of (all but
+//! updates; each target's route picks) go to an outbox in the same transaction.
 
 use chrono::{DateTime, Utc};
 use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition, merge};
@@ -14,7 +14,7 @@ use crate::{Backend, Contribution, SqlStore, StoreError};
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Writing {
     pub backend: Backend,
-    /// Whether notified transitions go to the outbox.
+    /// Whether transitions go to the outbox.
     pub notifying: bool,
 }
 

@@ -44,7 +44,7 @@ impl SqlStore {
         }
     }
 
-    /// Writes the transitions people are told about to the outbox, for
+    /// Writes the transitions a webhook may be told of to the outbox, for
     /// [`Store::take_notifications`]; off by default, so that a store nobody takes them
     /// from does not fill up. Every instance that sends webhooks turns it on.
     #[must_use]
