@@ -393,11 +393,24 @@ pub struct IncidentsArgs {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum IncidentsCommand {
-    /// Prints one incident with its evidence: templates, exact counts, sample lines.
+    /// Prints one incident with its timeline and evidence: templates, exact counts, sample
+    /// lines.
     Show {
         /// The incident's id, as the list prints it.
         id: String,
+        /// `text`, `json` (as `--json`), or `markdown`: a post-incident summary to paste into a
+        /// postmortem document [default: text].
+        #[arg(long, value_enum)]
+        format: Option<ShowFormat>,
     },
+}
+
+/// How `incidents show` prints an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 /// An incident status, as a filter.

@@ -100,6 +100,28 @@ fn a_ten_minute_outage_is_one_incident_with_one_opened_and_one_resolved_per_targ
         text.contains("ERROR inventory-db: Database Connection Refused: Pool exhausted"),
         "{text}"
     );
+    assert!(text.contains("Timeline:"), "{text}");
+    assert!(
+        text.contains("  opened\n") && text.contains("  resolved\n"),
+        "{text}"
+    );
+
+    // The post-incident summary, with its timeline and exact counts.
+    let shown = run(
+        &["incidents", "show", id, "--db", &db, "--format", "markdown"],
+        b"",
+    );
+    let doc = String::from_utf8(shown.stdout).unwrap();
+    assert!(doc.starts_with(&format!("# Incident {id}: ")), "{doc}");
+    assert!(doc.contains("| Severity | Critical |"), "{doc}");
+    assert!(doc.contains("| Root cause | inventory-db |"), "{doc}");
+    assert!(
+        doc.contains("## Timeline") && doc.contains(" | opened |") && doc.contains(" | resolved |"),
+        "{doc}"
+    );
+    let count = incident["templates"][0]["count"].as_u64().unwrap();
+    assert!(doc.contains(&format!("### {count} × ERROR")), "{doc}");
+    assert!(doc.contains("```text\n"), "{doc}");
 }
 
 #[test]

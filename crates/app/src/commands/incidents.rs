@@ -3,11 +3,13 @@
 use std::io::{self, IsTerminal, Write};
 
 use ic_core::incident::{Incident, IncidentStatus};
-use ic_store::{IncidentFilter, Store, StoreError};
+use ic_store::{IncidentFilter, Store, StoreError, TransitionRecord};
 
-use crate::cli::{IncidentsArgs, IncidentsCommand, StatusFilter};
+use crate::cli::{IncidentsArgs, IncidentsCommand, ShowFormat, StatusFilter};
 use crate::config::FileConfig;
 use crate::output::{printable, render_incidents};
+
+mod postmortem;
 
 /// Incidents listed when no `--limit` is given.
 const DEFAULT_LIMIT: u32 = 50;
@@ -17,18 +19,27 @@ pub async fn run(args: IncidentsArgs, file: &FileConfig) -> anyhow::Result<()> {
     let store = ic_store::open(&url).await?;
     let color = super::color_stdout(io::stdout().is_terminal());
     let text = match &args.command {
-        Some(IncidentsCommand::Show { id }) => {
+        Some(IncidentsCommand::Show { id, format }) => {
             let incident = match store.get(id).await {
                 Err(StoreError::NotFound { .. }) => {
                     anyhow::bail!("no incident {id}; `incident-commander incidents` lists them")
                 }
                 other => other?,
             };
-            if args.json {
-                serde_json::to_string_pretty(&incident)? + "\n"
-            } else {
-                render_incidents(std::slice::from_ref(&incident), color)
-                    + &render_evidence(&incident)
+            let timeline = store.transitions(id).await?;
+            let format = match format {
+                Some(format) => *format,
+                None if args.json => ShowFormat::Json,
+                None => ShowFormat::Text,
+            };
+            match format {
+                ShowFormat::Json => serde_json::to_string_pretty(&incident)? + "\n",
+                ShowFormat::Markdown => postmortem::render(&incident, &timeline),
+                ShowFormat::Text => {
+                    render_incidents(std::slice::from_ref(&incident), color)
+                        + &render_timeline(&incident, &timeline)
+                        + &render_evidence(&incident)
+                }
             }
         }
         None => {
@@ -53,6 +64,19 @@ pub async fn run(args: IncidentsArgs, file: &FileConfig) -> anyhow::Result<()> {
         Err(err) if super::is_broken_pipe(&err) => Ok(()),
         other => Ok(other?),
     }
+}
+
+/// What the incident went through, with times: its recorded transitions and its
+/// acknowledgement.
+fn render_timeline(incident: &Incident, timeline: &[TransitionRecord]) -> String {
+    let mut text = String::from("  Timeline:\n");
+    for (at, what) in postmortem::timeline(incident, timeline) {
+        text.push_str(&format!(
+            "    {}  {what}\n",
+            at.format("%Y-%m-%d %H:%M:%S UTC")
+        ));
+    }
+    text
 }
 
 /// The templates of an incident with their exact counts and sample lines.

@@ -1,0 +1,177 @@
+//! The post-incident summary: an incident as Markdown, ready to paste into a postmortem
+//! document (`incidents show ID --format markdown`).
+//!
+//! Everything log-derived (the title, services, templates, sample lines) arrives as text:
+//! control characters replaced, Markdown's punctuation escaped outside code, and templates and
+//! lines inside code spans and blocks fenced longer than any backtick run they hold, so no log
+//! line becomes a heading, a link or HTML in the document.
+
+use chrono::{DateTime, Utc};
+use ic_core::incident::{Incident, Transition};
+use ic_store::TransitionRecord;
+
+use crate::output::printable;
+
+/// What the incident went through, oldest first: its recorded transitions and its
+/// acknowledgement.
+pub fn timeline(incident: &Incident, records: &[TransitionRecord]) -> Vec<(DateTime<Utc>, String)> {
+    let mut events: Vec<(DateTime<Utc>, String)> = records
+        .iter()
+        .map(|record| {
+            let what = match record.transition {
+                Transition::Opened => "opened",
+                Transition::Escalated => "escalated",
+                Transition::Reopened => "reopened",
+                Transition::Resolved => "resolved",
+                Transition::Updated => "updated",
+            };
+            (record.at, what.to_owned())
+        })
+        .collect();
+    if let Some(at) = incident.acknowledged_at {
+        events.push((at, "acknowledged".to_owned()));
+    }
+    events.sort_by_key(|(at, _)| *at);
+    events
+}
+
+/// The incident as a Markdown document.
+pub fn render(incident: &Incident, records: &[TransitionRecord]) -> String {
+    let mut doc = format!(
+        "# Incident {}: {}\n\n",
+        escape(&incident.id),
+        escape(&incident.title)
+    );
+    let ended = incident.resolved_at;
+    let duration = (ended.unwrap_or(incident.last_seen) - incident.opened_at)
+        .to_std()
+        .unwrap_or_default();
+    let rows = [
+        ("Severity", format!("{:?}", incident.severity)),
+        ("Status", format!("{:?}", incident.status).to_lowercase()),
+        ("Started", time(incident.opened_at)),
+        ("Ended", ended.map_or_else(|| "ongoing".to_owned(), time)),
+        ("Duration", duration_text(duration.as_secs())),
+        ("Root cause", escape(&incident.root_cause.service)),
+        (
+            "Impacted services",
+            escape(&incident.impacted_services.join(", ")),
+        ),
+        (
+            "Lines",
+            format!("{} in {} windows", incident.lines, incident.windows),
+        ),
+    ];
+    doc.push_str("| | |\n|---|---|\n");
+    for (name, value) in rows {
+        doc.push_str(&format!("| {name} | {} |\n", value.replace('|', "\\|")));
+    }
+    doc.push_str(&format!(
+        "\nRoot-cause template: {}\n\n## Summary\n\n{}\n\n## Timeline\n\n| Time | Event |\n|---|---|\n",
+        code_span(&incident.root_cause.template),
+        escape(&incident.summary)
+    ));
+    for (at, what) in timeline(incident, records) {
+        doc.push_str(&format!("| {} | {what} |\n", time(at)));
+    }
+    doc.push_str("\n## Evidence\n");
+    for evidence in &incident.templates {
+        doc.push_str(&format!(
+            "\n### {} × {} {}\n\nServices: {}\n\n",
+            evidence.count,
+            evidence.level,
+            code_span(&evidence.template),
+            escape(&evidence.services.join(", "))
+        ));
+        // The first lines, then (when there are more) the last ones, as `show` prints them.
+        let gap = (!evidence.last_lines.is_empty()).then_some("…");
+        let lines: Vec<&str> = evidence
+            .first_lines
+            .iter()
+            .map(String::as_str)
+            .chain(gap)
+            .chain(evidence.last_lines.iter().map(String::as_str))
+            .collect();
+        doc.push_str(&code_block(&lines));
+    }
+    doc
+}
+
+fn time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// `1 h 2 min 5 s`, `3 min 0 s`, `42 s`.
+fn duration_text(seconds: u64) -> String {
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    match (h, m) {
+        (0, 0) => format!("{s} s"),
+        (0, _) => format!("{m} min {s} s"),
+        _ => format!("{h} h {m} min {s} s"),
+    }
+}
+
+/// Text for a Markdown paragraph or table cell: on one line, its punctuation escaped.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in printable(text).chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|' | '~' | '!' | '&' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The longest run of backticks in `text`.
+fn longest_backticks(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
+/// `text` as inline code, fenced by more backticks than it holds in a row.
+fn code_span(text: &str) -> String {
+    let text = printable(text).replace(['\n', '\r'], " ");
+    let fence = "`".repeat(longest_backticks(&text) + 1);
+    format!("{fence} {text} {fence}")
+}
+
+/// `lines` as a fenced code block, fenced by more backticks than any of them holds in a row.
+fn code_block(lines: &[&str]) -> String {
+    let lines: Vec<String> = lines.iter().map(|l| printable(l)).collect();
+    let longest = lines
+        .iter()
+        .map(|l| longest_backticks(l))
+        .max()
+        .unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!("{fence}text\n{}\n{fence}\n", lines.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_text_cannot_become_markdown() {
+        assert_eq!(
+            escape("# *boom* [x](y) <b>"),
+            "\\# \\*boom\\* \\[x\\](y) \\<b\\>"
+        );
+        assert_eq!(code_span("a ``b`` c"), "``` a ``b`` c ```");
+        let block = code_block(&["```", "line\u{1b}[2J"]);
+        assert!(block.starts_with("````text\n"), "{block}");
+        assert!(block.ends_with("\n````\n"), "{block}");
+        assert!(!block.contains('\u{1b}'), "{block}");
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(duration_text(42), "42 s");
+        assert_eq!(duration_text(750), "12 min 30 s");
+        assert_eq!(duration_text(3725), "1 h 2 min 5 s");
+    }
+}
