@@ -18,6 +18,7 @@ mod secret;
 mod shutdown;
 mod sources;
 mod sync;
+mod timeline;
 mod web;
 
 use std::process::ExitCode;

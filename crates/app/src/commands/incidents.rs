@@ -70,11 +70,9 @@ pub async fn run(args: IncidentsArgs, file: &FileConfig) -> anyhow::Result<()> {
 /// acknowledgement.
 fn render_timeline(incident: &Incident, timeline: &[TransitionRecord]) -> String {
     let mut text = String::from("  Timeline:\n");
-    for (at, what) in postmortem::timeline(incident, timeline) {
-        text.push_str(&format!(
-            "    {}  {what}\n",
-            at.format("%Y-%m-%d %H:%M:%S UTC")
-        ));
+    for entry in crate::timeline::of(incident, timeline) {
+        let at = entry.at.format("%Y-%m-%d %H:%M:%S UTC");
+        text.push_str(&format!("    {at}  {}\n", entry.event));
     }
     text
 }

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use chrono::Utc;
 use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition};
 use ic_store::IncidentFilter;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
 use crate::live::Stats;
@@ -116,11 +116,22 @@ pub async fn list_incidents(
     Ok(Json(state.store.list(&query.filter()?).await?))
 }
 
+/// An incident with its timeline (see [`crate::timeline`]).
+#[derive(Serialize)]
+pub struct Shown {
+    #[serde(flatten)]
+    incident: Incident,
+    timeline: Vec<crate::timeline::Entry>,
+}
+
 pub async fn get_incident(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Incident>, ApiError> {
-    Ok(Json(state.store.get(&id).await?))
+) -> Result<Json<Shown>, ApiError> {
+    let incident = state.store.get(&id).await?;
+    let records = state.store.transitions(&id).await?;
+    let timeline = crate::timeline::of(&incident, &records);
+    Ok(Json(Shown { incident, timeline }))
 }
 
 pub async fn acknowledge(

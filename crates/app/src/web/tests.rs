@@ -190,10 +190,19 @@ async fn incidents_are_listed_shown_acknowledged_and_resolved() {
     assert_eq!(list.as_array().unwrap().len(), 1);
     let (status, _, one) = call(&h.app, "GET", "/api/incidents/a", "").await;
     assert_eq!((status, one["id"].as_str()), (StatusCode::OK, Some("a")));
+    assert_eq!(one["timeline"][0]["event"], "opened", "{one}");
 
     let (status, _, acked) = call(&h.app, "POST", "/api/incidents/a/ack", "").await;
     assert_eq!(status, StatusCode::OK);
     assert!(acked["acknowledged_at"].is_string());
+    let (_, _, one) = call(&h.app, "GET", "/api/incidents/a", "").await;
+    let events: Vec<&str> = one["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["opened", "acknowledged"], "{one}");
 
     let (status, _, resolved) = call(&h.app, "POST", "/api/incidents/b/resolve", "").await;
     assert_eq!(status, StatusCode::OK);

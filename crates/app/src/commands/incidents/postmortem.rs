@@ -7,33 +7,11 @@
 //! line becomes a heading, a link or HTML in the document.
 
 use chrono::{DateTime, Utc};
-use ic_core::incident::{Incident, Transition};
+use ic_core::incident::Incident;
 use ic_store::TransitionRecord;
 
 use crate::output::printable;
-
-/// What the incident went through, oldest first: its recorded transitions and its
-/// acknowledgement.
-pub fn timeline(incident: &Incident, records: &[TransitionRecord]) -> Vec<(DateTime<Utc>, String)> {
-    let mut events: Vec<(DateTime<Utc>, String)> = records
-        .iter()
-        .map(|record| {
-            let what = match record.transition {
-                Transition::Opened => "opened",
-                Transition::Escalated => "escalated",
-                Transition::Reopened => "reopened",
-                Transition::Resolved => "resolved",
-                Transition::Updated => "updated",
-            };
-            (record.at, what.to_owned())
-        })
-        .collect();
-    if let Some(at) = incident.acknowledged_at {
-        events.push((at, "acknowledged".to_owned()));
-    }
-    events.sort_by_key(|(at, _)| *at);
-    events
-}
+use crate::timeline;
 
 /// The incident as a Markdown document.
 pub fn render(incident: &Incident, records: &[TransitionRecord]) -> String {
@@ -71,8 +49,8 @@ pub fn render(incident: &Incident, records: &[TransitionRecord]) -> String {
         code_span(&incident.root_cause.template),
         escape(&incident.summary)
     ));
-    for (at, what) in timeline(incident, records) {
-        doc.push_str(&format!("| {} | {what} |\n", time(at)));
+    for entry in timeline::of(incident, records) {
+        doc.push_str(&format!("| {} | {} |\n", time(entry.at), entry.event));
     }
     doc.push_str("\n## Evidence\n");
     for evidence in &incident.templates {
