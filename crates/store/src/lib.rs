@@ -14,7 +14,8 @@
 //! database: a partial unique index refuses a second one. Instances do not write their own
 //! incidents over each other's: [`Store::merge`] adds each instance's copy to the stored one
 //! under a lock on it, and writes the transitions a webhook may be told of (every one but an
-//! update) to an outbox that every instance takes from ([`Store::take_notifications`]), so each is sent once.
+//! update) to an outbox that every instance takes from ([`Store::take_notifications`]), so
+//! each is sent once.
 
 mod columns;
 mod connect;
@@ -49,8 +50,8 @@ pub trait Store: Send + Sync {
 
     /// Adds what an instance's correlator did to its own copy of an incident to the stored
     /// incident of that fingerprint, under a lock on it, and returns what the stored incident
-    /// went through (see [`Contribution`]). Its transitions but updates also go to the outbox when
-    /// the store is [`SqlStore::notifying`].
+    /// went through (see [`Contribution`]). Its transitions but updates also go to the outbox
+    /// when the store is [`SqlStore::notifying`].
     ///
     /// - An open stored incident gains the copy's counts since `since`; it escalates when the
     ///   copy's severity is higher, and a copy that resolved resolves it only if no instance

@@ -71,7 +71,7 @@ pub async fn run(args: IncidentsArgs, file: &FileConfig) -> anyhow::Result<()> {
 fn render_timeline(incident: &Incident, timeline: &[TransitionRecord]) -> String {
     let mut text = String::from("  Timeline:\n");
     for entry in crate::timeline::of(incident, timeline) {
-        let at = entry.at.format("%Y-%m-%d %H:%M:%S UTC");
+        let at = postmortem::time(entry.at);
         text.push_str(&format!("    {at}  {}\n", entry.event));
     }
     text

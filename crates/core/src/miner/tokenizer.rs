@@ -334,7 +334,9 @@ impl Scan<'_> {
         // A name called as a function (`jk2_init()`, `worker2(`) is code, whatever its digits.
         let variable = self.is_variable(end)
             && !(end == self.pos && self.text.get(end) == Some(&b'(') && is_identifier(word));
-        let joined = variable && self.word_classes & JOINS != 0;
+        // Only a word short enough to be kept may keep a part: longer ones are payloads.
+        let joined =
+            variable && self.word_classes & JOINS != 0 && word.len() <= self.limits.max_word_len;
         if let Some(dot) = joined.then(|| numbered_name(word)).flatten() {
             // `core.3717`: a name and the number it was given. The name stays.
             self.emit(out, Token::constant(&word[..dot]), start, start + dot);
@@ -496,6 +498,10 @@ mod tests {
         assert_eq!(render("a b c d e f", limits), "a b c <*>");
         assert_eq!(render("a b c", limits), "a b c");
         assert_eq!(render("short averyveryverylongword", limits), "short <*>");
+        assert_eq!(
+            render("core.123 averylongname.12", limits),
+            "core . <*> <*>"
+        );
     }
 
     #[test]

@@ -75,7 +75,8 @@ pub fn render(incident: &Incident, records: &[TransitionRecord]) -> String {
     doc
 }
 
-fn time(at: DateTime<Utc>) -> String {
+/// A time as every part of `incidents show` prints it.
+pub(super) fn time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
