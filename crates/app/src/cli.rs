@@ -41,6 +41,9 @@ pub enum Command {
     DemoLogs(DemoLogsArgs),
     /// Lists the stored incidents, or shows one with its evidence.
     Incidents(IncidentsArgs),
+    /// Lists the silences, adds one (a maintenance window when it starts later), or expires
+    /// one. Every instance on the database honours them within seconds.
+    Silences(SilencesArgs),
     /// Prints what the incident database holds, summed over every instance that writes to
     /// it: lines analyzed, windows, open and resolved incidents.
     Stats(StatsArgs),
@@ -403,6 +406,69 @@ pub enum IncidentsCommand {
         #[arg(long, value_enum)]
         format: Option<ShowFormat>,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SilencesArgs {
+    #[command(subcommand)]
+    pub command: Option<SilencesCommand>,
+
+    /// List expired silences too (kept until the retention deletes them).
+    #[arg(long)]
+    pub all: bool,
+
+    /// Print JSON (Alertmanager's silence objects) instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum SilencesCommand {
+    /// Mutes the webhooks of the incidents every MATCHER matches, from --start for
+    /// --duration. A muted incident still opens, updates and resolves; when the silence ends
+    /// while it is open, its webhooks are told then, once.
+    #[command(after_help = "Examples:\n  \
+        incident-commander silences add service=inventory-db --duration 2h --comment \"pool resize\"\n  \
+        incident-commander silences add 'service=~payments-.*' severity=warning --duration 30d \\\n    \
+        --weekdays saturday:sunday --times 02:00-04:00 --comment \"weekly maintenance\"")]
+    Add(SilenceAddArgs),
+    /// Ends a silence now; it stays listed with `--all`.
+    Expire {
+        /// The silence's id, as `silences` lists it.
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SilenceAddArgs {
+    /// Alertmanager's matchers: `NAME=VALUE`, `NAME!=VALUE`, `NAME=~REGEX`,
+    /// `NAME!~REGEX`. Names: `service` (the root-cause service), `template` (the
+    /// root-cause template), `fingerprint`, `severity` (that severity and below). `*` and
+    /// `?` in a plain value are wildcards.
+    #[arg(required = true, value_name = "MATCHER")]
+    pub matchers: Vec<String>,
+    /// How long it lasts: `90m`, `2h`, `7d`.
+    #[arg(long, value_name = "DURATION")]
+    pub duration: String,
+    /// When it starts, RFC 3339 (`2026-12-24T22:00:00Z`) [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub start: Option<String>,
+    /// Why: shown beside it wherever it is listed.
+    #[arg(long)]
+    pub comment: String,
+    /// Who made it [default: $USER].
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+    /// Recurring: mute only on these weekdays (UTC), `monday:friday` or `saturday`;
+    /// repeat for more.
+    #[arg(long, value_name = "DAYS")]
+    pub weekdays: Vec<String>,
+    /// Recurring: mute only in these times of day (UTC), `HH:MM-HH:MM`; repeat for more.
+    #[arg(long, value_name = "RANGE")]
+    pub times: Vec<String>,
 }
 
 /// How `incidents show` prints an incident.

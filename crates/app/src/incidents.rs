@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::notify::Notifier;
 use crate::pipeline::Origin;
+use crate::silences::Silences;
 
 /// How far back a restarted correlator looks for "seen before" and reopening.
 const RESTORE_DAYS: i64 = 7;
@@ -48,6 +49,8 @@ pub struct IncidentSink {
     /// Whether the store takes what this instance writes, for the readiness check.
     writes: Arc<WriteHealth>,
     notifier: Option<Notifier>,
+    /// What mutes notifications, read from the store (see [`IncidentSink::watch_silences`]).
+    silences: Arc<Silences>,
     /// Names this run's windows in the store: host, process and start time, so that no two
     /// runs, here or on another machine, share one.
     instance: String,
@@ -128,6 +131,7 @@ impl IncidentSink {
     pub fn new(
         store: Option<Arc<dyn Store>>,
         notifier: Option<Notifier>,
+        silences: Arc<Silences>,
         correlator: &CorrelatorConfig,
         writes: Arc<WriteHealth>,
     ) -> Self {
@@ -135,6 +139,7 @@ impl IncidentSink {
             store,
             writes,
             notifier,
+            silences,
             instance: instance_name().to_owned(),
             max_templates: correlator.max_templates,
             resolve_after: correlator.resolve_after,
@@ -378,17 +383,56 @@ impl IncidentSink {
         }
     }
 
+    /// Reads the silences again (another instance or `silences add` may have changed them), and
+    /// gives back to the outbox the notifications held for incidents nothing mutes any more;
+    /// failures are logged, never fatal. The next [`IncidentSink::send_waiting`] sends them.
+    pub async fn watch_silences(&self) {
+        let Some(store) = &self.store else { return };
+        let now = Utc::now();
+        if let Err(err) = self.silences.refresh(store.as_ref(), now).await {
+            tracing::warn!(%err, "Reading the silences failed; the last ones read still hold.");
+        }
+        if self.notifier.is_none() {
+            return;
+        }
+        let muted = |incident: &Incident| self.silences.muting(incident, now);
+        match store.release_held(&muted, now).await {
+            Ok(released) => {
+                for event in released {
+                    tracing::info!(
+                        incident = %event.incident.id,
+                        transition = event.transition.as_str(),
+                        "No silence mutes the incident any more; notifying what was held."
+                    );
+                }
+            }
+            Err(err) => tracing::error!(%err, "Releasing held notifications failed."),
+        }
+    }
+
     /// Sends the transitions waiting in the store's outbox, this instance's and those of an
-    /// instance that died before sending them; failures are logged, never fatal.
+    /// instance that died before sending them, but those a silence mutes, which wait in the
+    /// store (see [`IncidentSink::watch_silences`]); failures are logged, never fatal.
     pub async fn send_waiting(&self) {
         let (Some(store), Some(notifier)) = (&self.store, &self.notifier) else {
             return;
         };
+        let now = Utc::now();
+        let muted = |incident: &Incident| self.silences.muting(incident, now);
         loop {
-            match store.take_notifications(OUTBOX_BATCH).await {
-                Ok(events) => {
-                    events.iter().for_each(|event| notifier.notify(event));
-                    if events.len() < OUTBOX_BATCH as usize {
+            match store.take_notifications(OUTBOX_BATCH, &muted, now).await {
+                Ok(taken) => {
+                    taken.send.iter().for_each(|event| notifier.notify(event));
+                    for event in &taken.held {
+                        metrics::counter!(crate::metrics::NOTIFICATIONS_SUPPRESSED, "reason" => "silenced")
+                            .increment(1);
+                        tracing::info!(
+                            incident = %event.incident.id,
+                            transition = event.transition.as_str(),
+                            "A silence holds the notification back."
+                        );
+                    }
+                    if taken.send.len() + taken.held.len() < OUTBOX_BATCH as usize {
                         return;
                     }
                 }
@@ -416,6 +460,7 @@ impl IncidentSink {
                     ("incidents", pruned.incidents),
                     ("windows", pruned.windows),
                     ("consumed", pruned.consumed),
+                    ("silences", pruned.silences),
                 ] {
                     metrics::counter!(crate::metrics::ROWS_PRUNED, "table" => table)
                         .increment(rows);
@@ -424,6 +469,7 @@ impl IncidentSink {
                     incidents = pruned.incidents,
                     windows = pruned.windows,
                     consumed = pruned.consumed,
+                    silences = pruned.silences,
                     max_age_days = retention.max_age.as_secs_f64() / 86_400.0,
                     max_count = retention.max_count,
                     "Pruned rows stored longer ago than the retention keeps."

@@ -16,6 +16,7 @@ mod output;
 mod pipeline;
 mod secret;
 mod shutdown;
+mod silences;
 mod sources;
 mod sync;
 mod timeline;
@@ -51,6 +52,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::DemoLogs(args) => commands::demo_logs::run(&args),
         Command::Incidents(args) => runtime()?.block_on(commands::incidents::run(args, &file)),
         Command::Stats(args) => runtime()?.block_on(commands::stats::run(args, &file)),
+        Command::Silences(args) => runtime()?.block_on(commands::silences::run(args, &file)),
         Command::Analyze(args) => runtime()?.block_on(commands::analyze::run(args, &file)),
         Command::Serve(args) => runtime()?.block_on(commands::serve::run(*args, &file)),
     }

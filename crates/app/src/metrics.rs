@@ -37,8 +37,13 @@ pub const ANALYSIS_SECONDS: &str = "ic_analysis_duration_seconds";
 pub const OPEN_INCIDENTS: &str = "ic_open_incidents";
 /// Writes the store refused, by what (`windows`, `incidents`).
 pub const STORE_WRITE_FAILURES: &str = "ic_store_write_failures_total";
-/// Rows the retention deleted, by table (`incidents`, `windows`, `consumed`).
+/// Rows the retention deleted, by table (`incidents`, `windows`, `consumed`, `silences`).
 pub const ROWS_PRUNED: &str = "ic_rows_pruned_total";
+/// Silences muting now.
+pub const SILENCES_ACTIVE: &str = "ic_silences_active";
+/// Notifications not sent, by reason (`silenced`: held by a silence until it ends;
+/// `unrouted`: no webhook's route takes the incident).
+pub const NOTIFICATIONS_SUPPRESSED: &str = "ic_notifications_suppressed_total";
 /// Webhook notifications, by target (`webhook #N (format)`) and outcome.
 pub const NOTIFICATIONS: &str = "ic_notifications_total";
 /// LLM calls by analyzer (`openai:MODEL`, `gemini:MODEL`) and outcome (`ok`, or the reason
@@ -137,6 +142,12 @@ fn describe() {
         NOTIFICATIONS,
         Unit::Count,
         "Webhook notifications, by target and outcome."
+    );
+    describe_gauge!(SILENCES_ACTIVE, Unit::Count, "Silences muting now.");
+    describe_counter!(
+        NOTIFICATIONS_SUPPRESSED,
+        Unit::Count,
+        "Notifications not sent, by reason."
     );
     describe_counter!(
         LLM_CALLS,

@@ -6,33 +6,7 @@ use std::process::Command;
 use serde_json::Value;
 
 mod common;
-use common::{BIN, receiver, run_ok as run};
-
-/// Demo traffic: two minutes of normal traffic, a meltdown of `minutes`, then five quiet
-/// minutes; as fast as it can be written, timestamps spaced as the live demo would space them.
-fn outage(start: &str, minutes: u32) -> Vec<u8> {
-    let meltdown = (minutes * 60).to_string();
-    let count = (120 * 10 + minutes * 60 * 500 + 300 * 10).to_string();
-    let args = [
-        "demo-logs",
-        "--fast",
-        "--seed",
-        "3",
-        "--start",
-        start,
-        "--count",
-        &count,
-        "--meltdown-after",
-        "120",
-        "--meltdown-for",
-        &meltdown,
-    ];
-    run(&args, b"").stdout
-}
-
-fn db_url(dir: &tempfile::TempDir) -> String {
-    format!("sqlite://{}", dir.path().join("incidents.db").display())
-}
+use common::{BIN, db_url, outage, receiver, run_ok as run};
 
 #[test]
 fn a_ten_minute_outage_is_one_incident_with_one_opened_and_one_resolved_per_target() {

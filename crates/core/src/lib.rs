@@ -14,6 +14,9 @@ pub mod miner;
 pub mod parse;
 pub mod redact;
 pub mod report;
+pub mod silence;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod window;
 
 pub use analyze::{AnalyzerConfig, BuiltinAnalyzer};

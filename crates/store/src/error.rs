@@ -48,6 +48,14 @@ pub enum StoreError {
     #[error("no incident with id `{id}`")]
     NotFound { id: String },
 
+    /// No silence has this id.
+    #[error("no silence with id `{id}`")]
+    NoSilence { id: String },
+
+    /// As many silences as a store keeps are not expired yet.
+    #[error("{max} silences are already in force or pending; expire some first")]
+    TooManySilences { max: u64 },
+
     /// Another incident with this fingerprint is already open (perhaps saved by another
     /// instance): adopt it, see [`crate::Store::open_by_fingerprint`].
     #[error(

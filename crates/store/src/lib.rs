@@ -16,11 +16,15 @@
 //! under a lock on it, and writes the transitions a webhook may be told of (every one but an
 //! update) to an outbox that every instance takes from ([`Store::take_notifications`]), so
 //! each is sent once.
+//!
+//! Silences live here too, shared by every instance; the notifications they keep back wait in
+//! the database until the silence ends (see the `silences` module).
 
 mod columns;
 mod connect;
 mod error;
 mod merge;
+mod silences;
 mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -31,10 +35,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition};
+use ic_core::silence::Silence;
 use ic_core::{Report, Severity};
 
 pub use connect::{is_in_memory, open};
 pub use error::{StoreError, redact_url};
+pub use silences::MAX_SILENCES;
 pub use sql::SqlStore;
 
 /// Where incidents live. Each change is one transaction: a reader never sees half of it.
@@ -76,8 +82,44 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<IncidentEvent>, StoreError>;
 
     /// Takes up to `limit` transitions from the outbox, oldest first. Taking deletes them, and
-    /// instances taking at once never get the same one.
-    async fn take_notifications(&self, limit: u32) -> Result<Vec<IncidentEvent>, StoreError>;
+    /// instances taking at once never get the same one. `muted` names the silences that mute
+    /// an incident now: what they mute is kept back (in the same transaction) rather than
+    /// returned to send, and they are marked as having matched at `now`. See the `silences`
+    /// module for which transitions are held, sent or dropped.
+    async fn take_notifications(
+        &self,
+        limit: u32,
+        muted: &Muted<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Taken, StoreError>;
+
+    /// Puts back in the outbox, once, the notification held for each open incident that
+    /// `muted` no longer mutes, with the incident as it is now; drops those of incidents that
+    /// resolved meanwhile. Returns what it put back.
+    async fn release_held(
+        &self,
+        muted: &Muted<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IncidentEvent>, StoreError>;
+
+    /// Stores a silence, or replaces the one with its id (when it first matched is kept).
+    /// Fails with [`StoreError::TooManySilences`] past [`MAX_SILENCES`] not yet expired at `now`.
+    async fn save_silence(&self, silence: &Silence, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// The silence with this id, or [`StoreError::NoSilence`].
+    async fn silence(&self, id: &str) -> Result<Silence, StoreError>;
+
+    /// The silences that end after `ending_after` (every one kept, with `None`), those that
+    /// start last first.
+    async fn silences(
+        &self,
+        ending_after: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Silence>, StoreError>;
+
+    /// Ends a silence at `at` (one that had not started ends before it starts), keeping it in
+    /// the history, and returns it; an expired one is returned unchanged.
+    /// [`StoreError::NoSilence`] for an unknown id.
+    async fn expire_silence(&self, id: &str, at: DateTime<Utc>) -> Result<Silence, StoreError>;
 
     /// The incident with this id, or [`StoreError::NotFound`].
     async fn get(&self, id: &str) -> Result<Incident, StoreError>;
@@ -108,7 +150,7 @@ pub trait Store: Send + Sync {
     /// Deletes what is older than `retention` at `now` (the wall clock) and says how much:
     /// resolved incidents, with their transitions, last written before `now -
     /// retention.max_age`, then those beyond the `retention.max_count` most recently written;
-    /// and windows and consumed-message rows stored before it. Age counts from when a row was
+    /// windows and consumed-message rows stored before it; silences that ended before it. Age counts from when a row was
     /// stored, never from the time of the lines in it: a backfill of logs months old, or a
     /// backlog a shipper delivers late, is kept as long as anything else. Open incidents are
     /// never deleted.
@@ -149,6 +191,18 @@ pub trait Store: Send + Sync {
 
     /// Succeeds when the database answers a query, for readiness probes.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// The ids of the silences that mute an incident now; empty when none does.
+pub type Muted<'a> = dyn Fn(&Incident) -> Vec<String> + Send + Sync + 'a;
+
+/// What [`Store::take_notifications`] took.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Taken {
+    /// To send.
+    pub send: Vec<IncidentEvent>,
+    /// Kept back by a silence.
+    pub held: Vec<IncidentEvent>,
 }
 
 /// One instance's change to its own copy of an incident, for [`Store::merge`].
@@ -228,6 +282,7 @@ pub struct Pruned {
     pub incidents: u64,
     pub windows: u64,
     pub consumed: u64,
+    pub silences: u64,
 }
 
 impl Pruned {

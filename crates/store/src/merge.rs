@@ -87,35 +87,6 @@ impl SqlStore {
         }
         Ok(event)
     }
-
-    /// Takes up to `limit` transitions from the outbox (see [`crate::Store::take_notifications`]).
-    pub(crate) async fn take_outbox(&self, limit: u32) -> Result<Vec<IncidentEvent>, StoreError> {
-        // One statement: the rows are chosen and deleted together. On PostgreSQL, rows another
-        // instance is taking are skipped rather than waited for; SQLite has one writer.
-        let statement = match self.backend() {
-            Backend::Postgres => {
-                "DELETE FROM outbox WHERE seq IN
-                     (SELECT seq FROM outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
-                 RETURNING seq, incident_id, event"
-            }
-            Backend::Sqlite => {
-                "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT $1)
-                 RETURNING seq, incident_id, event"
-            }
-        };
-        let mut rows: Vec<(i64, String, String)> = sqlx::query_as(statement)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.sort_unstable_by_key(|(seq, _, _)| *seq);
-        rows.into_iter()
-            .map(|(_, id, json)| {
-                serde_json::from_str(&json).map_err(|e| {
-                    StoreError::corrupt(&id, format_args!("its outbox entry does not parse: {e}"))
-                })
-            })
-            .collect()
-    }
 }
 
 /// Takes the turn of `fingerprint` in `tx`, until it ends: instances merging one fingerprint
@@ -242,7 +213,7 @@ fn add_to_open(mut stored: Incident, contribution: &Contribution<'_>) -> (Transi
 }
 
 /// The one incident `statement` selects with `value` bound, if any.
-async fn find(
+pub(crate) async fn find(
     tx: &mut Transaction<'_, Any>,
     statement: &'static str,
     value: &str,
@@ -274,7 +245,10 @@ async fn unused_id(tx: &mut Transaction<'_, Any>, id: &str) -> Result<String, St
 }
 
 /// Puts a transition in the outbox.
-async fn enqueue(tx: &mut Transaction<'_, Any>, event: &IncidentEvent) -> Result<(), StoreError> {
+pub(crate) async fn enqueue(
+    tx: &mut Transaction<'_, Any>,
+    event: &IncidentEvent,
+) -> Result<(), StoreError> {
     let id = &event.incident.id;
     let json = serde_json::to_string(event)
         .map_err(|e| StoreError::corrupt(id, format_args!("cannot be written as JSON: {e}")))?;

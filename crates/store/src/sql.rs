@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use ic_core::Report;
 use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition};
+use ic_core::silence::Silence;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
 use crate::columns::{
@@ -19,8 +20,8 @@ use crate::columns::{
 };
 use crate::merge::{Writing, merge_in, take_turn};
 use crate::{
-    Backend, Batch, Consumed, Contribution, IncidentFilter, Pruned, Retention, Store, StoreError,
-    Totals, TransitionRecord,
+    Backend, Batch, Consumed, Contribution, IncidentFilter, Muted, Pruned, Retention, Store,
+    StoreError, Taken, Totals, TransitionRecord,
 };
 
 /// How often a merge that lost the race to open an incident tries again (it then finds it).
@@ -102,8 +103,40 @@ impl Store for SqlStore {
         }
     }
 
-    async fn take_notifications(&self, limit: u32) -> Result<Vec<IncidentEvent>, StoreError> {
-        self.take_outbox(limit).await
+    async fn take_notifications(
+        &self,
+        limit: u32,
+        muted: &Muted<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Taken, StoreError> {
+        self.take_outbox(limit, muted, now).await
+    }
+
+    async fn release_held(
+        &self,
+        muted: &Muted<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IncidentEvent>, StoreError> {
+        self.release_held_in(muted, now).await
+    }
+
+    async fn save_silence(&self, silence: &Silence, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.save_silence_in(silence, now).await
+    }
+
+    async fn silence(&self, id: &str) -> Result<Silence, StoreError> {
+        self.silence_in(id).await
+    }
+
+    async fn silences(
+        &self,
+        ending_after: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Silence>, StoreError> {
+        self.silences_in(ending_after).await
+    }
+
+    async fn expire_silence(&self, id: &str, at: DateTime<Utc>) -> Result<Silence, StoreError> {
+        self.expire_silence_in(id, at).await
     }
 
     async fn resolve_abandoned(
@@ -270,11 +303,16 @@ impl Store for SqlStore {
             .bind(time(cutoff))
             .execute(&mut *tx)
             .await?;
+        let silences = sqlx::query("DELETE FROM silences WHERE ends_at < $1")
+            .bind(time(cutoff))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Pruned {
             incidents: too_old.rows_affected() + too_many.rows_affected(),
             windows: windows.rows_affected(),
             consumed: consumed.rows_affected(),
+            silences: silences.rows_affected(),
         })
     }
 

@@ -31,8 +31,15 @@ pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
         true => None,
         false => Some(Notifier::start(webhooks)?),
     };
-    let sink = IncidentSink::new(store, notifier, &correlator, Default::default());
+    let sink = IncidentSink::new(
+        store,
+        notifier,
+        Default::default(),
+        &correlator,
+        Default::default(),
+    );
     sink.restored(&restored);
+    sink.watch_silences().await;
     engine.restore(restored);
     let stdout_is_terminal = io::stdout().is_terminal();
     let format = file.format(args.format, stdout_is_terminal);

@@ -4,6 +4,7 @@ pub mod analyze;
 pub mod demo_logs;
 pub mod incidents;
 pub mod serve;
+pub mod silences;
 pub mod stats;
 pub mod templates;
 

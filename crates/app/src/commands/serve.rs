@@ -100,7 +100,9 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
 
     let web_stop = CancellationToken::new();
     let writes = Arc::new(crate::incidents::WriteHealth::default());
+    let silences = Arc::new(crate::silences::Silences::default());
     let state = web::AppState {
+        silences: silences.clone(),
         live: live.clone(),
         writes: writes.clone(),
         store: store.clone(),
@@ -133,8 +135,15 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
         true => None,
         false => Some(Notifier::start(settings.webhooks.clone())?),
     };
-    let sink = IncidentSink::new(Some(store), notifier, &settings.correlator, writes);
+    let sink = IncidentSink::new(
+        Some(store),
+        notifier,
+        silences,
+        &settings.correlator,
+        writes,
+    );
     sink.restored(&restored_copies);
+    sink.watch_silences().await;
     let color = super::color_stdout(stdout_is_terminal);
     let outputs = Outputs {
         settings: &settings,
@@ -202,6 +211,7 @@ impl Outputs<'_> {
                         self.live.publish_incident(event);
                         log_transition(event);
                     }
+                    self.sink.watch_silences().await;
                     self.sink.send_waiting().await;
                     // Other instances sharing the database change incidents this dashboard
                     // shows, and resolve them.

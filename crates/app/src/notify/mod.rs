@@ -29,6 +29,7 @@ use tracing::warn;
 
 use delivery::Worker;
 use lane::Lane;
+use payload::NotifyEvent;
 use route::Route;
 pub use target::{TargetError, WebhookConfig, WebhookFormat, WebhookTarget};
 
@@ -228,6 +229,10 @@ impl Notifier {
             .filter(|lane| lane.route.admits(event).is_some())
             .peekable();
         if lanes.peek().is_none() {
+            if !self.lanes.is_empty() && NotifyEvent::of(event.transition).is_some() {
+                metrics::counter!(crate::metrics::NOTIFICATIONS_SUPPRESSED, "reason" => "unrouted")
+                    .increment(1);
+            }
             return;
         }
         // One copy for all targets, however large the incident.

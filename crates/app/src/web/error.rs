@@ -13,6 +13,10 @@ pub enum ApiError {
     NoDemo,
     #[error("no incident {0}")]
     NoIncident(String),
+    #[error("no silence {0}; GET /api/silences lists them")]
+    NoSilence(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("no such page or endpoint; the API is under /api (see the README)")]
@@ -41,6 +45,8 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound { id } => ApiError::NoIncident(id),
+            StoreError::NoSilence { id } => ApiError::NoSilence(id),
+            err @ StoreError::TooManySilences { .. } => ApiError::Conflict(err.to_string()),
             other => ApiError::Store(other),
         }
     }
@@ -49,9 +55,11 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match self {
-            ApiError::NoDemo | ApiError::NoIncident(_) | ApiError::NotFound => {
-                StatusCode::NOT_FOUND
-            }
+            ApiError::NoDemo
+            | ApiError::NoIncident(_)
+            | ApiError::NoSilence(_)
+            | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Store(_) | ApiError::ShuttingDown | ApiError::Upstream(_) => {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -47,6 +47,7 @@ async fn harness(capacity: usize, limits: IngestSettings) -> Harness {
         metrics: crate::metrics::handle().unwrap(),
         shutdown: CancellationToken::new(),
         nats: None,
+        silences: Default::default(),
     };
     let (tx, rx) = mpsc::channel(capacity);
     let gate = IngestGate::new(tx);
@@ -255,6 +256,14 @@ async fn with_a_token_writes_need_it_and_reads_do_not() {
     assert_eq!(call(&h, demo).await.0, StatusCode::UNAUTHORIZED);
     let resolve = post("/api/incidents/x/resolve", "application/json", "");
     assert_eq!(call(&h, resolve).await.0, StatusCode::UNAUTHORIZED);
+    let silence = post("/api/silences", "application/json", "{}");
+    assert_eq!(call(&h, silence).await.0, StatusCode::UNAUTHORIZED);
+    let expire = Request::delete("/api/v2/silence/x")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&h, expire).await.0, StatusCode::UNAUTHORIZED);
+    let silences = Request::get("/api/silences").body(Body::empty()).unwrap();
+    assert_eq!(call(&h, silences).await.0, StatusCode::OK);
     let stats = Request::get("/api/stats").body(Body::empty()).unwrap();
     assert_eq!(call(&h, stats).await.0, StatusCode::OK);
 

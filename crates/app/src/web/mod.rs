@@ -12,6 +12,7 @@ pub mod limits;
 mod linger;
 mod listener;
 mod otlp;
+mod silences;
 
 use std::sync::Arc;
 
@@ -48,6 +49,8 @@ pub struct AppState {
     pub writes: Arc<crate::incidents::WriteHealth>,
     /// Whether the ingest journal can write, for readiness.
     pub journal: Option<Arc<crate::journal::Journal>>,
+    /// The silences honoured here; the API shares what it makes at once.
+    pub silences: Arc<crate::silences::Silences>,
 }
 
 /// Only our own scripts, styles and connections: log text that slipped into the page could
@@ -70,6 +73,20 @@ pub fn router(state: AppState) -> Router {
         .route("/api/incidents/{id}/ack", post(api::acknowledge))
         .route("/api/incidents/{id}/resolve", post(api::resolve))
         .route("/api/demo", get(api::get_demo).post(api::set_demo))
+        .route("/api/silences", get(silences::list).post(silences::create))
+        .route(
+            "/api/silences/{id}",
+            get(silences::get).delete(silences::expire),
+        )
+        // Alertmanager's own paths, for amtool and scripts written for it.
+        .route(
+            "/api/v2/silences",
+            get(silences::list).post(silences::create),
+        )
+        .route(
+            "/api/v2/silence/{id}",
+            get(silences::get).delete(silences::expire),
+        )
         .fallback(api::not_found)
         .layer(header_layer(
             header::CONTENT_SECURITY_POLICY,

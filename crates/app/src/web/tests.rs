@@ -43,6 +43,7 @@ async fn harness() -> Harness {
         metrics: crate::metrics::handle().unwrap(),
         shutdown: CancellationToken::new(),
         nats: None,
+        silences: Default::default(),
     };
     Harness {
         app: router(state),
@@ -303,6 +304,7 @@ async fn a_store_that_cannot_write_makes_the_instance_unready_and_the_batch_wait
     let sink = Arc::new(crate::incidents::IncidentSink::new(
         Some(store.clone()),
         None,
+        Default::default(),
         &ic_core::incident::CorrelatorConfig::default(),
         writes.clone(),
     ));
@@ -316,6 +318,7 @@ async fn a_store_that_cannot_write_makes_the_instance_unready_and_the_batch_wait
         metrics: crate::metrics::handle().unwrap(),
         shutdown: CancellationToken::new(),
         nats: None,
+        silences: Default::default(),
     });
     let ready = || call(&app, "GET", "/readyz", "");
     let running = CancellationToken::new();
@@ -351,4 +354,84 @@ async fn a_store_that_cannot_write_makes_the_instance_unready_and_the_batch_wait
     running.cancel();
     sink.store(&[window(3, 10)], &[], &[], &running).await;
     assert_eq!(ready().await.0, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+fn silence_body(service: &str, minutes: i64) -> String {
+    let now = Utc::now();
+    json!({
+        "matchers": [{"name": "service", "value": service, "isRegex": false, "isEqual": true}],
+        "startsAt": now - chrono::TimeDelta::minutes(1),
+        "endsAt": now + chrono::TimeDelta::minutes(minutes),
+        "createdBy": "ana <script>",
+        "comment": "db upgrade \u{202e}evil",
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn silences_speak_alertmanagers_json_and_list_what_they_mute() {
+    let h = harness().await;
+    saved(&h, "a").await;
+    let (status, _, created) = call(
+        &h.app,
+        "POST",
+        "/api/silences",
+        &silence_body("inventory-*", 60),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let id = created["silenceID"].as_str().unwrap().to_owned();
+
+    let (status, _, listed) = call(&h.app, "GET", "/api/v2/silences", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let shown = &listed[0];
+    assert_eq!(shown["id"], id.as_str());
+    assert_eq!(shown["status"]["state"], "active");
+    assert_eq!(shown["mutes"], json!(["a"]));
+    assert_eq!(shown["matchers"][0]["value"], "inventory-*");
+    assert_eq!(shown["createdBy"], "ana <script>", "stored as given");
+    assert!(shown["matchedAt"].is_null());
+
+    // Posting it again with its id replaces it; deleting expires it and keeps it listed.
+    let mut replaced: Value = serde_json::from_str(&silence_body("other", 30)).unwrap();
+    replaced["id"] = json!(id);
+    let (status, _, again) = call(&h.app, "POST", "/api/silences", &replaced.to_string()).await;
+    assert_eq!((status, &again["silenceID"]), (StatusCode::OK, &json!(id)));
+    let (_, _, one) = call(&h.app, "GET", &format!("/api/silences/{id}"), "").await;
+    assert_eq!(one["mutes"], json!([]));
+    let (status, _, expired) = call(&h.app, "DELETE", &format!("/api/v2/silence/{id}"), "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(expired["status"]["state"], "expired");
+    let (_, _, listed) = call(&h.app, "GET", "/api/silences", "").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let (status, _, refused) = call(&h.app, "POST", "/api/silences", &replaced.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(refused["error"].as_str().unwrap().contains("has expired"));
+}
+
+#[tokio::test]
+async fn a_silence_that_cannot_work_is_refused_with_what_to_change() {
+    let h = harness().await;
+    for (body, expected) in [
+        (json!({}), "missing field"),
+        (
+            json!({"matchers": [], "startsAt": Utc::now(), "endsAt": Utc::now() + chrono::TimeDelta::hours(1), "createdBy": "a", "comment": "c"}),
+            "at least one matcher",
+        ),
+        (
+            json!({"matchers": [{"name": "host", "value": "x"}], "startsAt": Utc::now(), "endsAt": Utc::now(), "createdBy": "a", "comment": "c"}),
+            "unknown variant `host`",
+        ),
+        (
+            json!({"matchers": [{"name": "service", "value": "(", "isRegex": true}], "startsAt": Utc::now(), "endsAt": Utc::now() + chrono::TimeDelta::hours(1), "createdBy": "a", "comment": "c"}),
+            "matcher service",
+        ),
+    ] {
+        let (status, _, answer) = call(&h.app, "POST", "/api/silences", &body.to_string()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let message = answer["error"].as_str().unwrap();
+        assert!(message.contains(expected), "{message}");
+    }
+    let (status, _, _) = call(&h.app, "DELETE", "/api/silences/nope", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

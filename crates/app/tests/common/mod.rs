@@ -116,3 +116,30 @@ pub fn run_ok(args: &[&str], stdin: &[u8]) -> Output {
     );
     output
 }
+
+/// `demo-logs` traffic: two minutes of normal traffic, a meltdown of `minutes`, then five quiet
+/// minutes; as fast as it can be written, timestamps spaced as the live demo would space them.
+pub fn outage(start: &str, minutes: u32) -> Vec<u8> {
+    let meltdown = (minutes * 60).to_string();
+    let count = (120 * 10 + minutes * 60 * 500 + 300 * 10).to_string();
+    let args = [
+        "demo-logs",
+        "--fast",
+        "--seed",
+        "3",
+        "--start",
+        start,
+        "--count",
+        &count,
+        "--meltdown-after",
+        "120",
+        "--meltdown-for",
+        &meltdown,
+    ];
+    run_ok(&args, b"").stdout
+}
+
+/// A SQLite database in `dir`, as `--db` takes it.
+pub fn db_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("incidents.db").display())
+}

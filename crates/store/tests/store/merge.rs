@@ -63,11 +63,19 @@ async fn two_instances_write_one_fingerprint(db: &TestDb) {
 
     let mut sent: Vec<Transition> = Vec::new();
     for store in &stores {
-        let taken = store.take_notifications(7).await.expect("take");
+        let taken = store
+            .take_notifications(7, &crate::unmuted, chrono::Utc::now())
+            .await
+            .map(|taken| taken.send)
+            .expect("take");
         sent.extend(taken.iter().map(|e| e.transition));
     }
     for store in &stores {
-        let rest = store.take_notifications(1000).await.expect("take");
+        let rest = store
+            .take_notifications(1000, &crate::unmuted, chrono::Utc::now())
+            .await
+            .map(|taken| taken.send)
+            .expect("take");
         sent.extend(rest.iter().map(|e| e.transition));
     }
     let mut counts: HashMap<Transition, usize> = HashMap::new();
@@ -82,7 +90,14 @@ async fn two_instances_write_one_fingerprint(db: &TestDb) {
             (Transition::Reopened, 1)
         ])
     );
-    assert!(stores[0].take_notifications(10).await.unwrap().is_empty());
+    assert!(
+        stores[0]
+            .take_notifications(10, &crate::unmuted, chrono::Utc::now())
+            .await
+            .map(|taken| taken.send)
+            .unwrap()
+            .is_empty()
+    );
     for store in stores {
         store.close().await;
     }
@@ -243,8 +258,9 @@ async fn sqlite_a_copy_that_sees_the_end_sooner_leaves_the_resolve_to_the_other(
     // An operator resolves it: that is sent too.
     store.resolve("a", t(600)).await.unwrap();
     let sent: Vec<Transition> = store
-        .take_notifications(100)
+        .take_notifications(100, &crate::unmuted, chrono::Utc::now())
         .await
+        .map(|taken| taken.send)
         .unwrap()
         .iter()
         .map(|e| e.transition)
@@ -292,7 +308,11 @@ async fn abandoned_incidents_are_resolved(db: &TestDb) {
     );
     merge(&store, Transition::Opened, &left, None).await;
     merge(&store, Transition::Opened, &kept, None).await;
-    store.take_notifications(10).await.unwrap();
+    store
+        .take_notifications(10, &crate::unmuted, chrono::Utc::now())
+        .await
+        .map(|taken| taken.send)
+        .unwrap();
     let (quiet_for, resolve_after) = (Duration::from_secs(240), Duration::from_secs(120));
     let seen_here = ["kept".to_owned()];
 
@@ -326,7 +346,11 @@ async fn abandoned_incidents_are_resolved(db: &TestDb) {
         .await
         .unwrap();
     assert!(again.is_empty());
-    let sent = store.take_notifications(10).await.unwrap();
+    let sent = store
+        .take_notifications(10, &crate::unmuted, chrono::Utc::now())
+        .await
+        .map(|taken| taken.send)
+        .unwrap();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].incident.id, "left");
     store.close().await;

@@ -1,0 +1,183 @@
+//! Silences end to end with the real binary: made with `silences add` or the API, honoured by
+//! `analyze` and by two `serve` instances sharing PostgreSQL, and the notification they held
+//! sent once when they end.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+mod common;
+use common::server::{PATIENCE, Server, curl, json as parse};
+use common::{db_url, outage, receiver, run_ok as run};
+
+#[test]
+fn a_silenced_outage_sends_no_webhook_and_the_silence_says_it_matched() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_url(&dir);
+    let made = run(
+        &[
+            "silences",
+            "add",
+            "service=inventory-*",
+            "--duration",
+            "1h",
+            "--comment",
+            "pool resize",
+            "--by",
+            "ana",
+            "--db",
+            &db,
+        ],
+        b"",
+    );
+    let id = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    let listed: Value =
+        serde_json::from_slice(&run(&["silences", "--json", "--db", &db], b"").stdout).unwrap();
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert!(listed[0]["matchedAt"].is_null());
+
+    let (hook, posts) = receiver();
+    run(
+        &[
+            "analyze",
+            "--format",
+            "json",
+            "--db",
+            &db,
+            "--webhook",
+            &hook,
+        ],
+        &outage("2026-01-01T00:00:00Z", 3),
+    );
+    // The incident opened and resolved in the store; its receivers heard of neither.
+    let incidents: Value =
+        serde_json::from_slice(&run(&["incidents", "--json", "--db", &db], b"").stdout).unwrap();
+    assert_eq!(incidents[0]["root_cause"]["service"], "inventory-db");
+    assert_eq!(incidents[0]["status"], "resolved");
+    let told: Vec<Value> = posts.try_iter().collect();
+    assert!(told.is_empty(), "{told:#?}");
+    let listed: Value =
+        serde_json::from_slice(&run(&["silences", "--json", "--db", &db], b"").stdout).unwrap();
+    assert!(listed[0]["matchedAt"].is_string(), "{listed:#}");
+
+    let text =
+        String::from_utf8(run(&["silences", "expire", &id, "--db", &db], b"").stdout).unwrap();
+    assert!(text.contains("expired"), "{text}");
+    assert!(text.contains("first kept a notification back"), "{text}");
+}
+
+fn storm(lines: usize) -> String {
+    let now = chrono::Utc::now();
+    (0..lines)
+        .map(|i| {
+            let (service, level, message) = if i % 5 == 0 {
+                (
+                    "payment-gateway",
+                    "INFO",
+                    format!("Request processed in {}ms", i % 300),
+                )
+            } else {
+                (
+                    "inventory-db",
+                    "ERROR",
+                    "Database Connection Refused: Pool exhausted".to_owned(),
+                )
+            };
+            json!({"timestamp": now, "service": service, "level": level, "message": message})
+                .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+/// Polls `what` on `server` until `done` holds of it or the patience runs out.
+fn until(server: &Server, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = curl(&[&server.url(path)]);
+        assert_eq!(status, 200, "{body}");
+        let value = parse(&body);
+        if done(&value) || std::time::Instant::now() > deadline {
+            return value;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_a_silence_made_on_one_instance_mutes_the_other_until_it_is_expired() {
+    let db = ic_store::testing::PostgresSchema::create().await;
+    let (hook, posts) = receiver();
+    let args = [
+        "--db",
+        db.url.as_str(),
+        "--webhook",
+        hook.as_str(),
+        "--resolve-after",
+        "600",
+    ];
+    let (left, right) = (Server::start(&args, &[]), Server::start(&args, &[]));
+    let now = chrono::Utc::now();
+    let silence = json!({
+        "matchers": [{"name": "service", "value": "inventory-db", "isRegex": false, "isEqual": true}],
+        "startsAt": now, "endsAt": now + chrono::TimeDelta::hours(1),
+        "createdBy": "ana", "comment": "pool resize",
+    });
+    let (status, body) = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &silence.to_string(),
+        &left.url("/api/silences"),
+    ]);
+    assert_eq!(status, 200, "{body}");
+    let id = parse(&body)["silenceID"].as_str().unwrap().to_owned();
+    assert!(left.metrics().contains("ic_silences_active 1"));
+
+    // The other instance opens the incident; the silence holds its notification back.
+    let (status, body) = right.post_ndjson(&storm(1000));
+    assert_eq!(status, 202, "{body}");
+    let silences = until(&left, "/api/silences", |s| s[0]["matchedAt"].is_string());
+    assert!(
+        silences[0]["matchedAt"].is_string(),
+        "never matched: {silences:#}"
+    );
+    assert_eq!(
+        silences[0]["mutes"].as_array().unwrap().len(),
+        1,
+        "{silences:#}"
+    );
+    assert!(
+        right
+            .metrics()
+            .contains("ic_notifications_suppressed_total{reason=\"silenced\"} 1")
+            || left
+                .metrics()
+                .contains("ic_notifications_suppressed_total{reason=\"silenced\"} 1")
+    );
+    let told: Vec<Value> = posts.try_iter().collect();
+    assert!(told.is_empty(), "{told:#?}");
+
+    // Expired on the first instance: the receivers hear of the open incident once.
+    let (status, body) = curl(&["-X", "DELETE", &left.url(&format!("/api/silences/{id}"))]);
+    assert_eq!(status, 200, "{body}");
+    let post = posts
+        .recv_timeout(PATIENCE)
+        .expect("a notification after the silence");
+    assert_eq!(post["event"], "opened", "{post:#}");
+    assert_eq!(post["incident"]["root_cause"]["service"], "inventory-db");
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    for table in ["held", "outbox"] {
+        let rows: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(rows, 0, "nothing left to send in {table}");
+    }
+    pool.close().await;
+    let told: Vec<Value> = posts.try_iter().collect();
+    assert!(told.is_empty(), "sent twice: {told:#?}");
+}

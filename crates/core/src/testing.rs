@@ -1,0 +1,43 @@
+//! Builders for tests, here and in the crates above (feature `testing`): one sample of each
+//! record, changed by the test where it matters, instead of a literal of every field.
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::Severity;
+use crate::incident::{Incident, IncidentStatus};
+use crate::report::RootCause;
+
+/// An open incident of `service`'s pool exhaustion, opened at [`epoch`], with no evidence.
+pub fn incident(id: &str, service: &str, severity: Severity) -> Incident {
+    Incident {
+        id: id.to_owned(),
+        fingerprint: format!("{service}:pool-exhausted"),
+        status: IncidentStatus::Open,
+        severity,
+        title: format!("{service}: Connection Refused: Pool exhausted"),
+        summary: format!("{service} refuses connections"),
+        root_cause: RootCause {
+            service: service.to_owned(),
+            template: "Database Connection Refused: Pool exhausted".to_owned(),
+            candidates: Vec::new(),
+        },
+        impacted_services: vec![service.to_owned()],
+        opened_at: epoch(),
+        last_seen: epoch(),
+        resolved_at: None,
+        windows: 1,
+        lines: 0,
+        noise_reduction_ratio: 1.0,
+        templates: Vec::new(),
+        parent: None,
+        seen_before: None,
+        reopened: 0,
+        acknowledged_at: None,
+        analyzer: crate::analyze::BUILTIN.to_owned(),
+    }
+}
+
+/// The time test records start at: 2026-01-01 00:00:00 UTC.
+pub fn epoch() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+}
