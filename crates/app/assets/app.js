@@ -12,6 +12,12 @@ const MAX_CARDS = 100; // old resolved cards go first
 const RELATIVE_TIME_REFRESH_MS = 15000;
 const RECONNECT_DELAY_MS = 3000;
 const TOAST_MS = 10000;
+const SILENCES_REFRESH_MS = 10000; // silences made elsewhere show within this
+const EXPIRED_SHOWN_MS = 24 * 3600 * 1000; // expired silences stay listed this long
+// Durations the Silence form offers, in minutes; the first is preselected.
+const SILENCE_DURATIONS = [[120, '2 hours'], [30, '30 minutes'], [60, '1 hour'],
+  [240, '4 hours'], [1440, '1 day'], [10080, '1 week']];
+const AUTHOR_KEY = 'incident-commander.author';
 
 const SEVERITY_RANK = { Critical: 0, Warning: 1, Info: 2 };
 
@@ -25,6 +31,8 @@ const state = {
   demo: null, // {running, meltdown} or null when the demo source is not running
   demoPending: false, // a switch was flipped and the server has not answered yet
   incidents: new Map(), // id -> Incident
+  silences: [], // as GET /api/silences lists them
+  mutedBy: new Map(), // incident id -> the active silence that mutes it
   points: [], // {t, lines, errors}, one per stats event
   markers: [], // {t, id, severity}, one per incident opening
   pendingLines: [], // newest last, waiting for the next animation frame
@@ -351,7 +359,7 @@ function createCard(incident) {
   card.setAttribute('data-id', incident.id);
   card.addEventListener('click', (event) => {
     // Buttons have their own job; clicks inside the evidence are for selecting text.
-    if (event.target.closest('button, .evidence')) return;
+    if (event.target.closest('button, .evidence, .silence-form')) return;
     if (window.getSelection()?.toString()) return;
     toggleEvidence(card);
   });
@@ -364,6 +372,7 @@ function fillCard(card, incident) {
   card.setAttribute('data-severity', incident.severity);
   card.setAttribute('data-status', incident.status);
   const evidence = card.querySelector('.evidence');
+  const form = card.querySelector('.silence-form');
   const focused = card.contains(document.activeElement)
     ? document.activeElement.getAttribute('data-action')
     : null;
@@ -376,6 +385,7 @@ function fillCard(card, incident) {
     statusLine(incident),
     cardActions(card, incident, evidence !== null),
   );
+  if (form) card.append(form);
   if (evidence) {
     // The incident carries the same evidence as GET /api/incidents/{id}: show the newest.
     if (incident.templates?.length) renderEvidence(evidence, incident);
@@ -441,6 +451,14 @@ function statusLine(incident) {
       'seen-before');
   }
   if (incident.parent) chip(`grouped under ${incident.parent}`, 'parent');
+  const silence = state.mutedBy.get(incident.id);
+  if (silence) {
+    const until = new Date(silence.endsAt).toLocaleString();
+    const node = el('span', 'chip', `silenced until ${until}`);
+    node.setAttribute('data-kind', 'silenced');
+    node.setAttribute('title', shown(`${silence.createdBy}: ${silence.comment}`));
+    line.append(node);
+  }
   return line;
 }
 
@@ -459,6 +477,7 @@ function cardActions(card, incident, evidenceOpen) {
   const settled = Boolean(incident.acknowledged_at) || incident.status === 'resolved';
   button('Acknowledge', 'ack', settled, () => act(`${path}/ack`));
   button('Resolve', 'resolve', incident.status === 'resolved', () => act(`${path}/resolve`));
+  button('Silence', 'silence', incident.status === 'resolved', () => toggleSilenceForm(card));
   labelToggle(button('', 'toggle-evidence', false, () => toggleEvidence(card)), evidenceOpen);
   return actions;
 }
@@ -540,12 +559,33 @@ function labelToggle(toggle, open) {
 }
 
 function renderEvidence(evidence, incident) {
+  // Live updates carry no timeline: the one read with the evidence stays.
+  const timeline = incident.timeline
+    ? timelineList(incident.timeline)
+    : evidence.querySelector('.timeline');
+  const head = timeline ? [timeline] : [];
   const templates = incident.templates || [];
   if (!templates.length) {
-    evidence.replaceChildren(el('p', 'evidence-empty', 'No evidence kept for this incident.'));
+    evidence.replaceChildren(...head,
+      el('p', 'evidence-empty', 'No evidence kept for this incident.'));
     return;
   }
-  evidence.replaceChildren(...templates.map(evidenceTemplate));
+  evidence.replaceChildren(...head, ...templates.map(evidenceTemplate));
+}
+
+/** What the incident went through, oldest first: opened, escalated, acknowledged, resolved. */
+function timelineList(entries) {
+  const list = el('ol', 'timeline');
+  list.setAttribute('aria-label', 'Timeline');
+  for (const entry of entries) {
+    const item = el('li', 'timeline-entry');
+    item.setAttribute('data-event', entry.event);
+    const at = el('time', null, new Date(entry.at).toLocaleString());
+    at.setAttribute('datetime', entry.at);
+    item.append(at, document.createTextNode(shown(entry.event)));
+    list.append(item);
+  }
+  return list;
 }
 
 function evidenceTemplate(item) {
@@ -569,6 +609,169 @@ function evidenceTemplate(item) {
   }
   block.append(samples);
   return block;
+}
+
+// ---------------------------------------------------------------- silences
+
+/** A matcher as Alertmanager writes it: service="db", template=~"Pool.*". */
+function matcherText(m) {
+  const negated = m.isEqual === false;
+  const op = m.isRegex ? (negated ? '!~' : '=~') : (negated ? '!=' : '=');
+  return `${m.name}${op}"${m.value}"`;
+}
+
+async function loadSilences() {
+  try {
+    state.silences = await api('GET', '/api/silences');
+  } catch {
+    return; // the next look tries again; the last list stays
+  }
+  renderSilences();
+  applySilences();
+}
+
+/** Marks the cards of the incidents an active silence mutes, and unmarks the others. */
+function applySilences() {
+  const muted = new Map();
+  for (const silence of state.silences) {
+    if (silence.status?.state !== 'active') continue;
+    for (const id of silence.mutes || []) if (!muted.has(id)) muted.set(id, silence);
+  }
+  const before = state.mutedBy;
+  state.mutedBy = muted;
+  for (const id of new Set([...before.keys(), ...muted.keys()])) {
+    if (before.get(id)?.id === muted.get(id)?.id) continue;
+    const incident = state.incidents.get(id);
+    const card = cardFor(id);
+    if (incident && card) fillCard(card, incident);
+  }
+}
+
+function renderSilences() {
+  const now = Date.now();
+  const listed = state.silences.filter((s) =>
+    s.status?.state !== 'expired' || now - Date.parse(s.endsAt) < EXPIRED_SHOWN_MS);
+  $('silences').replaceChildren(...listed.map(silenceItem));
+  $('no-silences').hidden = listed.length > 0;
+}
+
+function silenceItem(silence) {
+  const phase = silence.status?.state || 'active';
+  const item = el('li', 'silence');
+  item.setAttribute('data-id', silence.id);
+  item.setAttribute('data-state', phase);
+  const head = el('div', 'silence-head');
+  head.append(el('span', 'silence-state', phase));
+  head.append(el('code', 'silence-matchers', (silence.matchers || []).map(matcherText).join(', ')));
+  if (phase !== 'expired') {
+    const expire = el('button', 'button expire', 'Expire');
+    expire.type = 'button';
+    expire.addEventListener('click', () => expireSilence(silence.id));
+    head.append(expire);
+  }
+  const span = phase === 'pending'
+    ? `from ${new Date(silence.startsAt).toLocaleString()} until `
+    : (phase === 'expired' ? 'ended ' : 'until ');
+  const meta = el('p', 'silence-meta',
+    `${span}${new Date(silence.endsAt).toLocaleString()}${silence.schedule ? ' (recurring, UTC)' : ''}`
+    + ` · by ${silence.createdBy}: ${silence.comment}`);
+  const mutes = (silence.mutes || []).length;
+  let matched;
+  if (mutes) matched = `mutes ${mutes} open ${mutes === 1 ? 'incident' : 'incidents'}`;
+  else if (silence.matchedAt) matched = 'has muted an incident';
+  else if (phase === 'expired') matched = 'matched nothing in its whole life';
+  else matched = 'matches nothing yet';
+  const matchedLine = el('p', 'silence-matched', matched);
+  matchedLine.setAttribute('data-matched', silence.matchedAt || mutes ? 'yes' : 'never');
+  item.append(head, meta, matchedLine);
+  return item;
+}
+
+async function expireSilence(id) {
+  const done = await attempt(() => api('DELETE', `/api/silences/${encodeURIComponent(id)}`));
+  if (done) loadSilences();
+}
+
+/** The Silence form of a card: prefilled from its incident, with a duration. */
+function toggleSilenceForm(card) {
+  const open = card.querySelector('.silence-form');
+  if (open) {
+    open.remove();
+    return;
+  }
+  const incident = state.incidents.get(card.getAttribute('data-id'));
+  if (!incident) return;
+  const form = el('form', 'silence-form');
+  const check = (name, value, checked) => {
+    const label = el('label', 'matcher');
+    const box = el('input');
+    box.type = 'checkbox';
+    box.checked = checked;
+    box.setAttribute('data-matcher', name);
+    box.value = value;
+    label.append(box, document.createTextNode(' '), el('code', null, `${name}="${value}"`));
+    form.append(label);
+  };
+  check('service', incident.root_cause?.service ?? '', true);
+  if (incident.root_cause?.template) check('template', incident.root_cause.template, false);
+  const field = (labelText, input) => {
+    const label = el('label', null, labelText);
+    form.append(label, input);
+    return input;
+  };
+  const textField = (labelText, name, maxLength) => {
+    const input = el('input');
+    input.type = 'text';
+    input.name = name;
+    input.required = true;
+    input.maxLength = maxLength;
+    return field(labelText, input);
+  };
+  const duration = el('select');
+  duration.name = 'duration';
+  for (const [minutes, label] of SILENCE_DURATIONS) {
+    const option = el('option', null, label);
+    option.value = String(minutes);
+    duration.append(option);
+  }
+  field('For', duration);
+  const author = textField('By', 'author', 256);
+  author.value = localStorage.getItem(AUTHOR_KEY) || '';
+  const comment = textField('Comment', 'comment', 4096);
+  comment.placeholder = 'why';
+  const actions = el('div', 'form-actions');
+  const submit = el('button', 'button', 'Silence');
+  submit.type = 'submit';
+  submit.setAttribute('data-action', 'silence-submit');
+  const cancel = el('button', 'button', 'Cancel');
+  cancel.type = 'button';
+  cancel.addEventListener('click', () => form.remove());
+  actions.append(submit, cancel);
+  form.append(actions);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const matchers = [...form.querySelectorAll('input[data-matcher]')]
+      .filter((box) => box.checked)
+      .map((box) => ({ name: box.getAttribute('data-matcher'), value: box.value,
+        isRegex: false, isEqual: true }));
+    if (!matchers.length) {
+      showToast('Pick at least one matcher.');
+      return;
+    }
+    const startsAt = new Date();
+    const endsAt = new Date(startsAt.getTime() + Number(duration.value) * 60000);
+    localStorage.setItem(AUTHOR_KEY, author.value);
+    const created = await attempt(() => api('POST', '/api/silences', {
+      matchers, startsAt: startsAt.toISOString(), endsAt: endsAt.toISOString(),
+      createdBy: author.value, comment: comment.value,
+    }));
+    if (!created) return;
+    form.remove();
+    showToast(`Silenced until ${endsAt.toLocaleString()}.`);
+    loadSilences();
+  });
+  card.append(form);
+  comment.focus();
 }
 
 // ---------------------------------------------------------------- log stream
@@ -698,8 +901,10 @@ function start() {
     requestFrame();
   }).observe($('chart'));
   setInterval(refreshRelativeTimes, RELATIVE_TIME_REFRESH_MS);
+  setInterval(loadSilences, SILENCES_REFRESH_MS);
 
   connect();
+  loadSilences();
 }
 
 start();

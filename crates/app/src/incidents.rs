@@ -392,6 +392,9 @@ impl IncidentSink {
         if let Err(err) = self.silences.refresh(store.as_ref(), now).await {
             tracing::warn!(%err, "Reading the silences failed; the last ones read still hold.");
         }
+        if let Err(err) = crate::silences::mark_matched(store.as_ref(), &self.silences, now).await {
+            tracing::warn!(%err, "Recording which silences matched failed.");
+        }
         if self.notifier.is_none() {
             return;
         }

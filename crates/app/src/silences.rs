@@ -73,19 +73,52 @@ pub struct Status {
     pub state: SilenceState,
 }
 
+/// Records which silences mute an open incident at `now`, for those never seen to match
+/// (a silence that matched nothing in its whole life is listed as such).
+pub async fn mark_matched(
+    store: &dyn Store,
+    silences: &Silences,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let unmatched: Vec<CompiledSilence> = silences
+        .snapshot()
+        .iter()
+        .filter(|s| s.silence.matched_at.is_none() && s.silence.mutes_at(now))
+        .cloned()
+        .collect();
+    if unmatched.is_empty() {
+        return Ok(());
+    }
+    let open = open_incidents(store).await?;
+    let matched: Vec<String> = unmatched
+        .iter()
+        .filter(|s| open.iter().any(|incident| s.matches(incident)))
+        .map(|s| s.silence.id.clone())
+        .collect();
+    if matched.is_empty() {
+        return Ok(());
+    }
+    store.mark_silences_matched(&matched, now).await?;
+    silences.refresh(store, now).await
+}
+
+async fn open_incidents(store: &dyn Store) -> Result<Vec<Incident>, StoreError> {
+    store
+        .list(&IncidentFilter {
+            status: Some(IncidentStatus::Open),
+            limit: Some(MAX_OPEN_MATCHED),
+            ..Default::default()
+        })
+        .await
+}
+
 /// `silences` as [`Shown`], matched against the store's open incidents at `now`.
 pub async fn shown(
     store: &dyn Store,
     silences: Vec<Silence>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Shown>, StoreError> {
-    let open = store
-        .list(&IncidentFilter {
-            status: Some(IncidentStatus::Open),
-            limit: Some(MAX_OPEN_MATCHED),
-            ..Default::default()
-        })
-        .await?;
+    let open = open_incidents(store).await?;
     Ok(silences
         .into_iter()
         .map(|silence| {

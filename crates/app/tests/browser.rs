@@ -1,6 +1,7 @@
 //! The dashboard in a real browser: Chromium, driven through chromedriver, against the real
 //! binary serving the demo source and stdin. The counters move, log text stays text, a meltdown
-//! ends as a Critical `inventory-db` card under a MELTDOWN status, and the console stays free
+//! ends as a Critical `inventory-db` card under a MELTDOWN status, the card's Silence button
+//! makes a silence the panel lists (its text as text) and expires, and the console stays free
 //! of errors.
 //!
 //! Needs `/usr/bin/chromium` and `chromedriver` (Debian's `chromium` and `chromium-driver`,
@@ -72,7 +73,9 @@ async fn browser_dashboard_live_safe_and_meltdown() {
 
     counters_move(&client).await;
     log_text_stays_text(&client, &mut server).await;
-    meltdown_is_reported(&client).await;
+    let incident = meltdown_is_reported(&client).await;
+    silence_from_the_card(&client, &incident).await;
+    evidence_shows_the_timeline(&client, &incident).await;
     no_console_errors(&client).await;
     if let Some(path) = std::env::var_os("IC_SCREENSHOT") {
         save_screenshot(&client, Path::new(&path)).await;
@@ -179,8 +182,8 @@ async fn log_text_stays_text(client: &Client, server: &mut Server) {
 }
 
 /// The meltdown switch turns the demo's storm on; it ends as a Critical incident whose root
-/// cause is `inventory-db`, and the status says MELTDOWN.
-async fn meltdown_is_reported(client: &Client) {
+/// cause is `inventory-db`, and the status says MELTDOWN. Returns the card's incident id.
+async fn meltdown_is_reported(client: &Client) -> String {
     let switch = wait_for(
         client,
         LIVE,
@@ -234,6 +237,97 @@ async fn meltdown_is_reported(client: &Client) {
         r#"//*[@id="lines-per-second" and number(translate(normalize-space(), ",", "")) >= 100]"#,
     )
     .await;
+    id
+}
+
+/// The card's Silence button opens a form prefilled from the incident; the silence it makes
+/// is listed in the panel with its hostile comment as text, the card says it is silenced and
+/// until when, and the panel's Expire button ends it.
+async fn silence_from_the_card(client: &Client, id: &str) {
+    // One script: the card is rebuilt several times a second in a storm (its form is kept).
+    let script = "
+        const card = [...document.querySelectorAll('#incidents .incident-card')]
+            .find((card) => card.dataset.id === arguments[0]);
+        card.querySelector('[data-action=silence]').click();
+        const form = card.querySelector('.silence-form');
+        const matchers = [...form.querySelectorAll('input[data-matcher]')]
+            .map((box) => [box.dataset.matcher, box.value, box.checked]);
+        form.querySelector('[name=author]').value = 'ana';
+        form.querySelector('[name=comment]').value = arguments[1];
+        form.querySelector('[name=duration]').value = '60';
+        form.requestSubmit();
+        return matchers;";
+    let comment = format!("pool resize {PAYLOAD} \u{202e}txt");
+    let matchers = client
+        .execute(script, vec![json!(id), json!(comment)])
+        .await
+        .expect("fill the Silence form");
+    assert_eq!(
+        matchers[0],
+        json!(["service", "inventory-db", true]),
+        "the form is prefilled with the root-cause service"
+    );
+    let item_xpath = r#"//*[@id="silences"]/li[@data-state="active"]"#;
+    let item = wait_for(client, LIVE, "an active silence in the panel", item_xpath).await;
+    let meta = item
+        .find(Locator::Css(".silence-meta"))
+        .await
+        .expect("the silence's meta line");
+    let shown = text(&meta).await;
+    assert!(
+        shown.contains(&format!("by ana: pool resize {PAYLOAD} \u{fffd}txt")),
+        "the comment is shown as text, its bidi control neutralized: {shown:?}"
+    );
+    let matchers = text(&item.find(Locator::Css(".silence-matchers")).await.unwrap()).await;
+    assert_eq!(matchers, r#"service="inventory-db""#);
+    let chip = format!(
+        r#"//*[@id="incidents"]/*[@data-id="{id}"]//*[@data-kind="silenced"][starts-with(., "silenced until")]"#
+    );
+    wait_for(client, LIVE, "the card's silenced chip", &chip).await;
+    let fired = execute(
+        client,
+        "return [window.__xss, document.querySelectorAll('img').length]",
+    )
+    .await;
+    assert_eq!(
+        fired,
+        json!([[], 0]),
+        "markup in the comment ran or rendered"
+    );
+
+    item.find(Locator::Css("button.expire"))
+        .await
+        .expect("an Expire button")
+        .click()
+        .await
+        .expect("click Expire");
+    wait_for(
+        client,
+        LIVE,
+        "the silence to read expired",
+        r#"//*[@id="silences"]/li[@data-state="expired"]"#,
+    )
+    .await;
+    let gone =
+        format!(r#"//*[@id="incidents"]/*[@data-id="{id}"][not(.//*[@data-kind="silenced"])]"#);
+    wait_for(client, LIVE, "the card without its silenced chip", &gone).await;
+}
+
+/// The card's evidence opens on its incident's timeline, which begins with the opening.
+async fn evidence_shows_the_timeline(client: &Client, id: &str) {
+    let script = "
+        const card = [...document.querySelectorAll('#incidents .incident-card')]
+            .find((card) => card.dataset.id === arguments[0]);
+        card.querySelector('[data-action=toggle-evidence]').click();";
+    client
+        .execute(script, vec![json!(id)])
+        .await
+        .expect("open the evidence");
+    let opened = format!(
+        r#"//*[@id="incidents"]/*[@data-id="{id}"]//*[{}]/li[1][@data-event="opened"]"#,
+        has_class("timeline")
+    );
+    wait_for(client, LIVE, "the timeline in the evidence", &opened).await;
 }
 
 /// The browser's console holds no error: no failed request, no CSP violation, no exception.

@@ -63,7 +63,7 @@ fn a_silenced_outage_sends_no_webhook_and_the_silence_says_it_matched() {
     let text =
         String::from_utf8(run(&["silences", "expire", &id, "--db", &db], b"").stdout).unwrap();
     assert!(text.contains("expired"), "{text}");
-    assert!(text.contains("first kept a notification back"), "{text}");
+    assert!(text.contains("first muted an incident"), "{text}");
 }
 
 fn storm(lines: usize) -> String {

@@ -106,6 +106,13 @@ pub trait Store: Send + Sync {
     /// Fails with [`StoreError::TooManySilences`] past [`MAX_SILENCES`] not yet expired at `now`.
     async fn save_silence(&self, silence: &Silence, now: DateTime<Utc>) -> Result<(), StoreError>;
 
+    /// Records that these silences matched an incident at `at`, for those that never had.
+    async fn mark_silences_matched(
+        &self,
+        ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
     /// The silence with this id, or [`StoreError::NoSilence`].
     async fn silence(&self, id: &str) -> Result<Silence, StoreError>;
 

@@ -58,6 +58,17 @@ impl SqlStore {
         Ok(())
     }
 
+    pub(crate) async fn mark_matched_in(
+        &self,
+        ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        mark_matched(&mut tx, ids, at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub(crate) async fn silences_in(
         &self,
         ending_after: Option<DateTime<Utc>>,
@@ -267,7 +278,7 @@ async fn hold(
     mark_matched(tx, silences, now).await
 }
 
-/// Records that these silences matched something, the first time they do.
+/// Records that these silences matched an incident, the first time they do.
 async fn mark_matched(
     tx: &mut Transaction<'_, Any>,
     silences: &[String],

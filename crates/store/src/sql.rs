@@ -124,6 +124,14 @@ impl Store for SqlStore {
         self.save_silence_in(silence, now).await
     }
 
+    async fn mark_silences_matched(
+        &self,
+        ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.mark_matched_in(ids, at).await
+    }
+
     async fn silence(&self, id: &str) -> Result<Silence, StoreError> {
         self.silence_in(id).await
     }

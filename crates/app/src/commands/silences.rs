@@ -173,7 +173,7 @@ fn render(silences: &[Silence], now: DateTime<Utc>) -> String {
             printable(&silence.terms.comment)
         ));
         let matched = match (silence.matched_at, state) {
-            (Some(at), _) => format!("first kept a notification back {}", time(at)),
+            (Some(at), _) => format!("first muted an incident {}", time(at)),
             (None, SilenceState::Expired) => "matched nothing in its whole life".to_owned(),
             (None, _) => "has matched nothing yet".to_owned(),
         };

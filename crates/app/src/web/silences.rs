@@ -84,7 +84,12 @@ pub async fn expire(
 /// Reads the silences again at once, so that this instance honours the change without
 /// waiting for its next look; a failure leaves that look to do it.
 async fn honour_now(state: &AppState, now: DateTime<Utc>) {
-    if let Err(err) = state.silences.refresh(state.store.as_ref(), now).await {
+    let store = state.store.as_ref();
+    let read = match state.silences.refresh(store, now).await {
+        Ok(()) => crate::silences::mark_matched(store, &state.silences, now).await,
+        err => err,
+    };
+    if let Err(err) = read {
         tracing::warn!(%err, "Reading the silences failed; the next look reads them.");
     }
 }

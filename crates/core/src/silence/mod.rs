@@ -165,7 +165,8 @@ pub struct Silence {
     #[serde(flatten)]
     pub terms: Terms,
     pub updated_at: DateTime<Utc>,
-    /// When it first kept a notification back; `None` while it has matched nothing.
+    /// When it first muted an open incident (whether or not a notification was due then);
+    /// `None` while it has matched nothing.
     #[serde(default)]
     pub matched_at: Option<DateTime<Utc>>,
 }

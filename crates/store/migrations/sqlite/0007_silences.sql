@@ -1,7 +1,7 @@
 -- Silences (Prometheus Alertmanager's): the whole silence as JSON, and the columns queries
 -- filter on. Times are RFC 3339 text of one width, as in incidents. Expiring a silence moves
 -- its end to now: it is kept, with its history, until the retention deletes it.
--- matched_at is when it first kept a notification back; for it the column wins over the JSON.
+-- matched_at is when it first muted an open incident; for it the column wins over the JSON.
 CREATE TABLE silences (
     id TEXT PRIMARY KEY NOT NULL,
     starts_at TEXT NOT NULL,
