@@ -582,7 +582,8 @@ function timelineList(entries) {
     item.setAttribute('data-event', entry.event);
     const at = el('time', null, new Date(entry.at).toLocaleString());
     at.setAttribute('datetime', entry.at);
-    item.append(at, document.createTextNode(shown(entry.event)));
+    const what = entry.detail ? `${entry.event}: ${entry.detail}` : entry.event;
+    item.append(at, document.createTextNode(shown(what)));
     list.append(item);
   }
   return list;

@@ -227,6 +227,16 @@ pub fn printable(text: &str) -> String {
     text.chars().map(shown).collect()
 }
 
+/// `1 h 2 min 5 s`, `3 min 0 s`, `42 s`.
+pub fn duration_text(seconds: u64) -> String {
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    match (h, m) {
+        (0, 0) => format!("{s} s"),
+        (0, _) => format!("{m} min {s} s"),
+        _ => format!("{h} h {m} min {s} s"),
+    }
+}
+
 /// A control character as U+FFFD; any other as itself.
 fn shown(c: char) -> char {
     if c.is_control() { '\u{fffd}' } else { c }
@@ -256,6 +266,13 @@ impl<W: Write> Write for Printable<W> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(duration_text(42), "42 s");
+        assert_eq!(duration_text(750), "12 min 30 s");
+        assert_eq!(duration_text(3725), "1 h 2 min 5 s");
+    }
+
     use chrono::{TimeZone, Utc};
     use ic_core::FlushReason;
     use ic_core::report::WindowSummary;

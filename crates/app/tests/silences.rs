@@ -180,4 +180,23 @@ async fn postgres_a_silence_made_on_one_instance_mutes_the_other_until_it_is_exp
     pool.close().await;
     let told: Vec<Value> = posts.try_iter().collect();
     assert!(told.is_empty(), "sent twice: {told:#?}");
+
+    // The incident's timeline tells the story.
+    let incident = post["incident"]["id"].as_str().unwrap();
+    let (status, body) = curl(&[&left.url(&format!("/api/incidents/{incident}"))]);
+    assert_eq!(status, 200, "{body}");
+    let events: Vec<String> = parse(&body)["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_owned())
+        .collect();
+    // A storm that escalated while silenced has its escalation, held back too, in between.
+    assert_eq!(events.first().map(String::as_str), Some("opened"), "{body}");
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("unsilenced"),
+        "{body}"
+    );
+    assert!(events.iter().any(|e| e == "silenced"), "{body}");
 }

@@ -145,6 +145,9 @@ pub trait Store: Send + Sync {
     /// The recorded transitions of an incident, oldest first; empty for an unknown id.
     async fn transitions(&self, id: &str) -> Result<Vec<TransitionRecord>, StoreError>;
 
+    /// What else happened to an incident (see [`Note`]), oldest first; empty for an unknown id.
+    async fn notes(&self, id: &str) -> Result<Vec<Note>, StoreError>;
+
     /// Marks the incident acknowledged at `at` (the first acknowledgement is kept) and returns
     /// it; [`StoreError::NotFound`] for an unknown id.
     async fn acknowledge(&self, id: &str, at: DateTime<Utc>) -> Result<Incident, StoreError>;
@@ -342,4 +345,37 @@ pub struct TransitionRecord {
     /// When it happened: the opening time, the last report's time for an escalation or a
     /// reopening, the resolve time.
     pub at: DateTime<Utc>,
+}
+
+/// Something that happened to an incident besides its transitions, for its timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub event: NoteEvent,
+    /// What a person reads beside it: which transition, which silences.
+    pub detail: String,
+    pub at: DateTime<Utc>,
+}
+
+/// What a [`Note`] records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteEvent {
+    /// A silence kept its notification back.
+    Silenced,
+    /// Nothing muted it any more: the notification held went out.
+    Unsilenced,
+}
+
+impl NoteEvent {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            NoteEvent::Silenced => "silenced",
+            NoteEvent::Unsilenced => "unsilenced",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [NoteEvent::Silenced, NoteEvent::Unsilenced]
+            .into_iter()
+            .find(|event| event.as_str() == text)
+    }
 }

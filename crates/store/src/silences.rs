@@ -16,7 +16,7 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::columns::{optional_time, parse_time, parse_transition, time};
 use crate::merge::{enqueue, find};
-use crate::{Backend, Muted, SqlStore, StoreError, Taken};
+use crate::{Backend, Muted, Note, NoteEvent, SqlStore, StoreError, Taken};
 
 /// Silences not yet expired that a store keeps, at most: every instance holds them all in
 /// memory and matches each notification against them.
@@ -56,6 +56,26 @@ impl SqlStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    pub(crate) async fn notes_in(&self, id: &str) -> Result<Vec<Note>, StoreError> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT event, detail, at FROM notes WHERE incident_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(event, detail, at)| {
+                Ok(Note {
+                    event: NoteEvent::parse(&event).ok_or_else(|| {
+                        StoreError::corrupt(id, format_args!("unknown note {event:?}"))
+                    })?,
+                    detail,
+                    at: parse_time(id, &at)?,
+                })
+            })
+            .collect()
     }
 
     pub(crate) async fn mark_matched_in(
@@ -213,6 +233,8 @@ impl SqlStore {
                     incident,
                 };
                 enqueue(&mut tx, &event).await?;
+                let detail = format!("notifying the {} held back", transition.as_str());
+                note(&mut tx, &id, NoteEvent::Unsilenced, &detail, now).await?;
                 released.push(event);
             }
         }
@@ -275,7 +297,31 @@ async fn hold(
         .bind(time(now))
         .execute(&mut **tx)
         .await?;
+    let detail = format!(
+        "{} held back by silence {}",
+        event.transition.as_str(),
+        silences.join(", ")
+    );
+    note(tx, &event.incident.id, NoteEvent::Silenced, &detail, now).await?;
     mark_matched(tx, silences, now).await
+}
+
+/// Adds to an incident's timeline.
+async fn note(
+    tx: &mut Transaction<'_, Any>,
+    incident_id: &str,
+    event: NoteEvent,
+    detail: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO notes (incident_id, event, detail, at) VALUES ($1, $2, $3, $4)")
+        .bind(incident_id)
+        .bind(event.as_str())
+        .bind(detail)
+        .bind(time(at))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Records that these silences matched an incident, the first time they do.

@@ -20,7 +20,7 @@ use crate::columns::{
 };
 use crate::merge::{Writing, merge_in, take_turn};
 use crate::{
-    Backend, Batch, Consumed, Contribution, IncidentFilter, Muted, Pruned, Retention, Store,
+    Backend, Batch, Consumed, Contribution, IncidentFilter, Muted, Note, Pruned, Retention, Store,
     StoreError, Taken, Totals, TransitionRecord,
 };
 
@@ -247,6 +247,10 @@ impl Store for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn notes(&self, id: &str) -> Result<Vec<Note>, StoreError> {
+        self.notes_in(id).await
     }
 
     async fn acknowledge(&self, id: &str, at: DateTime<Utc>) -> Result<Incident, StoreError> {

@@ -3,7 +3,7 @@
 use std::io::{self, IsTerminal, Write};
 
 use ic_core::incident::{Incident, IncidentStatus};
-use ic_store::{IncidentFilter, Store, StoreError, TransitionRecord};
+use ic_store::{IncidentFilter, Store, StoreError};
 
 use crate::cli::{IncidentsArgs, IncidentsCommand, ShowFormat, StatusFilter};
 use crate::config::FileConfig;
@@ -26,7 +26,7 @@ pub async fn run(args: IncidentsArgs, file: &FileConfig) -> anyhow::Result<()> {
                 }
                 other => other?,
             };
-            let timeline = store.transitions(id).await?;
+            let timeline = crate::timeline::Recorded::read(&store, id).await?;
             let format = match format {
                 Some(format) => *format,
                 None if args.json => ShowFormat::Json,
@@ -66,13 +66,13 @@ pub async fn run(args: IncidentsArgs, file: &FileConfig) -> anyhow::Result<()> {
     }
 }
 
-/// What the incident went through, with times: its recorded transitions and its
+/// What the incident went through, with times: its recorded transitions and notes, and its
 /// acknowledgement.
-fn render_timeline(incident: &Incident, timeline: &[TransitionRecord]) -> String {
+fn render_timeline(incident: &Incident, timeline: &crate::timeline::Recorded) -> String {
     let mut text = String::from("  Timeline:\n");
     for entry in crate::timeline::of(incident, timeline) {
         let at = postmortem::time(entry.at);
-        text.push_str(&format!("    {at}  {}\n", entry.event));
+        text.push_str(&format!("    {at}  {}\n", printable(&entry.text())));
     }
     text
 }

@@ -165,6 +165,9 @@ fn incident_json(incident: &Incident, budget: &Budget) -> Value {
     put("opened_at", time(incident.opened_at).into());
     put("last_seen", time(incident.last_seen).into());
     put("resolved_at", incident.resolved_at.map(time).into());
+    if incident.resolved_at.is_some() {
+        put("duration_secs", incident.duration().as_secs().into());
+    }
     put("acknowledged_at", incident.acknowledged_at.map(time).into());
     put("windows", incident.windows.into());
     put("lines", incident.lines.into());
@@ -250,8 +253,15 @@ fn slack(kind: NotifyEvent, incident: &Incident, budget: &Budget) -> Value {
     };
     let service = mrkdwn(&incident.root_cause.service, ID_CHARS);
     let title = mrkdwn(&incident.title, budget.text);
+    let lasted = match kind {
+        NotifyEvent::Resolved => format!(
+            " after {}",
+            crate::output::duration_text(incident.duration().as_secs())
+        ),
+        _ => String::new(),
+    };
     let text = format!(
-        "[{}] Incident {}: {title} (root cause: {service})",
+        "[{}] Incident {}{lasted}: {title} (root cause: {service})",
         incident.severity,
         kind.as_str(),
     );

@@ -86,6 +86,18 @@ fn slack_body_has_text_and_escaped_blocks() {
 }
 
 #[test]
+fn a_resolve_says_how_long_the_incident_lasted() {
+    let mut resolved = event(Transition::Resolved);
+    resolved.incident.resolved_at =
+        Some(resolved.incident.opened_at + chrono::TimeDelta::seconds(750));
+    assert_eq!(sent(GENERIC, &resolved)["incident"]["duration_secs"], 750);
+    let text = sent(SLACK, &resolved)["text"].as_str().unwrap().to_owned();
+    assert!(text.contains("resolved after 12 min 30 s"), "{text}");
+    let opened = sent(GENERIC, &event(Transition::Opened));
+    assert!(opened["incident"].get("duration_secs").is_none());
+}
+
+#[test]
 fn pagerduty_triggers_and_resolves_by_fingerprint() {
     for transition in [
         Transition::Opened,

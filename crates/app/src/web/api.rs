@@ -129,8 +129,8 @@ pub async fn get_incident(
     Path(id): Path<String>,
 ) -> Result<Json<Shown>, ApiError> {
     let incident = state.store.get(&id).await?;
-    let records = state.store.transitions(&id).await?;
-    let timeline = crate::timeline::of(&incident, &records);
+    let recorded = crate::timeline::Recorded::read(state.store.as_ref(), &id).await?;
+    let timeline = crate::timeline::of(&incident, &recorded);
     Ok(Json(Shown { incident, timeline }))
 }
 

@@ -73,6 +73,16 @@ pub struct Incident {
     pub analyzer: String,
 }
 
+impl Incident {
+    /// How long it lasted: from its opening to its resolve, or to now for one still open
+    /// (its last line).
+    pub fn duration(&self) -> std::time::Duration {
+        (self.resolved_at.unwrap_or(self.last_seen) - self.opened_at)
+            .to_std()
+            .unwrap_or_default()
+    }
+}
+
 fn builtin() -> String {
     crate::analyze::BUILTIN.to_owned()
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use ic_core::Severity;
 use ic_core::incident::{Incident, Transition};
 use ic_core::silence::{Silence, SilenceSpec};
-use ic_store::{MAX_SILENCES, SqlStore, Store, StoreError};
+use ic_store::{MAX_SILENCES, NoteEvent, SqlStore, Store, StoreError};
 
 use crate::{TestDb, event, incident, t};
 
@@ -214,6 +214,32 @@ async fn held_notification_story(db: &TestDb) {
             .unwrap()
             .is_empty()
     );
+
+    let notes: Vec<(NoteEvent, String)> = store
+        .notes("i-db")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| (n.event, n.detail))
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            (
+                NoteEvent::Silenced,
+                "opened held back by silence s".to_owned()
+            ),
+            (
+                NoteEvent::Silenced,
+                "escalated held back by silence s".to_owned()
+            ),
+            (
+                NoteEvent::Unsilenced,
+                "notifying the opened held back".to_owned()
+            ),
+        ]
+    );
+    assert!(store.notes("i-api").await.unwrap().is_empty());
 
     // Heard of: its resolve is sent even under a silence, so the page upstream closes.
     store.resolve("i-db", t(200)).await.unwrap();

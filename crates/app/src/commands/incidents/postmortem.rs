@@ -8,28 +8,24 @@
 
 use chrono::{DateTime, Utc};
 use ic_core::incident::Incident;
-use ic_store::TransitionRecord;
 
-use crate::output::printable;
+use crate::output::{duration_text, printable};
 use crate::timeline;
 
 /// The incident as a Markdown document.
-pub fn render(incident: &Incident, records: &[TransitionRecord]) -> String {
+pub fn render(incident: &Incident, recorded: &timeline::Recorded) -> String {
     let mut doc = format!(
         "# Incident {}: {}\n\n",
         escape(&incident.id),
         escape(&incident.title)
     );
     let ended = incident.resolved_at;
-    let duration = (ended.unwrap_or(incident.last_seen) - incident.opened_at)
-        .to_std()
-        .unwrap_or_default();
     let rows = [
         ("Severity", format!("{:?}", incident.severity)),
         ("Status", format!("{:?}", incident.status).to_lowercase()),
         ("Started", time(incident.opened_at)),
         ("Ended", ended.map_or_else(|| "ongoing".to_owned(), time)),
-        ("Duration", duration_text(duration.as_secs())),
+        ("Duration", duration_text(incident.duration().as_secs())),
         ("Root cause", escape(&incident.root_cause.service)),
         (
             "Impacted services",
@@ -49,8 +45,12 @@ pub fn render(incident: &Incident, records: &[TransitionRecord]) -> String {
         code_span(&incident.root_cause.template),
         escape(&incident.summary)
     ));
-    for entry in timeline::of(incident, records) {
-        doc.push_str(&format!("| {} | {} |\n", time(entry.at), entry.event));
+    for entry in timeline::of(incident, recorded) {
+        doc.push_str(&format!(
+            "| {} | {} |\n",
+            time(entry.at),
+            escape(&entry.text())
+        ));
     }
     doc.push_str("\n## Evidence\n");
     for evidence in &incident.templates {
@@ -78,16 +78,6 @@ pub fn render(incident: &Incident, records: &[TransitionRecord]) -> String {
 /// A time as every part of `incidents show` prints it.
 pub(super) fn time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
-
-/// `1 h 2 min 5 s`, `3 min 0 s`, `42 s`.
-fn duration_text(seconds: u64) -> String {
-    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
-    match (h, m) {
-        (0, 0) => format!("{s} s"),
-        (0, _) => format!("{m} min {s} s"),
-        _ => format!("{h} h {m} min {s} s"),
-    }
 }
 
 /// Text for a Markdown paragraph or table cell: on one line, its punctuation escaped.
@@ -145,12 +135,5 @@ mod tests {
         assert!(block.starts_with("````text\n"), "{block}");
         assert!(block.ends_with("\n````\n"), "{block}");
         assert!(!block.contains('\u{1b}'), "{block}");
-    }
-
-    #[test]
-    fn durations_read_as_people_say_them() {
-        assert_eq!(duration_text(42), "42 s");
-        assert_eq!(duration_text(750), "12 min 30 s");
-        assert_eq!(duration_text(3725), "1 h 2 min 5 s");
     }
 }

@@ -1,0 +1,11 @@
+-- What happened to an incident besides its transitions, for its timeline: a silence kept its
+-- notification back (silenced), or let it go when nothing muted the incident any more
+-- (unsilenced). Written in the transaction that did it; deleted with the incident.
+CREATE TABLE notes (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    incident_id TEXT NOT NULL REFERENCES incidents (id) ON DELETE CASCADE,
+    event TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    at TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX notes_incident ON notes (incident_id, seq);
