@@ -18,6 +18,13 @@ pub struct Entry {
     pub detail: Option<String>,
 }
 
+/// `Warning → Critical`: the severity of the last transition before `record`, and its own.
+fn escalation(before: &[TransitionRecord], record: &TransitionRecord) -> Option<String> {
+    let to = record.severity?;
+    let from = before.iter().rev().find_map(|r| r.severity)?;
+    Some(format!("{from} → {to}"))
+}
+
 impl Entry {
     /// `opened`, or `silenced: opened held back by silence …`.
     pub fn text(&self) -> String {
@@ -50,7 +57,8 @@ pub fn of(incident: &Incident, recorded: &Recorded) -> Vec<Entry> {
     let records = &recorded.transitions;
     let mut entries: Vec<Entry> = records
         .iter()
-        .map(|record| Entry {
+        .enumerate()
+        .map(|(i, record)| Entry {
             at: record.at,
             event: match record.transition {
                 Transition::Opened => "opened",
@@ -59,7 +67,9 @@ pub fn of(incident: &Incident, recorded: &Recorded) -> Vec<Entry> {
                 Transition::Resolved => "resolved",
                 Transition::Updated => "updated",
             },
-            detail: None,
+            detail: (record.transition == Transition::Escalated)
+                .then(|| escalation(&records[..i], record))
+                .flatten(),
         })
         .chain(recorded.notes.iter().map(|note| Entry {
             at: note.at,
@@ -76,4 +86,51 @@ pub fn of(incident: &Incident, recorded: &Recorded) -> Vec<Entry> {
     }
     entries.sort_by_key(|entry| entry.at);
     entries
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+    use ic_core::Severity;
+    use ic_core::testing::{epoch, incident};
+    use ic_store::NoteEvent;
+
+    use super::*;
+
+    fn record(transition: Transition, seconds: i64, severity: Severity) -> TransitionRecord {
+        TransitionRecord {
+            transition,
+            at: epoch() + TimeDelta::seconds(seconds),
+            severity: Some(severity),
+        }
+    }
+
+    #[test]
+    fn tells_what_an_escalation_went_from_and_to_among_the_notes() {
+        let mut db = incident("i", "db", Severity::Critical);
+        db.acknowledged_at = Some(epoch() + TimeDelta::seconds(30));
+        let recorded = Recorded {
+            transitions: vec![
+                record(Transition::Opened, 0, Severity::Warning),
+                record(Transition::Escalated, 20, Severity::Critical),
+                record(Transition::Resolved, 60, Severity::Critical),
+            ],
+            notes: vec![Note {
+                event: NoteEvent::Silenced,
+                detail: "opened held back by silence s".into(),
+                at: epoch() + TimeDelta::seconds(1),
+            }],
+        };
+        let told: Vec<String> = of(&db, &recorded).iter().map(Entry::text).collect();
+        assert_eq!(
+            told,
+            [
+                "opened",
+                "silenced: opened held back by silence s",
+                "escalated: Warning → Critical",
+                "acknowledged",
+                "resolved"
+            ]
+        );
+    }
 }

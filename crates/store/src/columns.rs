@@ -48,6 +48,13 @@ pub(crate) fn severity_rank(severity: Severity) -> i64 {
     }
 }
 
+/// The severity of a rank that [`severity_rank`] wrote.
+pub(crate) fn severity_of_rank(rank: i64) -> Option<Severity> {
+    [Severity::Info, Severity::Warning, Severity::Critical]
+        .into_iter()
+        .find(|severity| severity_rank(*severity) == rank)
+}
+
 /// The incident of a row selected with [`select_incidents`].
 pub(crate) fn incident_from_row(row: &AnyRow) -> Result<Incident, StoreError> {
     let id: String = row.try_get("id")?;
@@ -133,6 +140,14 @@ mod tests {
         for (at, text) in times.iter().zip(&stored) {
             assert_eq!(parse_time("x", text).unwrap(), *at);
         }
+    }
+
+    #[test]
+    fn severity_ranks_read_back() {
+        for severity in [Severity::Info, Severity::Warning, Severity::Critical] {
+            assert_eq!(severity_of_rank(severity_rank(severity)), Some(severity));
+        }
+        assert_eq!(severity_of_rank(7), None);
     }
 
     #[test]

@@ -345,6 +345,8 @@ pub struct TransitionRecord {
     /// When it happened: the opening time, the last report's time for an escalation or a
     /// reopening, the resolve time.
     pub at: DateTime<Utc>,
+    /// The incident's severity then (`None` for a transition recorded before it was kept).
+    pub severity: Option<Severity>,
 }
 
 /// Something that happened to an incident besides its transitions, for its timeline.

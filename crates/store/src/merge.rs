@@ -74,10 +74,10 @@ impl SqlStore {
         id: &str,
         at: DateTime<Utc>,
     ) -> Result<IncidentEvent, StoreError> {
-        record_transition(tx, id, Transition::Resolved, at).await?;
         let incident = find(tx, select_incidents!("WHERE id = $1"), id)
             .await?
             .ok_or_else(|| StoreError::NotFound { id: id.to_owned() })?;
+        record_transition(tx, &incident, Transition::Resolved, at).await?;
         let event = IncidentEvent {
             transition: Transition::Resolved,
             incident,
@@ -140,7 +140,7 @@ pub(crate) async fn merge_in(
     };
     write_incident(tx, &stored, write).await?;
     if let Some(at) = transition_time(transition, &stored) {
-        record_transition(tx, &stored.id, transition, at).await?;
+        record_transition(tx, &stored, transition, at).await?;
     }
     let merged = IncidentEvent {
         transition,

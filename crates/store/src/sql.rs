@@ -16,7 +16,7 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 
 use crate::columns::{
     incident_from_row, optional_time, parse_time, parse_transition, select_incidents,
-    severity_rank, time, transition_time,
+    severity_of_rank, severity_rank, time, transition_time,
 };
 use crate::merge::{Writing, merge_in, take_turn};
 use crate::{
@@ -85,7 +85,7 @@ impl Store for SqlStore {
         let mut tx = self.pool.begin().await?;
         write_incident(&mut tx, incident, Write::Replace).await?;
         if let Some(at) = transition_time(event.transition, incident) {
-            record_transition(&mut tx, &incident.id, event.transition, at).await?;
+            record_transition(&mut tx, incident, event.transition, at).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -234,7 +234,7 @@ impl Store for SqlStore {
 
     async fn transitions(&self, id: &str) -> Result<Vec<TransitionRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT transition, at FROM transitions WHERE incident_id = $1 ORDER BY seq",
+            "SELECT transition, at, severity FROM transitions WHERE incident_id = $1 ORDER BY seq",
         )
         .bind(id)
         .fetch_all(&self.pool)
@@ -244,6 +244,9 @@ impl Store for SqlStore {
                 Ok(TransitionRecord {
                     transition: parse_transition(id, &row.try_get::<String, _>("transition")?)?,
                     at: parse_time(id, &row.try_get::<String, _>("at")?)?,
+                    severity: row
+                        .try_get::<Option<i64>, _>("severity")?
+                        .and_then(severity_of_rank),
                 })
             })
             .collect()
@@ -527,18 +530,22 @@ pub(crate) async fn write_incident(
     Ok(())
 }
 
+/// Records what `incident` went through at `at`, with its severity then.
 pub(crate) async fn record_transition(
     tx: &mut Transaction<'_, Any>,
-    id: &str,
+    incident: &Incident,
     transition: Transition,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO transitions (incident_id, transition, at) VALUES ($1, $2, $3)")
-        .bind(id)
-        .bind(transition.as_str())
-        .bind(time(at))
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO transitions (incident_id, transition, at, severity) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&incident.id)
+    .bind(transition.as_str())
+    .bind(time(at))
+    .bind(severity_rank(incident.severity))
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -9,3 +9,7 @@ CREATE TABLE notes (
     at TEXT COLLATE "C" NOT NULL
 );
 CREATE INDEX notes_incident ON notes (incident_id, seq);
+
+-- The incident's severity at each transition (a rank, as in incidents), so that a timeline
+-- says what an escalation went from and to; NULL for rows written before it was kept.
+ALTER TABLE transitions ADD COLUMN severity BIGINT;

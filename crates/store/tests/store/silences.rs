@@ -247,6 +247,22 @@ async fn held_notification_story(db: &TestDb) {
         sent(&store, true).await,
         [("i-db".to_owned(), Transition::Resolved, Severity::Critical)]
     );
+    // Each transition keeps the severity it was made at, for the timeline's escalation.
+    let severities: Vec<(Transition, Option<Severity>)> = store
+        .transitions("i-db")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.transition, r.severity))
+        .collect();
+    assert_eq!(
+        severities,
+        [
+            (Transition::Opened, Some(Severity::Warning)),
+            (Transition::Escalated, Some(Severity::Critical)),
+            (Transition::Resolved, Some(Severity::Critical)),
+        ]
+    );
     store.close().await;
 }
 

@@ -353,7 +353,7 @@ async fn transitions(store: &dyn Store, id: &str) -> Vec<(Transition, DateTime<U
     let records = store.transitions(id).await.expect("transitions");
     records
         .into_iter()
-        .map(|TransitionRecord { transition, at }| (transition, at))
+        .map(|TransitionRecord { transition, at, .. }| (transition, at))
         .collect()
 }
 
