@@ -483,7 +483,9 @@ function cardActions(card, incident, evidenceOpen) {
 }
 
 async function act(path) {
-  const incident = await attempt(() => api('POST', path));
+  // The name the Silence form remembers says who acknowledged or resolved, in the timeline.
+  const by = localStorage.getItem(AUTHOR_KEY);
+  const incident = await attempt(() => api('POST', path, by ? { by } : undefined));
   if (incident) upsertIncident(incident);
 }
 

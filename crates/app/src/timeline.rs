@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use ic_core::incident::{Incident, Transition};
-use ic_store::{Note, TransitionRecord};
+use ic_store::{Note, NoteEvent, TransitionRecord};
 use serde::Serialize;
 
 /// One thing that happened to an incident.
@@ -23,6 +23,39 @@ fn escalation(before: &[TransitionRecord], record: &TransitionRecord) -> Option<
     let to = record.severity?;
     let from = before.iter().rev().find_map(|r| r.severity)?;
     Some(format!("{from} → {to}"))
+}
+
+/// Adds the notes to the transitions' entries: silences as entries of their own; who
+/// acknowledged, and a resolve by hand, said on the entry they are about.
+fn attach_notes(entries: &mut Vec<Entry>, mut acknowledged: Option<Entry>, notes: &[Note]) {
+    let said = |note: &Note| Some(note.detail.clone()).filter(|detail| !detail.is_empty());
+    for note in notes {
+        match note.event {
+            // Who acknowledged, or resolved by hand: said on the entry it is about.
+            NoteEvent::Acknowledged => {
+                if let Some(entry) = acknowledged.as_mut() {
+                    entry.detail = said(note);
+                }
+            }
+            NoteEvent::ResolvedByHand => {
+                let resolve = entries
+                    .iter_mut()
+                    .find(|e| e.event == "resolved" && e.at == note.at);
+                if let Some(entry) = resolve {
+                    entry.detail = Some(match said(note) {
+                        Some(who) => format!("by hand, {who}"),
+                        None => "by hand".to_owned(),
+                    });
+                }
+            }
+            NoteEvent::Silenced | NoteEvent::Unsilenced => entries.push(Entry {
+                at: note.at,
+                event: note.event.as_str(),
+                detail: said(note),
+            }),
+        }
+    }
+    entries.extend(acknowledged);
 }
 
 impl Entry {
@@ -71,19 +104,13 @@ pub fn of(incident: &Incident, recorded: &Recorded) -> Vec<Entry> {
                 .then(|| escalation(&records[..i], record))
                 .flatten(),
         })
-        .chain(recorded.notes.iter().map(|note| Entry {
-            at: note.at,
-            event: note.event.as_str(),
-            detail: Some(note.detail.clone()),
-        }))
         .collect();
-    if let Some(at) = incident.acknowledged_at {
-        entries.push(Entry {
-            at,
-            event: "acknowledged",
-            detail: None,
-        });
-    }
+    let acknowledged = incident.acknowledged_at.map(|at| Entry {
+        at,
+        event: "acknowledged",
+        detail: None,
+    });
+    attach_notes(&mut entries, acknowledged, &recorded.notes);
     entries.sort_by_key(|entry| entry.at);
     entries
 }
@@ -93,7 +120,6 @@ mod tests {
     use chrono::TimeDelta;
     use ic_core::Severity;
     use ic_core::testing::{epoch, incident};
-    use ic_store::NoteEvent;
 
     use super::*;
 
@@ -115,11 +141,23 @@ mod tests {
                 record(Transition::Escalated, 20, Severity::Critical),
                 record(Transition::Resolved, 60, Severity::Critical),
             ],
-            notes: vec![Note {
-                event: NoteEvent::Silenced,
-                detail: "opened held back by silence s".into(),
-                at: epoch() + TimeDelta::seconds(1),
-            }],
+            notes: vec![
+                Note {
+                    event: NoteEvent::Silenced,
+                    detail: "opened held back by silence s".into(),
+                    at: epoch() + TimeDelta::seconds(1),
+                },
+                Note {
+                    event: NoteEvent::Acknowledged,
+                    detail: "by ana".into(),
+                    at: epoch() + TimeDelta::seconds(30),
+                },
+                Note {
+                    event: NoteEvent::ResolvedByHand,
+                    detail: String::new(),
+                    at: epoch() + TimeDelta::seconds(60),
+                },
+            ],
         };
         let told: Vec<String> = of(&db, &recorded).iter().map(Entry::text).collect();
         assert_eq!(
@@ -128,8 +166,8 @@ mod tests {
                 "opened",
                 "silenced: opened held back by silence s",
                 "escalated: Warning → Critical",
-                "acknowledged",
-                "resolved"
+                "acknowledged: by ana",
+                "resolved: by hand"
             ]
         );
     }

@@ -148,14 +148,25 @@ pub trait Store: Send + Sync {
     /// What else happened to an incident (see [`Note`]), oldest first; empty for an unknown id.
     async fn notes(&self, id: &str) -> Result<Vec<Note>, StoreError>;
 
-    /// Marks the incident acknowledged at `at` (the first acknowledgement is kept) and returns
-    /// it; [`StoreError::NotFound`] for an unknown id.
-    async fn acknowledge(&self, id: &str, at: DateTime<Utc>) -> Result<Incident, StoreError>;
+    /// Marks the incident acknowledged at `at` by `by` (the first acknowledgement is kept, and
+    /// noted with its author) and returns it; [`StoreError::NotFound`] for an unknown id.
+    async fn acknowledge(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        by: Option<&str>,
+    ) -> Result<Incident, StoreError>;
 
-    /// Resolves an open incident by hand at `at`, records the transition (to the outbox too,
-    /// when the store is [`SqlStore::notifying`]), and returns the incident; an incident already resolved is returned unchanged. [`StoreError::NotFound`]
-    /// for an unknown id.
-    async fn resolve(&self, id: &str, at: DateTime<Utc>) -> Result<Incident, StoreError>;
+    /// Resolves an open incident by hand at `at`, by `by`: records the transition (to the
+    /// outbox too, when the store is [`SqlStore::notifying`]) and a note that says who, and
+    /// returns the incident; an incident already resolved is returned unchanged.
+    /// [`StoreError::NotFound`] for an unknown id.
+    async fn resolve(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        by: Option<&str>,
+    ) -> Result<Incident, StoreError>;
 
     /// Deletes what is older than `retention` at `now` (the wall clock) and says how much:
     /// resolved incidents, with their transitions, last written before `now -
@@ -365,6 +376,10 @@ pub enum NoteEvent {
     Silenced,
     /// Nothing muted it any more: the notification held went out.
     Unsilenced,
+    /// Its first acknowledgement, with who made it.
+    Acknowledged,
+    /// Resolved by hand rather than by the quiet timer, with who did it.
+    ResolvedByHand,
 }
 
 impl NoteEvent {
@@ -372,12 +387,19 @@ impl NoteEvent {
         match self {
             NoteEvent::Silenced => "silenced",
             NoteEvent::Unsilenced => "unsilenced",
+            NoteEvent::Acknowledged => "acknowledged",
+            NoteEvent::ResolvedByHand => "resolved by hand",
         }
     }
 
     fn parse(text: &str) -> Option<Self> {
-        [NoteEvent::Silenced, NoteEvent::Unsilenced]
-            .into_iter()
-            .find(|event| event.as_str() == text)
+        [
+            NoteEvent::Silenced,
+            NoteEvent::Unsilenced,
+            NoteEvent::Acknowledged,
+            NoteEvent::ResolvedByHand,
+        ]
+        .into_iter()
+        .find(|event| event.as_str() == text)
     }
 }

@@ -307,7 +307,7 @@ async fn hold(
 }
 
 /// Adds to an incident's timeline.
-async fn note(
+pub(crate) async fn note(
     tx: &mut Transaction<'_, Any>,
     incident_id: &str,
     event: NoteEvent,

@@ -19,9 +19,10 @@ use crate::columns::{
     severity_of_rank, severity_rank, time, transition_time,
 };
 use crate::merge::{Writing, merge_in, take_turn};
+use crate::silences::note;
 use crate::{
-    Backend, Batch, Consumed, Contribution, IncidentFilter, Muted, Note, Pruned, Retention, Store,
-    StoreError, Taken, Totals, TransitionRecord,
+    Backend, Batch, Consumed, Contribution, IncidentFilter, Muted, Note, NoteEvent, Pruned,
+    Retention, Store, StoreError, Taken, Totals, TransitionRecord,
 };
 
 /// How often a merge that lost the race to open an incident tries again (it then finds it).
@@ -256,20 +257,35 @@ impl Store for SqlStore {
         self.notes_in(id).await
     }
 
-    async fn acknowledge(&self, id: &str, at: DateTime<Utc>) -> Result<Incident, StoreError> {
-        sqlx::query(
-            "UPDATE incidents SET acknowledged_at = COALESCE(acknowledged_at, $2), updated_at = $3
-             WHERE id = $1",
+    async fn acknowledge(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        by: Option<&str>,
+    ) -> Result<Incident, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let first = sqlx::query(
+            "UPDATE incidents SET acknowledged_at = $2, updated_at = $3
+             WHERE id = $1 AND acknowledged_at IS NULL",
         )
         .bind(id)
         .bind(time(at))
         .bind(time(Utc::now()))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if first.rows_affected() > 0 {
+            note(&mut tx, id, NoteEvent::Acknowledged, &by_whom(by), at).await?;
+        }
+        tx.commit().await?;
         self.get(id).await
     }
 
-    async fn resolve(&self, id: &str, at: DateTime<Utc>) -> Result<Incident, StoreError> {
+    async fn resolve(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        by: Option<&str>,
+    ) -> Result<Incident, StoreError> {
         let mut tx = self.pool.begin().await?;
         let resolved = sqlx::query(
             "UPDATE incidents SET status = 'resolved', resolved_at = $2, updated_at = $3
@@ -282,6 +298,7 @@ impl Store for SqlStore {
         .await?;
         if resolved.rows_affected() > 0 {
             self.announce_resolved(&mut tx, id, at).await?;
+            note(&mut tx, id, NoteEvent::ResolvedByHand, &by_whom(by), at).await?;
         }
         tx.commit().await?;
         self.get(id).await
@@ -528,6 +545,11 @@ pub(crate) async fn write_incident(
         .await?;
     }
     Ok(())
+}
+
+/// A note's detail for what a person did: `by ana`, or nothing said when no name was given.
+fn by_whom(by: Option<&str>) -> String {
+    by.map_or_else(String::new, |name| format!("by {name}"))
 }
 
 /// Records what `incident` went through at `at`, with its severity then.

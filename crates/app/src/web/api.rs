@@ -134,11 +134,45 @@ pub async fn get_incident(
     Ok(Json(Shown { incident, timeline }))
 }
 
+/// Who acknowledges or resolves by hand, for the timeline: `{"by": "ana"}`, or no body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ByWhom {
+    by: Option<String>,
+}
+
+/// Longest name a person may give.
+const MAX_NAME_BYTES: usize = 256;
+
+impl ByWhom {
+    fn read(body: &[u8]) -> Result<Option<String>, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        let who: ByWhom = serde_json::from_slice(body).map_err(|err| {
+            ApiError::BadRequest(format!(
+                "the body: {err}; send {{\"by\": \"NAME\"}} or nothing"
+            ))
+        })?;
+        match who.by {
+            Some(name) if name.len() > MAX_NAME_BYTES => Err(ApiError::BadRequest(format!(
+                "\"by\" is longer than {MAX_NAME_BYTES} bytes"
+            ))),
+            by => Ok(by.filter(|name| !name.trim().is_empty())),
+        }
+    }
+}
+
 pub async fn acknowledge(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    body: axum::body::Bytes,
 ) -> Result<Json<Incident>, ApiError> {
-    let incident = state.store.acknowledge(&id, Utc::now()).await?;
+    let by = ByWhom::read(&body)?;
+    let incident = state
+        .store
+        .acknowledge(&id, Utc::now(), by.as_deref())
+        .await?;
     state.live.publish_incident(&IncidentEvent {
         transition: Transition::Updated,
         incident: incident.clone(),
@@ -151,8 +185,10 @@ pub async fn acknowledge(
 pub async fn resolve(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    body: axum::body::Bytes,
 ) -> Result<Json<Incident>, ApiError> {
-    let incident = state.store.resolve(&id, Utc::now()).await?;
+    let by = ByWhom::read(&body)?;
+    let incident = state.store.resolve(&id, Utc::now(), by.as_deref()).await?;
     let fingerprint = incident.fingerprint.clone();
     let _ = state
         .control

@@ -193,21 +193,39 @@ async fn incidents_are_listed_shown_acknowledged_and_resolved() {
     assert_eq!((status, one["id"].as_str()), (StatusCode::OK, Some("a")));
     assert_eq!(one["timeline"][0]["event"], "opened", "{one}");
 
-    let (status, _, acked) = call(&h.app, "POST", "/api/incidents/a/ack", "").await;
+    let (status, _, refused) =
+        call(&h.app, "POST", "/api/incidents/a/ack", r#"{"who": "ana"}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    let (status, _, acked) = call(&h.app, "POST", "/api/incidents/a/ack", r#"{"by": "ana"}"#).await;
     assert_eq!(status, StatusCode::OK);
     assert!(acked["acknowledged_at"].is_string());
     let (_, _, one) = call(&h.app, "GET", "/api/incidents/a", "").await;
-    let events: Vec<&str> = one["timeline"]
+    let events: Vec<(&str, &str)> = one["timeline"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["event"].as_str().unwrap())
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap(),
+                e["detail"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
-    assert_eq!(events, ["opened", "acknowledged"], "{one}");
+    assert_eq!(
+        events,
+        [("opened", ""), ("acknowledged", "by ana")],
+        "{one}"
+    );
 
     let (status, _, resolved) = call(&h.app, "POST", "/api/incidents/b/resolve", "").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(resolved["status"], "resolved");
+    let (_, _, two) = call(&h.app, "GET", "/api/incidents/b", "").await;
+    let last = two["timeline"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (&last["event"], &last["detail"]),
+        (&json!("resolved"), &json!("by hand"))
+    );
     match h.control.recv().await {
         Some(Control::Resolved { id, fingerprint }) => {
             assert_eq!((id.as_str(), fingerprint.as_str()), ("b", "fp-b"));

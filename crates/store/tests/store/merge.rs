@@ -256,7 +256,7 @@ async fn sqlite_a_copy_that_sees_the_end_sooner_leaves_the_resolve_to_the_other(
     assert_eq!(reopened.incident.lines, 350);
 
     // An operator resolves it: that is sent too.
-    store.resolve("a", t(600)).await.unwrap();
+    store.resolve("a", t(600), None).await.unwrap();
     let sent: Vec<Transition> = store
         .take_notifications(100, &crate::unmuted, chrono::Utc::now())
         .await

@@ -242,7 +242,7 @@ async fn held_notification_story(db: &TestDb) {
     assert!(store.notes("i-api").await.unwrap().is_empty());
 
     // Heard of: its resolve is sent even under a silence, so the page upstream closes.
-    store.resolve("i-db", t(200)).await.unwrap();
+    store.resolve("i-db", t(200), None).await.unwrap();
     assert_eq!(
         sent(&store, true).await,
         [("i-db".to_owned(), Transition::Resolved, Severity::Critical)]
@@ -281,7 +281,7 @@ async fn sqlite_an_incident_that_resolves_unheard_of_is_never_sent() {
         .await
         .unwrap();
     assert!(sent(&store, true).await.is_empty());
-    store.resolve("i-db", t(30)).await.unwrap();
+    store.resolve("i-db", t(30), None).await.unwrap();
     assert!(sent(&store, false).await.is_empty(), "nor its resolve");
     assert!(
         store

@@ -6,7 +6,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use ic_core::Severity;
 use ic_core::incident::{Incident, IncidentStatus, Transition};
-use ic_store::{Backend, IncidentFilter, Pruned, Retention, Store, StoreError, TransitionRecord};
+use ic_store::{
+    Backend, IncidentFilter, NoteEvent, Pruned, Retention, Store, StoreError, TransitionRecord,
+};
 
 use crate::{DAY, TestDb, event, incident, t};
 
@@ -183,19 +185,19 @@ async fn story(store: &dyn Store) {
     assert_eq!(restored, [a.clone(), b.clone()]);
 
     // An acknowledgement survives later saves, which do not carry it; the first one stays.
-    let acked = store.acknowledge("a", t(40)).await.unwrap();
+    let acked = store.acknowledge("a", t(40), Some("ana")).await.unwrap();
     assert_eq!(acked.acknowledged_at, Some(t(40)));
     a.last_seen = t(45);
     save(store, Transition::Updated, &a).await;
-    let acked = store.acknowledge("a", t(50)).await.unwrap();
+    let acked = store.acknowledge("a", t(50), Some("bob")).await.unwrap();
     a.acknowledged_at = Some(t(40));
     assert_eq!(acked, a);
     assert_eq!(store.get("a").await.unwrap(), a);
 
     // Unknown ids.
     assert_not_found(store.get("missing").await);
-    assert_not_found(store.acknowledge("missing", t(0)).await);
-    assert_not_found(store.resolve("missing", t(0)).await);
+    assert_not_found(store.acknowledge("missing", t(0), None).await);
+    assert_not_found(store.resolve("missing", t(0), None).await);
     assert!(transitions(store, "missing").await.is_empty());
 
     // One open incident per fingerprint: D, open with A's fingerprint, is refused and not
@@ -217,15 +219,30 @@ async fn story(store: &dyn Store) {
     save(store, Transition::Resolved, &e).await;
 
     // Resolving by hand; a second resolve changes nothing. Then D may open.
-    let resolved_a = store.resolve("a", t(100)).await.unwrap();
+    let resolved_a = store.resolve("a", t(100), Some("bob")).await.unwrap();
     resolved(&mut a, t(100));
     assert_eq!(resolved_a, a);
-    assert_eq!(store.resolve("a", t(999)).await.unwrap(), a);
+    assert_eq!(store.resolve("a", t(999), None).await.unwrap(), a);
     assert_eq!(
         transitions(store, "a").await.last(),
         Some(&(Transition::Resolved, t(100)))
     );
     assert_eq!(transitions(store, "a").await.len(), 3);
+    // Who acknowledged first and who resolved by hand are noted, once each.
+    let notes: Vec<(NoteEvent, String, DateTime<Utc>)> = store
+        .notes("a")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| (n.event, n.detail, n.at))
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            (NoteEvent::Acknowledged, "by ana".to_owned(), t(40)),
+            (NoteEvent::ResolvedByHand, "by bob".to_owned(), t(100)),
+        ]
+    );
     assert_eq!(store.open_by_fingerprint("fp-a").await.unwrap(), None);
     save(store, Transition::Opened, &d).await;
     assert_eq!(store.open_by_fingerprint("fp-a").await.unwrap(), Some(d));
