@@ -10,8 +10,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entry {
     pub at: DateTime<Utc>,
-    /// `opened`, `escalated`, `reopened`, `resolved`, `acknowledged`, `silenced` or
-    /// `unsilenced`.
+    /// `opened`, `escalated`, `reopened`, `resolved`, `acknowledged`, `silenced`,
+    /// `unsilenced` or `summarized` (an LLM wrote the title and summary).
     pub event: &'static str,
     /// What a person reads beside it, when there is more to say.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -25,7 +25,8 @@ fn escalation(before: &[TransitionRecord], record: &TransitionRecord) -> Option<
     Some(format!("{from} → {to}"))
 }
 
-/// Adds the notes to the transitions' entries: silences as entries of their own; who
+/// Adds the notes to the transitions' entries: silences and LLM summaries as entries of their
+/// own; who
 /// acknowledged, and a resolve by hand, said on the entry they are about.
 fn attach_notes(entries: &mut Vec<Entry>, mut acknowledged: Option<Entry>, notes: &[Note]) {
     let said = |note: &Note| Some(note.detail.clone()).filter(|detail| !detail.is_empty());
@@ -48,11 +49,13 @@ fn attach_notes(entries: &mut Vec<Entry>, mut acknowledged: Option<Entry>, notes
                     });
                 }
             }
-            NoteEvent::Silenced | NoteEvent::Unsilenced => entries.push(Entry {
-                at: note.at,
-                event: note.event.as_str(),
-                detail: said(note),
-            }),
+            NoteEvent::Silenced | NoteEvent::Unsilenced | NoteEvent::Summarized => {
+                entries.push(Entry {
+                    at: note.at,
+                    event: note.event.as_str(),
+                    detail: said(note),
+                })
+            }
         }
     }
     entries.extend(acknowledged);

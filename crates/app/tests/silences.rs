@@ -135,6 +135,15 @@ async fn postgres_a_silence_made_on_one_instance_mutes_the_other_until_it_is_exp
     assert_eq!(status, 200, "{body}");
     let id = parse(&body)["silenceID"].as_str().unwrap().to_owned();
     assert!(left.metrics().contains("ic_silences_active 1"));
+    // The other instance reads the silences at its next look at the outbox (every 5 s).
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !right.metrics().contains("ic_silences_active 1") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other instance never read it"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     // The other instance opens the incident; the silence holds its notification back.
     let (status, body) = right.post_ndjson(&storm(1000));
@@ -149,14 +158,16 @@ async fn postgres_a_silence_made_on_one_instance_mutes_the_other_until_it_is_exp
         1,
         "{silences:#}"
     );
-    assert!(
-        right
-            .metrics()
-            .contains("ic_notifications_suppressed_total{reason=\"silenced\"} 1")
-            || left
-                .metrics()
-                .contains("ic_notifications_suppressed_total{reason=\"silenced\"} 1")
-    );
+    // Whichever instance took the opening from the outbox held it back.
+    let held = "ic_notifications_suppressed_total{reason=\"silenced\"}";
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !(right.metrics().contains(held) || left.metrics().contains(held)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing was held back"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let told: Vec<Value> = posts.try_iter().collect();
     assert!(told.is_empty(), "{told:#?}");
 

@@ -380,6 +380,8 @@ pub enum NoteEvent {
     Acknowledged,
     /// Resolved by hand rather than by the quiet timer, with who did it.
     ResolvedByHand,
+    /// An LLM wrote its title and summary, with which one.
+    Summarized,
 }
 
 impl NoteEvent {
@@ -389,6 +391,7 @@ impl NoteEvent {
             NoteEvent::Unsilenced => "unsilenced",
             NoteEvent::Acknowledged => "acknowledged",
             NoteEvent::ResolvedByHand => "resolved by hand",
+            NoteEvent::Summarized => "summarized",
         }
     }
 
@@ -398,6 +401,7 @@ impl NoteEvent {
             NoteEvent::Unsilenced,
             NoteEvent::Acknowledged,
             NoteEvent::ResolvedByHand,
+            NoteEvent::Summarized,
         ]
         .into_iter()
         .find(|event| event.as_str() == text)

@@ -7,8 +7,9 @@ use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition, mer
 use sqlx::{Any, Transaction};
 
 use crate::columns::{incident_from_row, select_incidents, time, transition_time};
+use crate::silences::note;
 use crate::sql::{Write, record_transition, write_incident};
-use crate::{Backend, Contribution, SqlStore, StoreError};
+use crate::{Backend, Contribution, NoteEvent, SqlStore, StoreError};
 
 /// How a store writes: what a merge needs to know besides its transaction.
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +132,8 @@ pub(crate) async fn merge_in(
         &local.fingerprint,
     )
     .await?;
+    // Who wrote the title and summary until now: an LLM's arriving is in the timeline.
+    let written_by = open.as_ref().map(|stored| stored.analyzer.clone());
     let (transition, stored, write) = match open {
         Some(stored) => {
             let (transition, stored) = add_to_open(stored, contribution);
@@ -141,6 +144,23 @@ pub(crate) async fn merge_in(
     write_incident(tx, &stored, write).await?;
     if let Some(at) = transition_time(transition, &stored) {
         record_transition(tx, &stored, transition, at).await?;
+    }
+    let before = match transition {
+        Transition::Opened => Some(ic_core::analyze::BUILTIN),
+        _ => written_by.as_deref(),
+    };
+    if before.is_some_and(|before| before != stored.analyzer)
+        && stored.analyzer != ic_core::analyze::BUILTIN
+    {
+        let detail = format!("by {}", stored.analyzer);
+        note(
+            tx,
+            &stored.id,
+            NoteEvent::Summarized,
+            &detail,
+            stored.last_seen,
+        )
+        .await?;
     }
     let merged = IncidentEvent {
         transition,

@@ -125,3 +125,15 @@ pub fn event(transition: Transition, incident: &Incident) -> IncidentEvent {
 pub fn unmuted(_: &Incident) -> Vec<String> {
     Vec::new()
 }
+
+/// What the store noted of an incident: event, detail and time, oldest first.
+pub async fn notes(
+    store: &dyn ic_store::Store,
+    id: &str,
+) -> Vec<(ic_store::NoteEvent, String, DateTime<Utc>)> {
+    let notes = store.notes(id).await.expect("notes");
+    notes
+        .into_iter()
+        .map(|n| (n.event, n.detail, n.at))
+        .collect()
+}

@@ -355,3 +355,54 @@ async fn abandoned_incidents_are_resolved(db: &TestDb) {
     assert_eq!(sent[0].incident.id, "left");
     store.close().await;
 }
+
+#[tokio::test]
+async fn sqlite_an_llm_summary_arriving_is_noted_once() {
+    llm_summary_is_noted(&TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+async fn postgres_an_llm_summary_arriving_is_noted_once() {
+    llm_summary_is_noted(&TestDb::postgres().await).await;
+}
+
+async fn llm_summary_is_noted(db: &TestDb) {
+    let store = ic_store::open(&db.url).await.unwrap();
+    let opened = incident("a", "fp", "db", &[], Severity::Warning, t(0));
+    let merge = |copy: Incident, since: Option<Incident>| {
+        let store = store.clone();
+        async move {
+            let since = since.as_ref().map(|copy| Since {
+                stored_id: "a",
+                copy,
+            });
+            store
+                .merge(&Contribution {
+                    event: &event(Transition::Updated, &copy),
+                    since,
+                    max_templates: 20,
+                })
+                .await
+                .unwrap()
+        }
+    };
+    merge(opened.clone(), None).await;
+    let mut summarized = opened.clone();
+    summarized.analyzer = "openai:gpt-4o-mini".into();
+    summarized.summary = "The pool is exhausted.".into();
+    summarized.last_seen = t(20);
+    merge(summarized.clone(), Some(opened.clone())).await;
+    let mut later = summarized.clone();
+    later.last_seen = t(30);
+    merge(later, Some(summarized)).await;
+    let notes = crate::notes(&store, "a").await;
+    assert_eq!(
+        notes,
+        [(
+            ic_store::NoteEvent::Summarized,
+            "by openai:gpt-4o-mini".to_owned(),
+            t(20)
+        )]
+    );
+    store.close().await;
+}

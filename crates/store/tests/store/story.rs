@@ -229,13 +229,7 @@ async fn story(store: &dyn Store) {
     );
     assert_eq!(transitions(store, "a").await.len(), 3);
     // Who acknowledged first and who resolved by hand are noted, once each.
-    let notes: Vec<(NoteEvent, String, DateTime<Utc>)> = store
-        .notes("a")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|n| (n.event, n.detail, n.at))
-        .collect();
+    let notes = crate::notes(store, "a").await;
     assert_eq!(
         notes,
         [
