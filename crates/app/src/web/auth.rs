@@ -3,9 +3,6 @@
 //! the demo's switches, acknowledging and resolving incidents, making and expiring silences.
 //! Reading stays open, as the dashboard's views only read.
 
-use std::fmt;
-use std::sync::Arc;
-
 use axum::extract::{Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
@@ -13,35 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
 use super::ingest::{Reason, count_rejected_request};
-
-/// A secret that never prints: `Debug` and `Display` show `**REDACTED**`.
-#[derive(Clone)]
-pub struct Secret(Arc<str>);
-
-impl Secret {
-    pub fn new(text: impl Into<Arc<str>>) -> Self {
-        Self(text.into())
-    }
-
-    /// Compares in time independent of where the texts differ, so the answer's timing does
-    /// not tell an attacker how much of a guess was right.
-    fn matches(&self, other: &[u8]) -> bool {
-        let mine = self.0.as_bytes();
-        mine.len() == other.len() && mine.iter().zip(other).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("**REDACTED**")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("**REDACTED**")
-    }
-}
+use crate::secret::SecretString;
 
 /// Whether a request feeds or steers the server, and so needs the token.
 pub fn is_protected(method: &Method) -> bool {
@@ -51,7 +20,7 @@ pub fn is_protected(method: &Method) -> bool {
 /// Middleware: with a token set, protected requests must carry `Authorization: Bearer TOKEN`;
 /// others answer 401 before their body is read.
 pub async fn require_token(
-    State(token): State<Option<Secret>>,
+    State(token): State<Option<SecretString>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -100,7 +69,7 @@ mod tests {
         assert_eq!(bearer(b"bearer  abc "), Some(&b"abc"[..]));
         assert_eq!(bearer(b"Basic abc"), None);
         assert_eq!(bearer(b"Bear"), None);
-        let secret = Secret::new("abc");
+        let secret = SecretString::new("abc");
         assert!(secret.matches(b"abc"));
         assert!(!secret.matches(b"abd"));
         assert!(!secret.matches(b"ab"));

@@ -240,7 +240,7 @@ async fn a_closed_gate_answers_503_and_odd_types_415() {
 #[tokio::test]
 async fn with_a_token_writes_need_it_and_reads_do_not() {
     let limits = IngestSettings {
-        token: Some(auth::Secret::new("s3cret")),
+        token: Some(crate::secret::SecretString::new("s3cret")),
         ..IngestSettings::default()
     };
     let mut h = harness(64, limits).await;

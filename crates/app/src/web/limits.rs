@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use super::auth::Secret;
 use crate::cli::IngestArgs;
 use crate::config::seconds;
+use crate::secret::SecretString;
 
 /// The largest request body accepted, after gzip decompression: 10 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 10 << 20;
@@ -31,9 +31,9 @@ pub const MAX_STREAMS_PER_CONNECTION: u32 = 32;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestFile {
-    /// Bearer token for `/api/logs`, `/v1/logs` and the control endpoints; required when the
+    /// Bearer token for every request but a read; required when the
     /// server listens on an address other than loopback. Prefer `IC_INGEST_TOKEN`.
-    pub token: Option<String>,
+    pub token: Option<SecretString>,
     /// The largest request body, in bytes, after decompression (default 10 MiB).
     pub max_body_bytes: Option<usize>,
     /// Connections served at once (default 512).
@@ -53,7 +53,7 @@ pub struct IngestFile {
 #[derive(Debug, Clone)]
 pub struct IngestSettings {
     /// Required as `Authorization: Bearer …` on ingest and control endpoints when set.
-    pub token: Option<Secret>,
+    pub token: Option<SecretString>,
     pub max_body_bytes: usize,
     pub max_connections: usize,
     pub max_ingest_requests: usize,
@@ -88,9 +88,9 @@ impl IngestSettings {
         let token = args
             .ingest_token
             .clone()
+            .map(SecretString::new)
             .or_else(|| file.token.clone())
-            .filter(|t| !t.trim().is_empty())
-            .map(Secret::new);
+            .filter(|t| !t.expose().trim().is_empty());
         if token.is_none() && !listen.ip().is_loopback() {
             bail!(
                 "listening on {listen}, beyond this machine, needs an ingest token: set \
