@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
-use super::ingest::{Reason, count_rejected_request};
+use super::error::{Reason, count_rejected_request};
 use crate::secret::SecretString;
 
 /// Whether a request feeds or steers the server, and so needs the token.

@@ -1,4 +1,5 @@
-//! API errors: one enum, a status code each, `{"error": "…"}` bodies.
+//! API errors: one enum, a status code each, `{"error": "…"}` bodies; and the reasons
+//! the ingest endpoints count what they refuse by.
 
 use axum::Json;
 use axum::http::{StatusCode, header};
@@ -98,4 +99,56 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Why a request or its lines were refused: the `reason` label of the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    TooLarge,
+    Full,
+    Malformed,
+    Unauthorized,
+    Unsupported,
+    ShuttingDown,
+    Journal,
+    Slow,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::TooLarge => "too_large",
+            Reason::Full => "full",
+            Reason::Malformed => "malformed",
+            Reason::Unauthorized => "unauthorized",
+            Reason::Unsupported => "unsupported",
+            Reason::ShuttingDown => "shutting_down",
+            Reason::Journal => "journal",
+            Reason::Slow => "slow",
+        }
+    }
+
+    /// The reason behind an error answer, if it is a rejection.
+    pub fn of(err: &ApiError) -> Option<Reason> {
+        Some(match err {
+            ApiError::TooLarge(_) => Reason::TooLarge,
+            ApiError::QueueFull => Reason::Full,
+            ApiError::BadRequest(_) => Reason::Malformed,
+            ApiError::Unauthorized => Reason::Unauthorized,
+            ApiError::UnsupportedMediaType(_) => Reason::Unsupported,
+            ApiError::ShuttingDown => Reason::ShuttingDown,
+            ApiError::Journal(JournalError::Full(_)) => Reason::Full,
+            ApiError::Journal(_) => Reason::Journal,
+            ApiError::TooSlow(_) => Reason::Slow,
+            _ => return None,
+        })
+    }
+}
+
+pub fn count_rejected_request(reason: Reason) {
+    metrics::counter!(crate::metrics::REQUESTS_REJECTED, "reason" => reason.as_str()).increment(1);
+}
+
+pub fn count_rejected_lines(reason: Reason, lines: u64) {
+    metrics::counter!(crate::metrics::LINES_REJECTED, "reason" => reason.as_str()).increment(lines);
 }

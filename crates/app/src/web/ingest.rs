@@ -25,13 +25,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tower_http::timeout::TimeoutLayer;
 
 use super::ApiError;
+use super::error::{Reason, count_rejected_lines, count_rejected_request};
 use super::limits::IngestSettings;
 use super::otlp;
-use crate::journal::{Entry, Journal, JournalError};
+use crate::journal::{Entry, Journal};
 use crate::nats::Forwarder;
 use crate::pipeline::{CHUNK_EVENTS, Chunk, Envelope, Origin, SharedCounters};
-
-pub use crate::metrics::{LINES_REJECTED, REQUESTS_REJECTED};
 
 /// The most chunks one request may fill: half the ingest channel, so a request can always
 /// fit once the pipeline catches up. With [`CHUNK_EVENTS`] this bounds the events per request.
@@ -55,58 +54,6 @@ pub const BODY_MIN_RATE: f64 = 16.0 * 1024.0;
 pub const BODY_GRACE: Duration = Duration::from_secs(5);
 /// The most malformed lines an answer lists; the count covers them all.
 const MAX_LISTED_REJECTS: usize = 100;
-
-/// Why a request or its lines were refused: the `reason` label of the metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    TooLarge,
-    Full,
-    Malformed,
-    Unauthorized,
-    Unsupported,
-    ShuttingDown,
-    Journal,
-    Slow,
-}
-
-impl Reason {
-    fn as_str(self) -> &'static str {
-        match self {
-            Reason::TooLarge => "too_large",
-            Reason::Full => "full",
-            Reason::Malformed => "malformed",
-            Reason::Unauthorized => "unauthorized",
-            Reason::Unsupported => "unsupported",
-            Reason::ShuttingDown => "shutting_down",
-            Reason::Journal => "journal",
-            Reason::Slow => "slow",
-        }
-    }
-
-    /// The reason behind an error answer, if it is a rejection.
-    pub fn of(err: &ApiError) -> Option<Reason> {
-        Some(match err {
-            ApiError::TooLarge(_) => Reason::TooLarge,
-            ApiError::QueueFull => Reason::Full,
-            ApiError::BadRequest(_) => Reason::Malformed,
-            ApiError::Unauthorized => Reason::Unauthorized,
-            ApiError::UnsupportedMediaType(_) => Reason::Unsupported,
-            ApiError::ShuttingDown => Reason::ShuttingDown,
-            ApiError::Journal(JournalError::Full(_)) => Reason::Full,
-            ApiError::Journal(_) => Reason::Journal,
-            ApiError::TooSlow(_) => Reason::Slow,
-            _ => return None,
-        })
-    }
-}
-
-pub fn count_rejected_request(reason: Reason) {
-    metrics::counter!(REQUESTS_REJECTED, "reason" => reason.as_str()).increment(1);
-}
-
-fn count_rejected_lines(reason: Reason, lines: u64) {
-    metrics::counter!(LINES_REJECTED, "reason" => reason.as_str()).increment(lines);
-}
 
 /// The ingest endpoints' hold on the ingest channel. Shutdown closes it, so the pipeline sees
 /// its input end and drains while the web server keeps answering (503 for new logs).

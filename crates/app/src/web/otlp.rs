@@ -26,9 +26,8 @@ use prost::Message;
 pub mod decoded;
 
 use super::ApiError;
-use super::ingest::{
-    Batch, Ingest, Kind, MAX_REQUEST_EVENTS, Reason, Received, count_rejected_request, media_type,
-};
+use super::error::{Reason, count_rejected_lines, count_rejected_request};
+use super::ingest::{Batch, Ingest, Kind, MAX_REQUEST_EVENTS, Received, media_type};
 
 /// The two encodings OTLP/HTTP defines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,8 +126,7 @@ async fn accept(
         error_message: format!("{refused} log record(s) had neither a body nor an event name"),
     });
     if refused > 0 {
-        metrics::counter!(super::ingest::LINES_REJECTED, "reason" => "malformed")
-            .increment(refused);
+        count_rejected_lines(Reason::Malformed, refused);
     }
     Ok(ExportLogsServiceResponse { partial_success })
 }
