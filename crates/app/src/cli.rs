@@ -427,6 +427,8 @@ pub struct SilencesArgs {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum SilencesCommand {
+    /// Lists the silences, as `silences` alone does.
+    List,
     /// Mutes the webhooks of the incidents every MATCHER matches, from --start for
     /// --duration. A muted incident still opens, updates and resolves; when the silence ends
     /// while it is open, its webhooks are told then, once.

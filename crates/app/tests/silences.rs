@@ -57,7 +57,8 @@ fn a_silenced_outage_sends_no_webhook_and_the_silence_says_it_matched() {
     let told: Vec<Value> = posts.try_iter().collect();
     assert!(told.is_empty(), "{told:#?}");
     let listed: Value =
-        serde_json::from_slice(&run(&["silences", "--json", "--db", &db], b"").stdout).unwrap();
+        serde_json::from_slice(&run(&["silences", "list", "--json", "--db", &db], b"").stdout)
+            .unwrap();
     assert!(listed[0]["matchedAt"].is_string(), "{listed:#}");
 
     let text =

@@ -16,7 +16,7 @@ pub async fn run(args: SilencesArgs, file: &FileConfig) -> anyhow::Result<()> {
     let store = ic_store::open(&url).await?;
     let now = Utc::now();
     let text = match args.command {
-        None => {
+        None | Some(SilencesCommand::List) => {
             let ending_after = (!args.all).then_some(now);
             let silences = store.silences(ending_after).await?;
             if args.json {
