@@ -414,7 +414,7 @@ pub struct SilencesArgs {
     pub command: Option<SilencesCommand>,
 
     /// List expired silences too (kept until the retention deletes them).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub all: bool,
 
     /// Print JSON (Alertmanager's silence objects) instead of a table.
