@@ -80,11 +80,10 @@ pub async fn mark_matched(
     silences: &Silences,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let unmatched: Vec<CompiledSilence> = silences
-        .snapshot()
+    let snapshot = silences.snapshot();
+    let unmatched: Vec<&CompiledSilence> = snapshot
         .iter()
         .filter(|s| s.silence.matched_at.is_none() && s.silence.mutes_at(now))
-        .cloned()
         .collect();
     if unmatched.is_empty() {
         return Ok(());
@@ -92,7 +91,7 @@ pub async fn mark_matched(
     let open = open_incidents(store).await?;
     let matched: Vec<String> = unmatched
         .iter()
-        .filter(|s| open.iter().any(|incident| s.matches(incident)))
+        .filter(|s| open.iter().any(|incident| s.mutes(incident, now)))
         .map(|s| s.silence.id.clone())
         .collect();
     if matched.is_empty() {

@@ -24,6 +24,7 @@ mod columns;
 mod connect;
 mod error;
 mod merge;
+mod notes;
 mod silences;
 mod sql;
 #[cfg(feature = "testing")]

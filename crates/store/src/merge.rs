@@ -7,7 +7,7 @@ use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition, mer
 use sqlx::{Any, Transaction};
 
 use crate::columns::{incident_from_row, select_incidents, time, transition_time};
-use crate::silences::note;
+use crate::notes::note;
 use crate::sql::{Write, record_transition, write_incident};
 use crate::{Backend, Contribution, NoteEvent, SqlStore, StoreError};
 

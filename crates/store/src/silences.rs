@@ -16,7 +16,8 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::columns::{optional_time, parse_time, parse_transition, time};
 use crate::merge::{enqueue, find};
-use crate::{Backend, Muted, Note, NoteEvent, SqlStore, StoreError, Taken};
+use crate::notes::note;
+use crate::{Backend, Muted, NoteEvent, SqlStore, StoreError, Taken};
 
 /// Silences not yet expired that a store keeps, at most: every instance holds them all in
 /// memory and matches each notification against them.
@@ -56,26 +57,6 @@ impl SqlStore {
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    pub(crate) async fn notes_in(&self, id: &str) -> Result<Vec<Note>, StoreError> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT event, detail, at FROM notes WHERE incident_id = $1 ORDER BY seq",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|(event, detail, at)| {
-                Ok(Note {
-                    event: NoteEvent::parse(&event).ok_or_else(|| {
-                        StoreError::corrupt(id, format_args!("unknown note {event:?}"))
-                    })?,
-                    detail,
-                    at: parse_time(id, &at)?,
-                })
-            })
-            .collect()
     }
 
     pub(crate) async fn mark_matched_in(
@@ -177,7 +158,7 @@ impl SqlStore {
             let silences = muted(&event.incident);
             match decide(event, held, &silences) {
                 Decision::Send(event) => taken.send.push(event),
-                Decision::Hold(event, silences) => {
+                Decision::Hold(event) => {
                     hold(&mut tx, &event, held, &silences, now).await?;
                     taken.held.push(event);
                 }
@@ -246,8 +227,8 @@ impl SqlStore {
 /// What to do with one transition taken from the outbox.
 enum Decision {
     Send(IncidentEvent),
-    /// Keep it back, for these silences.
-    Hold(IncidentEvent, Vec<String>),
+    /// Keep it back, for the silences that mute it.
+    Hold(IncidentEvent),
     Drop,
 }
 
@@ -258,7 +239,7 @@ fn decide(mut event: IncidentEvent, held: Option<Transition>, silences: &[String
     match event.transition {
         Transition::Resolved if unheard => Decision::Drop,
         Transition::Resolved => Decision::Send(event),
-        _ if !silences.is_empty() => Decision::Hold(event, silences.to_vec()),
+        _ if !silences.is_empty() => Decision::Hold(event),
         _ => {
             // The receivers first hear of it now: as the opening they missed.
             if let Some(first @ (Transition::Opened | Transition::Reopened)) = held {
@@ -304,24 +285,6 @@ async fn hold(
     );
     note(tx, &event.incident.id, NoteEvent::Silenced, &detail, now).await?;
     mark_matched(tx, silences, now).await
-}
-
-/// Adds to an incident's timeline.
-pub(crate) async fn note(
-    tx: &mut Transaction<'_, Any>,
-    incident_id: &str,
-    event: NoteEvent,
-    detail: &str,
-    at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO notes (incident_id, event, detail, at) VALUES ($1, $2, $3, $4)")
-        .bind(incident_id)
-        .bind(event.as_str())
-        .bind(detail)
-        .bind(time(at))
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 /// Records that these silences matched an incident, the first time they do.

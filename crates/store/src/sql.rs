@@ -19,7 +19,7 @@ use crate::columns::{
     severity_of_rank, severity_rank, time, transition_time,
 };
 use crate::merge::{Writing, merge_in, take_turn};
-use crate::silences::note;
+use crate::notes::note;
 use crate::{
     Backend, Batch, Consumed, Contribution, IncidentFilter, Muted, Note, NoteEvent, Pruned,
     Retention, Store, StoreError, Taken, Totals, TransitionRecord,
