@@ -118,33 +118,10 @@ async fn postgres_a_silence_made_on_one_instance_mutes_the_other_until_it_is_exp
         "600",
     ];
     let (left, right) = (Server::start(&args, &[]), Server::start(&args, &[]));
-    let now = chrono::Utc::now();
-    let silence = json!({
-        "matchers": [{"name": "service", "value": "inventory-db", "isRegex": false, "isEqual": true}],
-        "startsAt": now, "endsAt": now + chrono::TimeDelta::hours(1),
-        "createdBy": "ana", "comment": "pool resize",
-    });
-    let (status, body) = curl(&[
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        &silence.to_string(),
-        &left.url("/api/silences"),
-    ]);
-    assert_eq!(status, 200, "{body}");
-    let id = parse(&body)["silenceID"].as_str().unwrap().to_owned();
+    let id = silence_inventory_db(&left);
     assert!(left.metrics().contains("ic_silences_active 1"));
     // The other instance reads the silences at its next look at the outbox (every 5 s).
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while !right.metrics().contains("ic_silences_active 1") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the other instance never read it"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    until_metrics_hold(&right, "ic_silences_active 1");
 
     // The other instance opens the incident; the silence holds its notification back.
     let (status, body) = right.post_ndjson(&storm(1000));
@@ -211,4 +188,77 @@ async fn postgres_a_silence_made_on_one_instance_mutes_the_other_until_it_is_exp
         "{body}"
     );
     assert!(events.iter().any(|e| e == "silenced"), "{body}");
+}
+
+/// `POST /api/silences` muting inventory-db for an hour; the new silence's id.
+fn silence_inventory_db(server: &Server) -> String {
+    let now = chrono::Utc::now();
+    let silence = json!({
+        "matchers": [{"name": "service", "value": "inventory-db", "isRegex": false, "isEqual": true}],
+        "startsAt": now, "endsAt": now + chrono::TimeDelta::hours(1),
+        "createdBy": "ana", "comment": "pool resize",
+    });
+    let (status, body) = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &silence.to_string(),
+        &server.url("/api/silences"),
+    ]);
+    assert_eq!(status, 200, "{body}");
+    parse(&body)["silenceID"].as_str().unwrap().to_owned()
+}
+
+/// Polls `server`'s metrics until they hold `text`.
+fn until_metrics_hold(server: &Server, text: &str) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !server.metrics().contains(text) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/metrics never held {text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_notification_survives_sigkill_and_is_sent_once_when_the_silence_ends() {
+    let (hook, posts) = receiver();
+    let args = ["--webhook", hook.as_str(), "--resolve-after", "600"];
+    let server = Server::start(&args, &[]);
+    let id = silence_inventory_db(&server);
+    let (status, body) = server.post_ndjson(&storm(1000));
+    assert_eq!(status, 202, "{body}");
+    until_metrics_hold(
+        &server,
+        "ic_notifications_suppressed_total{reason=\"silenced\"}",
+    );
+
+    // Killed with the opening held: the restarted server still holds it, then sends it once.
+    let dir = server.kill_keeping_files();
+    let db = Server::db_in(dir.path());
+    let server = Server::start_in(dir, &args);
+    until_metrics_hold(&server, "ic_silences_active 1");
+    assert!(
+        posts.try_iter().next().is_none(),
+        "sent while still silenced"
+    );
+    let (status, body) = curl(&["-X", "DELETE", &server.url(&format!("/api/silences/{id}"))]);
+    assert_eq!(status, 200, "{body}");
+    let post = posts.recv_timeout(PATIENCE).expect("the held opening");
+    assert_eq!(post["event"], "opened", "{post:#}");
+    assert_eq!(post["incident"]["root_cause"]["service"], "inventory-db");
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    for table in ["held", "outbox"] {
+        let rows: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(rows, 0, "nothing left to send in {table}");
+    }
+    pool.close().await;
+    assert!(posts.try_iter().next().is_none(), "sent twice");
 }
