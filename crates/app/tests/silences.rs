@@ -157,16 +157,7 @@ async fn postgres_a_silence_made_on_one_instance_mutes_the_other_until_it_is_exp
         .expect("a notification after the silence");
     assert_eq!(post["event"], "opened", "{post:#}");
     assert_eq!(post["incident"]["root_cause"]["service"], "inventory-db");
-    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    for table in ["held", "outbox"] {
-        let rows: i64 =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-        assert_eq!(rows, 0, "nothing left to send in {table}");
-    }
-    pool.close().await;
+    nothing_left_to_send(&db.url).await;
     let told: Vec<Value> = posts.try_iter().collect();
     assert!(told.is_empty(), "sent twice: {told:#?}");
 
@@ -211,6 +202,22 @@ fn silence_inventory_db(server: &Server) -> String {
     parse(&body)["silenceID"].as_str().unwrap().to_owned()
 }
 
+/// Asserts that the database at `url` holds no notification held back or waiting to be sent:
+/// none can come any more.
+async fn nothing_left_to_send(url: &str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    for table in ["held", "outbox"] {
+        let rows: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(rows, 0, "nothing left to send in {table}");
+    }
+    pool.close().await;
+}
+
 /// Polls `server`'s metrics until they hold `text`.
 fn until_metrics_hold(server: &Server, text: &str) {
     let deadline = std::time::Instant::now() + PATIENCE;
@@ -250,15 +257,6 @@ async fn a_held_notification_survives_sigkill_and_is_sent_once_when_the_silence_
     let post = posts.recv_timeout(PATIENCE).expect("the held opening");
     assert_eq!(post["event"], "opened", "{post:#}");
     assert_eq!(post["incident"]["root_cause"]["service"], "inventory-db");
-    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
-    for table in ["held", "outbox"] {
-        let rows: i64 =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-        assert_eq!(rows, 0, "nothing left to send in {table}");
-    }
-    pool.close().await;
+    nothing_left_to_send(&db).await;
     assert!(posts.try_iter().next().is_none(), "sent twice");
 }
