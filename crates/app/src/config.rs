@@ -16,6 +16,7 @@ use serde::Deserialize;
 use crate::cli::{
     Format, ForwardTo, IncidentArgs, LlmArgs, MinSeverity, NatsArgs, ServeArgs, WindowArgs,
 };
+use crate::duration::seconds;
 use crate::llm::{self, LlmSettings, settings::LlmFile};
 use crate::nats::{self, NatsSettings};
 use crate::notify::{self, WebhookConfig, WebhookTarget};
@@ -381,14 +382,6 @@ fn beside_default_db(name: &str, or_here: &str) -> PathBuf {
         Some(data) => data.join("incident-commander").join(name),
         None => PathBuf::from(or_here),
     }
-}
-
-/// A positive, finite number of seconds.
-pub fn seconds(secs: f64) -> anyhow::Result<Duration> {
-    if !(secs.is_finite() && secs > 0.0) {
-        bail!("{secs} is not a positive number of seconds");
-    }
-    Duration::try_from_secs_f64(secs).with_context(|| format!("{secs} seconds is too long"))
 }
 
 /// Everything `serve` needs, resolved.

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod config;
+mod duration;
 mod http_retry;
 mod incidents;
 mod journal;

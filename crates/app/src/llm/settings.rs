@@ -11,7 +11,7 @@ use url::Url;
 
 use super::{ClientConfig, GateConfig, LlmSettings, Provider};
 use crate::cli::{AnalyzerKind, LlmArgs, MinSeverity};
-use crate::config::seconds;
+use crate::duration::seconds;
 use crate::http_retry::Backoff;
 use crate::secret::SecretString;
 

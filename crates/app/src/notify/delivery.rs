@@ -8,7 +8,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::lane::{Lane, Outcome};
-use super::payload::{self, NotifyEvent};
+use super::payload;
+use super::route::NotifyEvent;
 use super::{NotifierConfig, WebhookTarget};
 use crate::http_retry::{Backoff, HttpError, with_retries};
 

@@ -29,8 +29,8 @@ use tracing::warn;
 
 use delivery::Worker;
 use lane::Lane;
-use payload::NotifyEvent;
-use route::Route;
+use route::{NotifyEvent, Route};
+
 pub use target::{TargetError, WebhookConfig, WebhookFormat, WebhookTarget};
 
 /// How the notifier queues and retries. [`Default`] suits production.

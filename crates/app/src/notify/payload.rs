@@ -8,9 +8,10 @@
 
 use chrono::SecondsFormat;
 use ic_core::Severity;
-use ic_core::incident::{Evidence, Incident, IncidentEvent, Transition};
+use ic_core::incident::{Evidence, Incident, IncidentEvent};
 use serde_json::{Map, Value, json};
 
+use super::route::NotifyEvent;
 use super::target::{WebhookFormat, WebhookTarget};
 
 /// The largest body sent, in bytes, for every format. Slack caps each block's text (3,000
@@ -24,39 +25,6 @@ pub const PAGERDUTY_SUMMARY_CHARS: usize = 1024;
 
 /// Slack's limit on a section block's text, in characters.
 pub const SLACK_SECTION_CHARS: usize = 3000;
-
-/// What a notification says happened to an incident.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotifyEvent {
-    /// It opened, or resolved and came back.
-    Opened,
-    /// Its severity rose.
-    Escalated,
-    Resolved,
-}
-
-impl NotifyEvent {
-    /// The event people are told about, or `None` when the transition is not sent (an
-    /// update). Which targets hear of it is their route's to say (see [`super::route`]).
-    pub fn of(transition: Transition) -> Option<Self> {
-        match transition {
-            // A reopen is an open again for whoever is told.
-            Transition::Opened | Transition::Reopened => Some(NotifyEvent::Opened),
-            Transition::Escalated => Some(NotifyEvent::Escalated),
-            Transition::Resolved => Some(NotifyEvent::Resolved),
-            Transition::Updated => None,
-        }
-    }
-
-    /// `opened`, `escalated` or `resolved`: the generic body's `event`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            NotifyEvent::Opened => "opened",
-            NotifyEvent::Escalated => "escalated",
-            NotifyEvent::Resolved => "resolved",
-        }
-    }
-}
 
 /// How much of an incident a body carries.
 #[derive(Debug, Clone, Copy)]

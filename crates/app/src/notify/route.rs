@@ -6,12 +6,51 @@
 //! before routes: every top-level incident's opens, escalations and resolves.
 
 use ic_core::Severity;
-use ic_core::incident::IncidentEvent;
+use ic_core::incident::{IncidentEvent, Transition};
 use serde::Deserialize;
 
-use super::payload::NotifyEvent;
-use super::target::TargetError;
 use crate::cli::MinSeverity;
+
+/// What a notification says happened to an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyEvent {
+    /// It opened, or resolved and came back.
+    Opened,
+    /// Its severity rose.
+    Escalated,
+    Resolved,
+}
+
+impl NotifyEvent {
+    /// The event people are told about, or `None` when the transition is not sent (an
+    /// update). Which targets hear of it is their [`Route`]'s to say.
+    pub fn of(transition: Transition) -> Option<Self> {
+        match transition {
+            // A reopen is an open again for whoever is told.
+            Transition::Opened | Transition::Reopened => Some(NotifyEvent::Opened),
+            Transition::Escalated => Some(NotifyEvent::Escalated),
+            Transition::Resolved => Some(NotifyEvent::Resolved),
+            Transition::Updated => None,
+        }
+    }
+
+    /// `opened`, `escalated` or `resolved`: the generic body's `event`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            NotifyEvent::Opened => "opened",
+            NotifyEvent::Escalated => "escalated",
+            NotifyEvent::Resolved => "resolved",
+        }
+    }
+}
+
+/// Why a `match` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a webhook's match has an invalid service glob {glob:?}: {reason}")]
+pub struct RouteError {
+    glob: String,
+    reason: String,
+}
 
 /// `match = { service = "payments-*", min_severity = "critical", grouped = true }`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -35,13 +74,15 @@ pub struct Route {
 }
 
 impl Route {
-    pub fn new(config: &RouteConfig) -> Result<Self, TargetError> {
+    pub fn new(config: &RouteConfig) -> Result<Self, RouteError> {
         let service = config
             .service
             .as_deref()
             .map(|glob| {
-                glob::Pattern::new(glob)
-                    .map_err(|err| TargetError::InvalidMatch(format!("service {glob:?}: {err}")))
+                glob::Pattern::new(glob).map_err(|err| RouteError {
+                    glob: glob.to_owned(),
+                    reason: err.to_string(),
+                })
             })
             .transpose()?;
         Ok(Route {
@@ -67,7 +108,6 @@ impl Route {
 
 #[cfg(test)]
 mod tests {
-    use ic_core::incident::Transition;
 
     use super::*;
     use crate::notify::testing::event;

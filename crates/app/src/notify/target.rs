@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use super::route::{Route, RouteConfig};
+use super::route::{Route, RouteConfig, RouteError};
 
 pub use crate::secret::SecretString;
 
@@ -78,8 +78,8 @@ pub enum TargetError {
     MissingRoutingKey,
     #[error("a webhook timeout must be a positive number of seconds, at most {max}", max = MAX_TIMEOUT.as_secs())]
     InvalidTimeout,
-    #[error("a webhook's match has an invalid {0}")]
-    InvalidMatch(String),
+    #[error(transparent)]
+    InvalidMatch(#[from] RouteError),
 }
 
 /// The default time a target gets to answer one delivery attempt.

@@ -368,7 +368,7 @@ fn paced_body(bytes: usize, every: Duration, chunks: usize, stall: bool) -> Body
 
 async fn read_paced(body: Body) -> (Result<usize, ApiError>, Duration) {
     let started = tokio::time::Instant::now();
-    let read = ingest::read_body(&header::HeaderMap::new(), body, 10 << 20).await;
+    let read = intake::read_body(&header::HeaderMap::new(), body, 10 << 20).await;
     (read.map(|b| b.len()), started.elapsed())
 }
 
@@ -383,7 +383,7 @@ async fn a_body_that_stops_coming_is_cut_off_after_the_grace() {
     );
     // The grace, and what 1,000 bytes buy at the minimum rate.
     assert!(
-        took < ingest::BODY_GRACE + Duration::from_secs(1),
+        took < intake::BODY_GRACE + Duration::from_secs(1),
         "{took:?}"
     );
 }

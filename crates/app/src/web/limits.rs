@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::cli::IngestArgs;
-use crate::config::seconds;
+use crate::duration::seconds;
 use crate::secret::SecretString;
 
 /// The largest request body accepted, after gzip decompression: 10 MiB.

@@ -5,19 +5,25 @@
 mod api;
 mod assets;
 mod auth;
+mod decoded;
 mod error;
 mod events;
 mod ingest;
+mod intake;
 pub mod limits;
 mod linger;
 mod listener;
 mod otlp;
+mod replay;
 mod silences;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
+use std::time::Duration;
+
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use ic_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -25,10 +31,12 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
-pub use ingest::{Ingest, IngestGate, replay};
+pub use intake::{Ingest, IngestGate};
 pub use limits::IngestSettings;
+pub use replay::replay;
 
 use crate::live::Live;
 use crate::pipeline::Control;
@@ -102,7 +110,7 @@ pub fn router(state: AppState) -> Router {
 /// body was read delivered whole (see [`linger`]).
 pub fn app(state: AppState, ingest: Ingest, limits: &IngestSettings) -> Router {
     router(state)
-        .merge(ingest::routes(ingest, limits.request_timeout))
+        .merge(ingest_routes(ingest, limits.request_timeout))
         .layer(axum::middleware::from_fn_with_state(
             limits.token.clone(),
             auth::require_token,
@@ -111,6 +119,18 @@ pub fn app(state: AppState, ingest: Ingest, limits: &IngestSettings) -> Router {
             limits.max_body_bytes,
             linger::linger,
         ))
+}
+
+/// The ingest routes, with their own state and a deadline for each request.
+fn ingest_routes(ingest: Ingest, request_timeout: Duration) -> Router {
+    Router::new()
+        .route("/api/logs", post(ingest::logs))
+        .route("/v1/logs", post(otlp::export))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        .with_state(ingest)
 }
 
 fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

@@ -23,11 +23,10 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use prost::Message;
 
-pub mod decoded;
-
 use super::ApiError;
+use super::decoded;
 use super::error::{Reason, count_rejected_lines, count_rejected_request};
-use super::ingest::{Batch, Ingest, Kind, MAX_REQUEST_EVENTS, Received, media_type};
+use super::intake::{EventChunks, Ingest, Kind, MAX_REQUEST_EVENTS, Received, media_type};
 
 /// The two encodings OTLP/HTTP defines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +111,7 @@ async fn accept(
     let _room = ingest.room_to_decode(estimate)?;
     let request = encoding.decode(&body)?;
     let at = Utc::now();
-    let mut batch = Batch::default();
+    let mut batch = EventChunks::default();
     let refused = to_events(request, at, &mut batch)?;
     let kind = match encoding {
         Encoding::Protobuf => Kind::OtlpProtobuf,
@@ -132,12 +131,12 @@ async fn accept(
 }
 
 /// The events of a journaled OTLP body, decoded again as when it was accepted.
-pub fn parse_again(received: &Received) -> Result<Batch, ApiError> {
+pub fn parse_again(received: &Received) -> Result<EventChunks, ApiError> {
     let encoding = match received.kind {
         Kind::OtlpProtobuf => Encoding::Protobuf,
         _ => Encoding::Json,
     };
-    let mut batch = Batch::default();
+    let mut batch = EventChunks::default();
     to_events(encoding.decode(&received.body)?, received.at, &mut batch)?;
     Ok(batch)
 }
@@ -187,7 +186,7 @@ fn grpc_code(status: StatusCode) -> i32 {
 fn to_events(
     request: ExportLogsServiceRequest,
     now: DateTime<Utc>,
-    batch: &mut Batch,
+    batch: &mut EventChunks,
 ) -> Result<u64, ApiError> {
     let mut refused = 0;
     for resource_logs in request.resource_logs {
@@ -378,7 +377,7 @@ mod tests {
         };
         let empty = LogRecord::default();
         let now = Utc::now();
-        let mut batch = Batch::default();
+        let mut batch = EventChunks::default();
         let refused = to_events(
             request("inventory-db", vec![record, text_level, empty]),
             now,

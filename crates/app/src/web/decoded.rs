@@ -1,4 +1,5 @@
-//! What an OTLP body takes in memory once decoded, told before it is decoded.
+//! What a body takes in memory once decoded (an OTLP request, or a JSON array sent to
+//! `/api/logs`), told before it is decoded.
 //!
 //! Protobuf and JSON both spend far fewer bytes on an empty message than its decoded struct
 //! takes: an empty `LogRecord` is two bytes on the wire and a few hundred in memory, so a body
