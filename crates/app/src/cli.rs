@@ -8,6 +8,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::llm::settings::LlmArgs;
+use crate::output::{Format, MinSeverity};
+use crate::web::limits::IngestArgs;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "incident-commander",
@@ -221,68 +225,6 @@ pub enum ForwardTo {
     Nats,
 }
 
-/// Who writes the reports, shared by `serve` and `analyze`.
-#[derive(Debug, Clone, Default, Args)]
-pub struct LlmArgs {
-    /// Who writes each report: `builtin` (offline, deterministic), `openai` (any
-    /// OpenAI-compatible chat-completions API: OpenAI, Ollama, vLLM, llama.cpp, LM Studio) or
-    /// `gemini` (Gemini's native API). An LLM sees the redacted digest of windows the
-    /// built-in analyzer rates Warning or above; when it fails, the built-in report stands.
-    /// The key comes from IC_LLM_API_KEY, else OPENAI_API_KEY or GEMINI_API_KEY
-    /// [default: builtin].
-    #[arg(long, env = "IC_ANALYZER", value_enum)]
-    pub analyzer: Option<AnalyzerKind>,
-
-    /// The API's base URL [default: https://api.openai.com/v1 for openai,
-    /// https://generativelanguage.googleapis.com for gemini].
-    #[arg(long, env = "IC_LLM_BASE_URL", value_name = "URL")]
-    pub llm_base_url: Option<String>,
-
-    /// The model [default: gpt-4o-mini for openai, gemini-2.5-flash for gemini].
-    #[arg(long, env = "IC_LLM_MODEL", value_name = "NAME")]
-    pub llm_model: Option<String>,
-
-    /// Longest wait for one window's answer, retries included [default: 20].
-    #[arg(long, env = "IC_LLM_TIMEOUT_SECS", value_name = "SECS")]
-    pub llm_timeout: Option<f64>,
-}
-
-/// The analyzers `--analyzer` offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AnalyzerKind {
-    Builtin,
-    Openai,
-    Gemini,
-}
-
-/// The guards of `POST /api/logs` and `POST /v1/logs` (served by every `serve`).
-#[derive(Debug, Clone, Default, Args)]
-pub struct IngestArgs {
-    /// Bearer token that `/api/logs`, `/v1/logs`, `POST /api/demo` and
-    /// `POST /api/incidents/*` require; mandatory when --listen is not a loopback address.
-    #[arg(
-        long,
-        env = "IC_INGEST_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
-    pub ingest_token: Option<String>,
-
-    /// The largest ingest request body, in bytes, after gzip decompression
-    /// [default: 10485760 (10 MiB)].
-    #[arg(long, env = "IC_MAX_BODY_BYTES", value_name = "BYTES")]
-    pub max_body_bytes: Option<usize>,
-
-    /// HTTP connections served at once [default: 512].
-    #[arg(long, env = "IC_MAX_CONNECTIONS", value_name = "N")]
-    pub max_connections: Option<usize>,
-
-    /// Ingest requests handled at once; more get 429 [default: 16].
-    #[arg(long, env = "IC_MAX_INGEST_REQUESTS", value_name = "N")]
-    pub max_ingest_requests: Option<usize>,
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct AnalyzeArgs {
     /// The log file; `-` or nothing reads stdin.
@@ -486,33 +428,6 @@ pub enum ShowFormat {
 pub enum StatusFilter {
     Open,
     Resolved,
-}
-
-/// Output format of reports and tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Text,
-    Json,
-}
-
-/// The least severity a report must have to be printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MinSeverity {
-    Info,
-    Warning,
-    Critical,
-}
-
-impl From<MinSeverity> for ic_core::Severity {
-    fn from(value: MinSeverity) -> Self {
-        match value {
-            MinSeverity::Info => ic_core::Severity::Info,
-            MinSeverity::Warning => ic_core::Severity::Warning,
-            MinSeverity::Critical => ic_core::Severity::Critical,
-        }
-    }
 }
 
 /// `--listen`, read as `--syslog-listen` is.

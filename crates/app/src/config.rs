@@ -13,13 +13,14 @@ use ic_core::{Severity, WindowConfig};
 use ic_store::Retention;
 use serde::Deserialize;
 
-use crate::cli::{
-    Format, ForwardTo, IncidentArgs, LlmArgs, MinSeverity, NatsArgs, ServeArgs, WindowArgs,
-};
+use crate::cli::{ForwardTo, IncidentArgs, NatsArgs, ServeArgs, WindowArgs};
 use crate::duration::seconds;
+use crate::journal::JournalPlace;
+use crate::llm::settings::LlmArgs;
 use crate::llm::{self, LlmSettings, settings::LlmFile};
 use crate::nats::{self, NatsSettings};
 use crate::notify::{self, WebhookConfig, WebhookTarget};
+use crate::output::{Format, MinSeverity};
 use crate::sources::syslog::{self, SyslogConfig};
 use crate::web::limits::{IngestFile, IngestSettings};
 
@@ -349,31 +350,17 @@ fn default_checkpoint() -> PathBuf {
     beside_default_db("file-offsets.json", "incident-commander-offsets.json")
 }
 
-/// Where the ingest journal lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JournalPlace {
-    /// `--journal DIR`: this directory, for this server alone.
-    Dir(PathBuf),
-    /// The default: the first free slot under this directory, one directory per database, so
-    /// that several servers of one database on one machine each have one, and a server
-    /// started after a crash takes up what the crashed one left.
-    Slots(PathBuf),
-    /// An in-memory database keeps nothing across a restart: no journal either.
-    Off,
-}
-
-impl JournalPlace {
-    fn resolve(dir: Option<PathBuf>, db: &str) -> Self {
-        match dir {
-            Some(dir) => JournalPlace::Dir(dir),
-            None if ic_store::is_in_memory(db) => JournalPlace::Off,
-            // A stable name for the database: the journal of one must never be replayed into
-            // another.
-            None => JournalPlace::Slots(
-                beside_default_db("journal", "incident-commander-journal")
-                    .join(format!("{:08x}", crc32fast::hash(db.as_bytes()))),
-            ),
-        }
+/// Where the ingest journal lives: `--journal`, else a slot beside the default database.
+fn journal_place(dir: Option<PathBuf>, db: &str) -> JournalPlace {
+    match dir {
+        Some(dir) => JournalPlace::Dir(dir),
+        None if ic_store::is_in_memory(db) => JournalPlace::Off,
+        // A stable name for the database: the journal of one must never be replayed into
+        // another.
+        None => JournalPlace::Slots(
+            beside_default_db("journal", "incident-commander-journal")
+                .join(format!("{:08x}", crc32fast::hash(db.as_bytes()))),
+        ),
     }
 }
 
@@ -479,10 +466,7 @@ impl ServeSettings {
                 .clone()
                 .or_else(|| file.checkpoint.clone())
                 .unwrap_or_else(default_checkpoint),
-            journal: JournalPlace::resolve(
-                args.journal.clone().or_else(|| file.journal.clone()),
-                &db,
-            ),
+            journal: journal_place(args.journal.clone().or_else(|| file.journal.clone()), &db),
         })
     }
 }

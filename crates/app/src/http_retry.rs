@@ -9,6 +9,12 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
+/// Makes ring the TLS provider of this process, which reqwest (built without a provider of its
+/// own) needs before its first client. Installing twice is harmless: the second call loses.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Why one attempt failed. No variant holds the URL: reqwest's errors are stripped of it
 /// before they are kept, since a URL may carry a secret.
 #[derive(Debug, thiserror::Error)]

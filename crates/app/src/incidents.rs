@@ -140,7 +140,7 @@ impl IncidentSink {
             writes,
             notifier,
             silences,
-            instance: instance_name().to_owned(),
+            instance: crate::instance::name().to_owned(),
             max_templates: correlator.max_templates,
             resolve_after: correlator.resolve_after,
             merged: Mutex::new(HashMap::new()),
@@ -524,25 +524,4 @@ fn consumed(origins: &[Origin]) -> Vec<Consumed> {
             events,
         })
         .collect()
-}
-
-/// This run's name, `HOST-PID-MILLIS`: the host from the kernel (or `HOSTNAME`), this
-/// process, and its start; no two runs, here or on another machine, share one.
-pub fn instance_name() -> &'static str {
-    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    NAME.get_or_init(name_this_run)
-}
-
-fn name_this_run() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned());
-    format!(
-        "{host}-{}-{}",
-        std::process::id(),
-        Utc::now().timestamp_millis()
-    )
 }

@@ -33,7 +33,6 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
-use crate::config::JournalPlace;
 use crate::metrics::{JOURNAL_BYTES, JOURNAL_ERRORS};
 use crate::pipeline::Receipt;
 use crate::sync::lock;
@@ -72,6 +71,19 @@ pub enum JournalError {
          server its own with --journal", .0.display()
     )]
     InUse(PathBuf),
+}
+
+/// Where the ingest journal lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalPlace {
+    /// `--journal DIR`: this directory, for this server alone.
+    Dir(PathBuf),
+    /// The default: the first free slot under this directory, one directory per database, so
+    /// that several servers of one database on one machine each have one, and a server
+    /// started after a crash takes up what the crashed one left.
+    Slots(PathBuf),
+    /// An in-memory database keeps nothing across a restart: no journal either.
+    Off,
 }
 
 /// The writing end; cheap to share behind an `Arc`.
@@ -584,7 +596,7 @@ fn journal_id(dir: &Path) -> io::Result<String> {
         Err(err) if err.kind() == io::ErrorKind::NotFound => {}
         Err(err) => return Err(err),
     }
-    let id = crate::incidents::instance_name().to_owned();
+    let id = crate::instance::name().to_owned();
     let temporary = dir.join("id.new");
     fs::write(&temporary, &id)?;
     File::open(&temporary)?.sync_all()?;

@@ -7,6 +7,7 @@ mod config;
 mod duration;
 mod http_retry;
 mod incidents;
+mod instance;
 mod journal;
 mod live;
 mod llm;

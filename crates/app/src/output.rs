@@ -4,10 +4,36 @@ mod json;
 
 use std::io::{self, Write};
 
+use clap::ValueEnum;
 use ic_core::incident::{Incident, IncidentEvent};
 use ic_core::{Report, Severity};
 
-use crate::cli::Format;
+/// Output format of reports and tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// The least severity a report must have to be printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MinSeverity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl From<MinSeverity> for ic_core::Severity {
+    fn from(value: MinSeverity) -> Self {
+        match value {
+            MinSeverity::Info => ic_core::Severity::Info,
+            MinSeverity::Warning => ic_core::Severity::Warning,
+            MinSeverity::Critical => ic_core::Severity::Critical,
+        }
+    }
+}
 
 /// Counts of what was printed, for the final summary.
 #[derive(Debug, Default, Clone, Copy)]

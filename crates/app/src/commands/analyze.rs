@@ -5,10 +5,11 @@ use std::time::Instant;
 
 use ic_core::incident::{Incident, IncidentEvent};
 
-use crate::cli::{AnalyzeArgs, Format};
+use crate::cli::AnalyzeArgs;
 use crate::config::FileConfig;
 use crate::incidents::{self, IncidentSink};
 use crate::notify::Notifier;
+use crate::output::Format;
 use crate::output::{ReportPrinter, Tally, render_incidents};
 use crate::pipeline::{self, Counters, Engine, EventTime, Hooks, LlmMode, SharedCounters};
 use crate::shutdown;

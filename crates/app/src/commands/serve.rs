@@ -14,12 +14,12 @@ use crate::cli::ServeArgs;
 use crate::config::{FileConfig, ServeSettings, SourceSpec};
 use ic_core::incident::{IncidentEvent, Transition};
 
-use crate::cli::Format;
 use crate::incidents::{self, IncidentSink};
 use crate::journal::Journal;
 use crate::live::{self, Live};
 use crate::nats::Forwarder;
 use crate::notify::Notifier;
+use crate::output::Format;
 use crate::output::{ReportPrinter, render_transition};
 use crate::pipeline::{
     self, Analyzed, ArrivalTime, Engine, Envelope, Hooks, LlmMode, SharedCounters,
@@ -291,7 +291,7 @@ async fn start_forwarding(settings: &ServeSettings) -> anyhow::Result<Option<Arc
         "Forwarding HTTP, OTLP and syslog lines to NATS stream {} ({})",
         nats.stream, nats.subject
     );
-    let run = crate::incidents::instance_name().to_owned();
+    let run = crate::instance::name().to_owned();
     Ok(Some(Arc::new(Forwarder::new(context, nats, run))))
 }
 

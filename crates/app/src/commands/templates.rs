@@ -8,7 +8,8 @@ use ic_core::miner::{Miner, MinerConfig, TemplateId};
 use ic_core::parse::parse_line;
 use serde::Serialize;
 
-use crate::cli::{Format, TemplatesArgs};
+use crate::cli::TemplatesArgs;
+use crate::output::Format;
 use crate::sources::reader::read_line;
 
 pub fn run(args: &TemplatesArgs) -> anyhow::Result<()> {

@@ -97,7 +97,7 @@ pub struct LlmClient {
 
 impl LlmClient {
     pub fn new(config: ClientConfig) -> Result<Self, reqwest::Error> {
-        crate::notify::install_crypto_provider();
+        crate::http_retry::install_crypto_provider();
         let http = reqwest::Client::builder()
             // A redirect would resend the key to another address.
             .redirect(reqwest::redirect::Policy::none())

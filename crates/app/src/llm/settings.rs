@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
 use ic_core::Severity;
 use ic_core::llm::PromptConfig;
 use ic_core::redact::Rule;
@@ -10,10 +11,45 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{ClientConfig, GateConfig, LlmSettings, Provider};
-use crate::cli::{AnalyzerKind, LlmArgs, MinSeverity};
 use crate::duration::seconds;
 use crate::http_retry::Backoff;
+use crate::output::MinSeverity;
 use crate::secret::SecretString;
+
+/// Who writes the reports, shared by `serve` and `analyze`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LlmArgs {
+    /// Who writes each report: `builtin` (offline, deterministic), `openai` (any
+    /// OpenAI-compatible chat-completions API: OpenAI, Ollama, vLLM, llama.cpp, LM Studio) or
+    /// `gemini` (Gemini's native API). An LLM sees the redacted digest of windows the
+    /// built-in analyzer rates Warning or above; when it fails, the built-in report stands.
+    /// The key comes from IC_LLM_API_KEY, else OPENAI_API_KEY or GEMINI_API_KEY
+    /// [default: builtin].
+    #[arg(long, env = "IC_ANALYZER", value_enum)]
+    pub analyzer: Option<AnalyzerKind>,
+
+    /// The API's base URL [default: https://api.openai.com/v1 for openai,
+    /// https://generativelanguage.googleapis.com for gemini].
+    #[arg(long, env = "IC_LLM_BASE_URL", value_name = "URL")]
+    pub llm_base_url: Option<String>,
+
+    /// The model [default: gpt-4o-mini for openai, gemini-2.5-flash for gemini].
+    #[arg(long, env = "IC_LLM_MODEL", value_name = "NAME")]
+    pub llm_model: Option<String>,
+
+    /// Longest wait for one window's answer, retries included [default: 20].
+    #[arg(long, env = "IC_LLM_TIMEOUT_SECS", value_name = "SECS")]
+    pub llm_timeout: Option<f64>,
+}
+
+/// The analyzers `--analyzer` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnalyzerKind {
+    Builtin,
+    Openai,
+    Gemini,
+}
 
 /// `[llm]`: the LLM analyzer. Flags and `IC_*` variables win over it.
 #[derive(Debug, Default, Deserialize)]

@@ -161,12 +161,6 @@ impl fmt::Debug for Notifier {
     }
 }
 
-/// Makes ring the TLS provider of this process, which reqwest (built without a provider of its
-/// own) needs before its first client. Installing twice is harmless: the second call loses.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 impl Notifier {
     /// Starts one worker per target, with the default [`NotifierConfig`]. Call it inside a
     /// Tokio runtime. With no targets, the notifier does nothing.
@@ -179,7 +173,7 @@ impl Notifier {
         targets: Vec<WebhookTarget>,
         config: NotifierConfig,
     ) -> Result<Notifier, NotifierError> {
-        install_crypto_provider();
+        crate::http_retry::install_crypto_provider();
         let client = reqwest::Client::builder()
             // A redirect would resend the body (and its routing key) to another address.
             .redirect(reqwest::redirect::Policy::none())

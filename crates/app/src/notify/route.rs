@@ -9,7 +9,7 @@ use ic_core::Severity;
 use ic_core::incident::{IncidentEvent, Transition};
 use serde::Deserialize;
 
-use crate::cli::MinSeverity;
+use crate::output::MinSeverity;
 
 /// What a notification says happened to an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -241,7 +241,7 @@ impl Receipt for StoredRun {
 fn new_stream() -> Arc<str> {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("file:{}-{n}", crate::incidents::instance_name()).into()
+    format!("file:{}-{n}", crate::instance::name()).into()
 }
 
 /// Where the reader thread asks what windows stored.

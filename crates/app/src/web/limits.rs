@@ -5,11 +5,38 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use clap::Args;
 use serde::Deserialize;
 
-use crate::cli::IngestArgs;
 use crate::duration::seconds;
 use crate::secret::SecretString;
+
+/// The guards of `POST /api/logs` and `POST /v1/logs` (served by every `serve`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct IngestArgs {
+    /// Bearer token that `/api/logs`, `/v1/logs`, `POST /api/demo` and
+    /// `POST /api/incidents/*` require; mandatory when --listen is not a loopback address.
+    #[arg(
+        long,
+        env = "IC_INGEST_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub ingest_token: Option<String>,
+
+    /// The largest ingest request body, in bytes, after gzip decompression
+    /// [default: 10485760 (10 MiB)].
+    #[arg(long, env = "IC_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+
+    /// HTTP connections served at once [default: 512].
+    #[arg(long, env = "IC_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// Ingest requests handled at once; more get 429 [default: 16].
+    #[arg(long, env = "IC_MAX_INGEST_REQUESTS", value_name = "N")]
+    pub max_ingest_requests: Option<usize>,
+}
 
 /// The largest request body accepted, after gzip decompression: 10 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 10 << 20;
