@@ -1,88 +1,20 @@
-//! `incident-commander`: condenses log storms into incident reports that name the root-cause
-//! service.
-
-mod cli;
-mod commands;
-mod config;
-mod duration;
-mod http_retry;
-mod incidents;
-mod instance;
-mod journal;
-mod live;
-mod llm;
-mod metrics;
-mod nats;
-mod notify;
-mod output;
-mod pipeline;
-mod secret;
-mod shutdown;
-mod silences;
-mod sources;
-mod sync;
-mod timeline;
-mod web;
+//! `incident-commander`: parses the command line and runs it (see the library crate).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
-
-use cli::{Cli, Command};
-use config::FileConfig;
+use incident_commander::cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
-    match run(cli) {
+    incident_commander::init_logging();
+    match incident_commander::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
     }
-}
-
-fn run(cli: Cli) -> anyhow::Result<()> {
-    let file = FileConfig::load(cli.config.as_deref())?;
-    match cli
-        .command
-        .unwrap_or_else(|| Command::Serve(Default::default()))
-    {
-        Command::Templates(args) => commands::templates::run(&args),
-        Command::DemoLogs(args) => commands::demo_logs::run(&args),
-        Command::Incidents(args) => runtime()?.block_on(commands::incidents::run(args, &file)),
-        Command::Stats(args) => runtime()?.block_on(commands::stats::run(args, &file)),
-        Command::Silences(args) => runtime()?.block_on(commands::silences::run(args, &file)),
-        Command::Analyze(args) => runtime()?.block_on(commands::analyze::run(args, &file)),
-        Command::Serve(args) => runtime()?.block_on(commands::serve::run(*args, &file)),
-    }
-}
-
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-}
-
-/// Our own log lines go to stderr (stdout holds reports); `IC_LOG` or `RUST_LOG` filter them.
-fn init_logging() {
-    let filter = std::env::var("IC_LOG")
-        .ok()
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .or_else(|| EnvFilter::try_from_default_env().ok())
-        // PostgreSQL's notices ("relation … already exists, skipping" at every start) are
-        // the server's chatter, not ours.
-        .unwrap_or_else(|| EnvFilter::new("info,sqlx::postgres::notice=warn"));
-    // Fields carry log-derived text (service names, templates): the writer shows their
-    // control characters instead of letting a terminal obey them, which also rules out
-    // colors of our own.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(|| output::Printable(std::io::stderr()))
-        .with_ansi(false)
-        .init();
 }
 
 /// Lines are allocated on the reader thread and freed on the analysis thread, at up to a

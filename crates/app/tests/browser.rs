@@ -8,12 +8,11 @@
 //! which `scripts/test.sh` installs). With `IC_SCREENSHOT=PATH`, a PNG of the dashboard in
 //! meltdown is saved there; `docs/dashboard.png` is made that way.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::http::Method;
@@ -25,7 +24,9 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use url::{ParseError, Url};
 
-const BIN: &str = env!("CARGO_BIN_EXE_incident-commander");
+mod common;
+use common::server::Server;
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "chromedriver";
 const INSTALL_HINT: &str =
@@ -66,9 +67,12 @@ async fn browser_dashboard_live_safe_and_meltdown() {
     let started = Instant::now();
     let chromedriver = require_browser();
     let driver = ChromeDriver::start(&chromedriver);
-    let mut server = Server::start();
+    let mut server = start_server();
     let client = driver.connect().await;
-    client.goto(&server.url).await.expect("open the dashboard");
+    client
+        .goto(&server.url("/"))
+        .await
+        .expect("open the dashboard");
     set_viewport(&client, VIEWPORT).await;
 
     counters_move(&client).await;
@@ -547,29 +551,13 @@ fn free_port() -> u16 {
 }
 
 /// Copies a child's output into the test's own (shown when the test fails) on a thread, so the
-/// pipe never fills; the first value `find` picks from a line is sent back.
-fn follow_output(
-    name: &'static str,
-    output: impl Read + Send + 'static,
-    find: fn(&str) -> Option<String>,
-) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
+/// pipe never fills.
+fn drain(name: &'static str, output: impl Read + Send + 'static) {
     std::thread::spawn(move || {
-        let mut tx = Some(tx);
         for line in BufReader::new(output).lines().map_while(Result::ok) {
-            if let Some(found) = find(&line)
-                && let Some(tx) = tx.take()
-            {
-                let _ = tx.send(found);
-            }
             eprintln!("{name}: {line}");
         }
     });
-    rx
-}
-
-fn drain(name: &'static str, output: impl Read + Send + 'static) {
-    let _ = follow_output(name, output, |_| None);
 }
 
 /// A child process that is killed when the test ends, passed or panicked.
@@ -688,58 +676,7 @@ fn capabilities(profile: &Path) -> Capabilities {
 }
 
 /// `incident-commander serve` on a free port, with the demo source, stdin, and its own database.
-struct Server {
-    process: Process,
-    stdin: ChildStdin,
-    url: String,
-    _data: TempDir,
-}
-
-impl Server {
-    fn start() -> Self {
-        let data = tempfile::tempdir().expect("a temporary data directory");
-        let db = format!("sqlite://{}/ic.db", data.path().display());
-        let mut process = Process::spawn(
-            Command::new(BIN)
-                .args(["serve", "--listen", "127.0.0.1:0", "--db", &db])
-                .args(["--source", "demo", "--source", "stdin"])
-                .args(["--seed", "1", "--format", "json"])
-                .env("NO_COLOR", "1")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped()),
-            false,
-        );
-        let stdin = process.child.stdin.take().unwrap();
-        let address = follow_output("server", process.child.stderr.take().unwrap(), |line| {
-            let rest = line.strip_prefix("Incident Commander on http://")?;
-            rest.split_whitespace().next().map(str::to_owned)
-        });
-        let address = match address.recv_timeout(STARTUP) {
-            Ok(address) => address,
-            Err(_) => panic!(
-                "the server did not announce its address within {STARTUP:?} (exit: {:?}); \
-                 its stderr is above",
-                process.exited()
-            ),
-        };
-        Self {
-            process,
-            stdin,
-            url: format!("http://{address}/"),
-            _data: data,
-        }
-    }
-
-    /// One log line on the server's stdin source.
-    fn send_line(&mut self, line: &Value) {
-        writeln!(self.stdin, "{line}")
-            .and_then(|()| self.stdin.flush())
-            .unwrap_or_else(|err| {
-                panic!(
-                    "write to the server's stdin: {err} (exit: {:?})",
-                    self.process.exited()
-                )
-            });
-    }
+fn start_server() -> Server {
+    let sources = ["--source", "demo", "--source", "stdin", "--seed", "1"];
+    Server::start(&sources, &[("NO_COLOR", "1")])
 }

@@ -1,12 +1,10 @@
 //! The command line as users and scripts call it: the real binary, real pipes.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
-
 use serde_json::Value;
 
 mod common;
-use common::{BIN, run};
+use common::run;
+use common::server::Server;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mixed.log");
 
@@ -240,87 +238,31 @@ fn help_explains_every_command() {
     }
 }
 
-/// Starts `serve` and waits until it says where it listens.
-fn start_serve(args: &[&str]) -> (Child, BufReader<std::process::ChildStderr>) {
-    let db = std::env::temp_dir().join(format!("ic-cli-{}-{}.db", std::process::id(), args.len()));
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .arg("--db")
-        .arg(format!("sqlite://{}", db.display()))
-        .args(["--listen", "127.0.0.1:0", "--format", "json"])
-        .args(args)
-        .env("IC_LOG", "incident_commander=debug")
-        // The journal and the file offsets go beside the database, not in the home directory.
-        .env("XDG_DATA_HOME", db.with_extension("data"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    wait_for(&mut stderr, "Incident Commander on http://");
-    (child, stderr)
-}
-
-/// Reads stderr until a line contains `needle`; the event itself, not a timer.
-fn wait_for(stderr: &mut impl BufRead, needle: &str) -> String {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "stderr ended before {needle:?}"
-        );
-        if line.contains(needle) {
-            return line;
-        }
-    }
+/// `serve --source stdin` with this crate's debug logs, once it listens.
+fn serve_stdin(extra: &[&str]) -> Server {
+    let args = [&["--source", "stdin"], extra].concat();
+    Server::start(&args, &[("IC_LOG", "incident_commander=debug")])
 }
 
 #[test]
 fn serve_on_stdin_reports_and_exits_when_the_input_ends() {
-    let (mut child, _stderr) = start_serve(&["--source", "stdin"]);
-    let input = std::fs::read(FIXTURE).unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&input).unwrap();
-    drop(stdin);
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let mut server = serve_stdin(&[]);
+    server.send(&std::fs::read(FIXTURE).unwrap());
+    let (status, stdout) = server.close_stdin_and_wait();
+    assert!(status.success());
     let events = events_in(&json_lines(stdout.as_bytes()));
     assert_eq!(events, 9);
 }
 
 #[test]
 fn sigterm_flushes_the_open_window_and_exits_zero() {
-    let (mut child, mut stderr) = start_serve(&["--source", "stdin", "--window-secs", "3600"]);
-    let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(b"level=error service=db msg=\"disk full\"\n")
-        .unwrap();
-    stdin.flush().unwrap();
-    wait_for(&mut stderr, "Window opened.");
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "exit code 0 after SIGTERM");
+    let mut server = serve_stdin(&["--window-secs", "3600"]);
+    server.send(b"level=error service=db msg=\"disk full\"\n");
+    server.wait_for_log("Window opened.");
+    let (status, stdout) = server.terminate();
+    assert!(status.success(), "exit code 0 after SIGTERM");
     let reports = json_lines(stdout.as_bytes());
     assert_eq!(reports.len(), 1, "{stdout}");
     assert_eq!(reports[0]["window"]["flush"], "end");
     assert_eq!(reports[0]["window"]["log_count"], 1);
-    drop(stdin);
 }

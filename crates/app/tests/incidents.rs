@@ -6,14 +6,14 @@ use std::process::Command;
 use serde_json::Value;
 
 mod common;
-use common::{BIN, db_url, outage, receiver, run_ok as run};
+use common::{BIN, db_url, outage, run_ok as run, webhook};
 
 #[test]
 fn a_ten_minute_outage_is_one_incident_with_one_opened_and_one_resolved_per_target() {
     let dir = tempfile::tempdir().unwrap();
     let db = db_url(&dir);
-    let (generic, generic_rx) = receiver();
-    let (slack, slack_rx) = receiver();
+    let (generic, generic_rx) = webhook();
+    let (slack, slack_rx) = webhook();
     let slack = format!("slack:{slack}");
     let logs = outage("2026-01-01T00:00:00Z", 10);
     let analyzed = run(
@@ -31,7 +31,7 @@ fn a_ten_minute_outage_is_one_incident_with_one_opened_and_one_resolved_per_targ
         &logs,
     );
 
-    let posts: Vec<Value> = generic_rx.try_iter().collect();
+    let posts: Vec<Value> = generic_rx.try_iter().map(|post| post.body).collect();
     let events: Vec<&str> = posts.iter().map(|p| p["event"].as_str().unwrap()).collect();
     assert_eq!(events, ["opened", "resolved"], "{posts:#?}");
     assert_eq!(
@@ -39,7 +39,7 @@ fn a_ten_minute_outage_is_one_incident_with_one_opened_and_one_resolved_per_targ
         "inventory-db"
     );
     assert_eq!(posts[0]["incident"]["id"], posts[1]["incident"]["id"]);
-    let slack_posts: Vec<Value> = slack_rx.try_iter().collect();
+    let slack_posts: Vec<Value> = slack_rx.try_iter().map(|post| post.body).collect();
     assert_eq!(slack_posts.len(), 2, "{slack_posts:#?}");
     assert!(
         slack_posts[0]["text"]
@@ -147,8 +147,8 @@ fn an_unknown_incident_is_a_clear_error() {
 fn webhook_routes_pick_what_each_target_is_told_through_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
     let db = db_url(&dir);
-    let (inventory, inventory_rx) = receiver();
-    let (payments, payments_rx) = receiver();
+    let (inventory, inventory_rx) = webhook();
+    let (payments, payments_rx) = webhook();
     let config = dir.path().join("routes.toml");
     std::fs::write(
         &config,
@@ -172,10 +172,10 @@ fn webhook_routes_pick_what_each_target_is_told_through_the_outbox() {
         ],
         &logs,
     );
-    let told: Vec<Value> = inventory_rx.try_iter().collect();
+    let told: Vec<Value> = inventory_rx.try_iter().map(|post| post.body).collect();
     let events: Vec<&str> = told.iter().map(|p| p["event"].as_str().unwrap()).collect();
     assert_eq!(events, ["opened", "resolved"], "{told:#?}");
     assert_eq!(told[0]["incident"]["root_cause"]["service"], "inventory-db");
-    let others: Vec<Value> = payments_rx.try_iter().collect();
+    let others: Vec<Value> = payments_rx.try_iter().map(|post| post.body).collect();
     assert!(others.is_empty(), "{others:#?}");
 }

@@ -6,15 +6,12 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::routing::post;
+use incident_commander::testing::{Received, Reply, fake_receiver_on_a_thread};
 use serde_json::{Value, json};
 
 mod common;
 use common::server::{PATIENCE, Server};
-use common::{BIN, run, serve_on_a_thread};
+use common::{BIN, run};
 
 const KEY: &str = "sk-test-0123456789abcdefghijklmn";
 const TITLE: &str = "Connection pool of inventory-db exhausted";
@@ -23,68 +20,19 @@ const ANSWER: &str = r#"{"title": "Connection pool of inventory-db exhausted",
   "impacted_services": ["inventory-db", "order-service"],
   "summary": "inventory-db refuses new connections; dependent services fail with it."}"#;
 
-/// One request the fake API received.
-struct Request {
-    path: String,
-    headers: HeaderMap,
-    body: Value,
+/// A fake OpenAI-compatible API whose model always gives [`ANSWER`].
+fn fake_openai() -> (String, mpsc::Receiver<Received>) {
+    fake_receiver_on_a_thread(|_| {
+        Reply::Json(json!({
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": 60}
+        }))
+    })
 }
 
-/// How the fake API answers: a model that always gives [`ANSWER`], or a status.
-#[derive(Clone, Copy)]
-enum Behaviour {
-    Answers,
-    Fails(u16),
-}
-
-/// A fake LLM API on a free port speaking both wire formats; every request comes out of the
-/// channel.
-fn fake_api(behaviour: Behaviour) -> (String, mpsc::Receiver<Request>) {
-    let (tx, rx) = mpsc::channel();
-    let app = Router::new()
-        .route("/{*path}", post(answer))
-        .with_state((tx, behaviour));
-    (format!("http://{}", serve_on_a_thread(app)), rx)
-}
-
-async fn answer(
-    State((tx, behaviour)): State<(mpsc::Sender<Request>, Behaviour)>,
-    uri: Uri,
-    headers: HeaderMap,
-    axum::Json(body): axum::Json<Value>,
-) -> (StatusCode, axum::Json<Value>) {
-    let path = uri.path().to_owned();
-    let reply = match behaviour {
-        Behaviour::Fails(status) => (StatusCode::from_u16(status).unwrap(), json!({})),
-        Behaviour::Answers if path.ends_with("/chat/completions") => (
-            StatusCode::OK,
-            json!({
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER},
-                             "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": tokens(&body), "completion_tokens": 60}
-            }),
-        ),
-        Behaviour::Answers => (
-            StatusCode::OK,
-            json!({
-                "candidates": [{"content": {"role": "model", "parts": [{"text": ANSWER}]},
-                                "finishReason": "STOP"}],
-                "usageMetadata": {"promptTokenCount": tokens(&body), "candidatesTokenCount": 60}
-            }),
-        ),
-    };
-    let _ = tx.send(Request {
-        path,
-        headers,
-        body,
-    });
-    (reply.0, axum::Json(reply.1))
-}
-
-/// The fake's token count: four characters per token of the request's text.
-fn tokens(body: &Value) -> usize {
-    body.to_string().len() / 4
-}
+/// What the fake model says each prompt took.
+const PROMPT_TOKENS: u64 = 900;
 
 /// Two minutes of normal demo traffic, one of meltdown, then five quiet ones.
 fn outage() -> Vec<u8> {
@@ -132,7 +80,7 @@ fn analyze(args: &[&str], env: &[(&str, &str)], input: &[u8]) -> (Vec<Value>, St
 
 #[test]
 fn analyze_with_openai_has_the_incident_windows_written_by_the_model() {
-    let (base, requests) = fake_api(Behaviour::Answers);
+    let (base, requests) = fake_openai();
     let base_url = format!("{base}/v1");
     let (reports, stderr) = analyze(
         &[
@@ -146,7 +94,7 @@ fn analyze_with_openai_has_the_incident_windows_written_by_the_model() {
         &[("IC_LLM_API_KEY", KEY)],
         &outage(),
     );
-    let requests: Vec<Request> = requests.try_iter().collect();
+    let requests: Vec<Received> = requests.try_iter().collect();
     assert!(!requests.is_empty(), "the meltdown is asked about");
     for request in &requests {
         assert_eq!(request.path, "/v1/chat/completions");
@@ -179,7 +127,7 @@ fn analyze_with_openai_has_the_incident_windows_written_by_the_model() {
 
 #[test]
 fn analyze_with_gemini_down_falls_back_and_every_window_is_reported() {
-    let (base, requests) = fake_api(Behaviour::Fails(500));
+    let (base, requests) = fake_receiver_on_a_thread(|_| Reply::Status(500));
     let input = outage();
     let (builtin, _) = analyze(&[], &[], &input);
     let (reports, stderr) = analyze(
@@ -226,7 +174,7 @@ fn an_llm_without_a_key_is_refused_with_a_clear_message() {
 
 #[test]
 fn serve_shows_the_builtin_card_at_once_and_the_llms_when_it_comes() {
-    let (base, requests) = fake_api(Behaviour::Answers);
+    let (base, requests) = fake_openai();
     let base_url = format!("{base}/v1");
     let server = Server::start(
         &["--analyzer", "openai", "--llm-base-url", &base_url],

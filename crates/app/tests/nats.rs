@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 mod common;
 use common::server::{PATIENCE, Server, curl, json, try_post};
 use common::{run, stats, wait_for_lines};
+use incident_commander::testing::Received;
 
 fn nats_url() -> String {
     std::env::var("IC_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
@@ -547,7 +548,7 @@ fn storm_line_at(i: usize, meltdown: bool, at: chrono::DateTime<chrono::Utc>) ->
 
 /// Webhook posts until as many incidents resolved as opened (at least one), or the patience
 /// runs out.
-fn posts_until_resolved(posts: &std::sync::mpsc::Receiver<Value>) -> Vec<Value> {
+fn posts_until_resolved(posts: &std::sync::mpsc::Receiver<Received>) -> Vec<Value> {
     let deadline = std::time::Instant::now() + SCALE_PATIENCE;
     let mut received = Vec::new();
     let count =
@@ -557,7 +558,7 @@ fn posts_until_resolved(posts: &std::sync::mpsc::Receiver<Value>) -> Vec<Value> 
     {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         match posts.recv_timeout(left) {
-            Ok(post) => received.push(post),
+            Ok(post) => received.push(post.body),
             Err(_) => break,
         }
     }
@@ -589,7 +590,7 @@ async fn nats_three_instances_on_postgres_share_a_meltdown_and_survive_a_kill() 
         storm_line(i, meltdown.clone())
     })
     .await;
-    let (hook, posts) = common::receiver();
+    let (hook, posts) = common::webhook();
     let mut args = test.source_args(&db.url);
     // The resolve waits well beyond the ack wait: what the killed instance held comes back
     // to the others before the incident may resolve.
@@ -630,7 +631,7 @@ async fn nats_three_instances_on_postgres_share_a_meltdown_and_survive_a_kill() 
         }
         drop(reports);
         // Anything sent on the way out counts too.
-        received.extend(posts.try_iter());
+        received.extend(posts.try_iter().map(|post| post.body));
         (received, stats(&db.url))
     });
 

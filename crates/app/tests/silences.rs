@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 mod common;
 use common::server::{PATIENCE, Server, curl, json as parse};
-use common::{db_url, outage, receiver, run_ok as run};
+use common::{db_url, outage, run_ok as run, webhook};
 
 #[test]
 fn a_silenced_outage_sends_no_webhook_and_the_silence_says_it_matched() {
@@ -36,7 +36,7 @@ fn a_silenced_outage_sends_no_webhook_and_the_silence_says_it_matched() {
     assert_eq!(listed[0]["id"], id.as_str());
     assert!(listed[0]["matchedAt"].is_null());
 
-    let (hook, posts) = receiver();
+    let (hook, posts) = webhook();
     run(
         &[
             "analyze",
@@ -54,7 +54,7 @@ fn a_silenced_outage_sends_no_webhook_and_the_silence_says_it_matched() {
         serde_json::from_slice(&run(&["incidents", "--json", "--db", &db], b"").stdout).unwrap();
     assert_eq!(incidents[0]["root_cause"]["service"], "inventory-db");
     assert_eq!(incidents[0]["status"], "resolved");
-    let told: Vec<Value> = posts.try_iter().collect();
+    let told: Vec<Value> = posts.try_iter().map(|post| post.body).collect();
     assert!(told.is_empty(), "{told:#?}");
     let listed: Value =
         serde_json::from_slice(&run(&["silences", "list", "--json", "--db", &db], b"").stdout)
@@ -108,7 +108,7 @@ fn until(server: &Server, path: &str, done: impl Fn(&Value) -> bool) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_a_silence_made_on_one_instance_mutes_the_other_until_it_is_expired() {
     let db = ic_store::testing::PostgresSchema::create().await;
-    let (hook, posts) = receiver();
+    let (hook, posts) = webhook();
     let args = [
         "--db",
         db.url.as_str(),
@@ -146,7 +146,7 @@ async fn postgres_a_silence_made_on_one_instance_mutes_the_other_until_it_is_exp
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let told: Vec<Value> = posts.try_iter().collect();
+    let told: Vec<Value> = posts.try_iter().map(|post| post.body).collect();
     assert!(told.is_empty(), "{told:#?}");
 
     // Expired on the first instance: the receivers hear of the open incident once.
@@ -154,11 +154,12 @@ async fn postgres_a_silence_made_on_one_instance_mutes_the_other_until_it_is_exp
     assert_eq!(status, 200, "{body}");
     let post = posts
         .recv_timeout(PATIENCE)
-        .expect("a notification after the silence");
+        .expect("a notification after the silence")
+        .body;
     assert_eq!(post["event"], "opened", "{post:#}");
     assert_eq!(post["incident"]["root_cause"]["service"], "inventory-db");
     nothing_left_to_send(&db.url).await;
-    let told: Vec<Value> = posts.try_iter().collect();
+    let told: Vec<Value> = posts.try_iter().map(|post| post.body).collect();
     assert!(told.is_empty(), "sent twice: {told:#?}");
 
     // The incident's timeline tells the story.
@@ -232,7 +233,7 @@ fn until_metrics_hold(server: &Server, text: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_held_notification_survives_sigkill_and_is_sent_once_when_the_silence_ends() {
-    let (hook, posts) = receiver();
+    let (hook, posts) = webhook();
     let args = ["--webhook", hook.as_str(), "--resolve-after", "600"];
     let server = Server::start(&args, &[]);
     let id = silence_inventory_db(&server);
@@ -254,7 +255,7 @@ async fn a_held_notification_survives_sigkill_and_is_sent_once_when_the_silence_
     );
     let (status, body) = curl(&["-X", "DELETE", &server.url(&format!("/api/silences/{id}"))]);
     assert_eq!(status, 200, "{body}");
-    let post = posts.recv_timeout(PATIENCE).expect("the held opening");
+    let post = posts.recv_timeout(PATIENCE).expect("the held opening").body;
     assert_eq!(post["event"], "opened", "{post:#}");
     assert_eq!(post["incident"]["root_cause"]["service"], "inventory-db");
     nothing_left_to_send(&db).await;

@@ -31,6 +31,10 @@ use crate::sources::reader::{self, Stamping};
 use crate::sources::{self, syslog};
 use crate::web;
 
+/// The first words of the line `serve` prints on stderr once it listens, followed by the
+/// address: what scripts and tests wait for to learn the port of `--listen 127.0.0.1:0`.
+pub const BANNER: &str = "Incident Commander on http://";
+
 pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let stdout_is_terminal = io::stdout().is_terminal();
     let settings = ServeSettings::resolve(&args, file, stdout_is_terminal)?;
@@ -121,7 +125,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
     ));
     let publisher = tokio::spawn(live::publish(live.clone(), web_stop.clone()));
     eprintln!(
-        "Incident Commander on http://{address} (sources: {})",
+        "{BANNER}{address} (sources: {})",
         settings
             .sources
             .iter()

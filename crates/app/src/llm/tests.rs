@@ -13,8 +13,8 @@ use url::Url;
 
 use super::*;
 use crate::http_retry::Backoff;
-use crate::notify::testing::{Received, Reply, fake_receiver};
 use crate::secret::SecretString;
+use crate::testing::{Received, Reply, fake_receiver};
 
 const KEY: &str = "sk-test-0123456789abcdefghijklmn";
 const MODEL: &str = "fake-model";

@@ -1,22 +1,9 @@
-//! Fixtures for the notifier's tests: incidents, and fake HTTP receivers (webhook targets, LLM
-//! APIs) that report every request on a channel so tests wait for deliveries instead of
-//! sleeping.
+//! Fixtures for the notifier's tests: incidents and their events.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::post;
 use chrono::{TimeZone, Utc};
 use ic_core::incident::{Evidence, Incident, IncidentEvent, IncidentStatus, Transition};
 use ic_core::report::RootCause;
 use ic_core::{Level, Severity};
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 
 /// The inventory-db meltdown as an incident, with two templates.
 pub(crate) fn incident() -> Incident {
@@ -115,84 +102,4 @@ pub(crate) fn huge_event(transition: Transition) -> IncidentEvent {
         })
         .collect();
     event
-}
-
-/// One request a fake receiver got.
-#[derive(Debug)]
-pub(crate) struct Received {
-    pub path: String,
-    pub headers: HeaderMap,
-    pub body: serde_json::Value,
-}
-
-/// How a fake receiver answers its n-th request (counting from 0).
-pub(crate) type Answer = Arc<dyn Fn(usize) -> Reply + Send + Sync>;
-
-/// A fake receiver's answer.
-#[derive(Debug, Clone)]
-pub(crate) enum Reply {
-    Status(u16),
-    /// 200 with this JSON body.
-    Json(serde_json::Value),
-    /// 200 once the gate is opened with `notify_one`.
-    After(Arc<tokio::sync::Notify>),
-    /// A 429 or 503 with `Retry-After: SECS`.
-    RetryAfter(u16, u64),
-    /// Never answers.
-    Hang,
-}
-
-#[derive(Clone)]
-struct Fake {
-    answer: Answer,
-    count: Arc<AtomicUsize>,
-    seen: mpsc::UnboundedSender<Received>,
-}
-
-/// Starts a receiver on a port-0 listener; returns its base URL and the channel of requests.
-/// Each request is reported when it arrives, before it is answered.
-pub(crate) async fn fake_receiver(
-    answer: impl Fn(usize) -> Reply + Send + Sync + 'static,
-) -> (String, mpsc::UnboundedReceiver<Received>) {
-    let (seen, received) = mpsc::unbounded_channel();
-    let fake = Fake {
-        answer: Arc::new(answer),
-        count: Arc::default(),
-        seen,
-    };
-    let app = Router::new()
-        .route("/{*path}", post(receive))
-        .with_state(fake);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), received)
-}
-
-async fn receive(
-    State(fake): State<Fake>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> axum::response::Response {
-    let n = fake.count.fetch_add(1, Ordering::SeqCst);
-    let _ = fake.seen.send(Received {
-        path: uri.to_string(),
-        headers,
-        body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-    });
-    match (fake.answer)(n) {
-        Reply::Status(code) => StatusCode::from_u16(code).unwrap().into_response(),
-        Reply::Json(body) => axum::Json(body).into_response(),
-        Reply::RetryAfter(code, secs) => (
-            StatusCode::from_u16(code).unwrap(),
-            [("retry-after", secs.to_string())],
-        )
-            .into_response(),
-        Reply::After(gate) => {
-            gate.notified().await;
-            StatusCode::OK.into_response()
-        }
-        Reply::Hang => std::future::pending().await,
-    }
 }

@@ -9,8 +9,9 @@ use ic_core::incident::{IncidentEvent, Transition};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
-use super::testing::{Received, Reply, event, fake_receiver};
+use super::testing::event;
 use super::*;
+use crate::testing::{Received, Reply, fake_receiver};
 
 /// Generous: only reached when something is broken.
 const PATIENCE: Duration = Duration::from_secs(10);

@@ -8,6 +8,8 @@ pub mod server;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+use incident_commander::testing::{Received, Reply, fake_receiver_on_a_thread};
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_incident-commander");
 
 /// Runs the binary with `args`, writes `stdin` to it, and waits for it to end.
@@ -70,40 +72,10 @@ pub fn peak_rss_mib(pid: u32) -> u64 {
     kib / 1024
 }
 
-/// Serves `app` on a free loopback port from a thread of its own (the tests that use it are
-/// plain `#[test]`s); returns the address.
-pub fn serve_on_a_thread(app: axum::Router) -> std::net::SocketAddr {
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    addr_rx.recv().unwrap()
-}
-
-/// A webhook receiver on a free port; every body it receives comes out of the channel.
-pub fn receiver() -> (String, std::sync::mpsc::Receiver<serde_json::Value>) {
-    use axum::extract::State;
-    type Sender = std::sync::mpsc::Sender<serde_json::Value>;
-    let (tx, rx) = std::sync::mpsc::channel();
-    let app = axum::Router::new()
-        .route(
-            "/hook",
-            axum::routing::post(
-                |State(tx): State<Sender>, body: axum::Json<serde_json::Value>| async move {
-                    let _ = tx.send(body.0);
-                },
-            ),
-        )
-        .with_state(tx);
-    (format!("http://{}/hook", serve_on_a_thread(app)), rx)
+/// A webhook target that answers 200; every request it gets comes out of the channel.
+pub fn webhook() -> (String, std::sync::mpsc::Receiver<Received>) {
+    let (base, requests) = fake_receiver_on_a_thread(|_| Reply::Status(200));
+    (format!("{base}/hook"), requests)
 }
 
 /// [`run`], which must succeed.

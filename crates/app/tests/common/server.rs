@@ -1,11 +1,12 @@
 //! A running `serve`, driven over HTTP with curl, shared by the end-to-end tests.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use incident_commander::BANNER;
 use serde_json::Value;
 
 use super::BIN;
@@ -13,9 +14,14 @@ use super::BIN;
 /// How long a server may take to start or to stop before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
-/// A running `serve --source none`, killed when dropped.
+/// A running `serve` (`--source none` unless the test gives sources), killed when dropped.
+/// Its stdout and stderr are read on threads as they come, so neither pipe ever fills.
 pub struct Server {
     child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Option<mpsc::Receiver<String>>,
+    /// Its log lines after the banner.
+    stderr: mpsc::Receiver<String>,
     /// Where curl connects: the listen address, with 0.0.0.0 replaced by loopback.
     pub base: String,
     pub dir: tempfile::TempDir,
@@ -50,12 +56,15 @@ impl Server {
     ) -> Result<Self, String> {
         let db = Self::db_in(dir.path());
         let mut command = Command::new(BIN);
+        command.args(["serve", "--format", "json"]);
+        if !extra.contains(&"--source") {
+            command.args(["--source", "none"]);
+        }
         command
-            .args(["serve", "--source", "none", "--format", "json"])
             .args(extra)
             .env("XDG_DATA_HOME", dir.path())
             .env_remove("IC_INGEST_TOKEN")
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if !extra.contains(&"--db") {
@@ -68,9 +77,12 @@ impl Server {
             command.env(name, value);
         }
         let mut child = command.spawn().expect("the binary starts");
-        let address = read_address(child.stderr.take().unwrap());
+        let (address, stderr) = read_address(child.stderr.take().unwrap());
         match address.recv_timeout(PATIENCE) {
             Ok(Ok(address)) => Ok(Self {
+                stdin: child.stdin.take(),
+                stdout: Some(lines_of(child.stdout.take().unwrap())),
+                stderr,
                 child,
                 base: format!("http://{}", address.replace("0.0.0.0", "127.0.0.1")),
                 dir,
@@ -129,16 +141,41 @@ impl Server {
 
     /// Its stdout, line by line, as it is printed (the reports, with `--format json`).
     pub fn stdout_lines(&mut self) -> mpsc::Receiver<String> {
-        let stdout = self.child.stdout.take().expect("stdout not taken yet");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
+        self.stdout.take().expect("stdout not taken yet")
+    }
+
+    /// Writes to the server's stdin (its `stdin` source, with `--source stdin`).
+    pub fn send(&mut self, data: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin not closed yet");
+        stdin
+            .write_all(data)
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|err| panic!("write to the server's stdin: {err}"));
+    }
+
+    /// One JSON log line on the server's stdin.
+    pub fn send_line(&mut self, line: &Value) {
+        self.send(format!("{line}\n").as_bytes());
+    }
+
+    /// Closes stdin, which ends a `stdin` source; waits for the exit; returns stdout.
+    pub fn close_stdin_and_wait(mut self) -> (std::process::ExitStatus, String) {
+        drop(self.stdin.take());
+        self.wait_with_stdout()
+    }
+
+    /// Waits until the server logs a line containing `needle`; the line. The event itself,
+    /// not a timer.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(err) => panic!("the server did not log {needle:?}: {err}"),
             }
-        });
-        rx
+        }
     }
 
     /// Kills the process with SIGKILL: no flush, no goodbye.
@@ -155,22 +192,32 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for the exit; returns stdout (the reports).
-    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+    pub fn terminate(self) -> (std::process::ExitStatus, String) {
         let pid = self.child.id() as libc::pid_t;
         // SAFETY: signals a child process this test started and still owns.
         assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-        let stdout = self.child.stdout.take();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut out = String::new();
-            if let Some(mut stdout) = stdout {
-                let _ = stdout.read_to_string(&mut out);
+        self.wait_with_stdout()
+    }
+
+    /// The exit status, and what is left of stdout once the process closes it (nothing when
+    /// the test took its lines).
+    fn wait_with_stdout(mut self) -> (std::process::ExitStatus, String) {
+        let mut out = String::new();
+        let Some(stdout) = self.stdout.take() else {
+            return (self.child.wait().unwrap(), out);
+        };
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match stdout.recv_timeout(left) {
+                Ok(line) => {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("the server did not end"),
             }
-            let _ = tx.send(out);
-        });
-        let out = rx
-            .recv_timeout(PATIENCE)
-            .expect("the server ends after SIGTERM");
+        }
         (self.child.wait().unwrap(), out)
     }
 }
@@ -182,10 +229,30 @@ impl Drop for Server {
     }
 }
 
-/// Reads stderr on a thread: the address once `Incident Commander on http://ADDR` appears (or
-/// all of stderr if the process ends first), then keeps draining so the pipe never fills.
-fn read_address(stderr: impl Read + Send + 'static) -> mpsc::Receiver<Result<String, String>> {
+/// A child's output, line by line as it comes, read on a thread.
+fn lines_of(output: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(output).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The address a server printed (or its whole stderr when it ended first), and its log lines
+/// after that.
+type Started = (
+    mpsc::Receiver<Result<String, String>>,
+    mpsc::Receiver<String>,
+);
+
+/// Reads stderr on a thread: the address once the [`BANNER`] appears, then the lines after it.
+fn read_address(stderr: impl Read + Send + 'static) -> Started {
+    let (tx, rx) = mpsc::channel();
+    let (log_tx, log_rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut seen = String::new();
         let mut sent = false;
@@ -196,12 +263,14 @@ fn read_address(stderr: impl Read + Send + 'static) -> mpsc::Receiver<Result<Str
             if echo {
                 eprintln!("{line}");
             }
-            if !sent && let Some(rest) = line.split("Incident Commander on http://").nth(1) {
+            if sent {
+                // Nobody may be listening: the lines are dropped then.
+                let _ = log_tx.send(line);
+            } else if let Some(rest) = line.split(BANNER).nth(1) {
                 let address = rest.split_whitespace().next().unwrap_or_default();
                 let _ = tx.send(Ok(address.to_owned()));
                 sent = true;
-            }
-            if !sent {
+            } else {
                 seen.push_str(&line);
                 seen.push('\n');
             }
@@ -210,7 +279,7 @@ fn read_address(stderr: impl Read + Send + 'static) -> mpsc::Receiver<Result<Str
             let _ = tx.send(Err(seen));
         }
     });
-    rx
+    (rx, log_rx)
 }
 
 /// POSTs NDJSON `lines` to `url`; the status, or `None` when no answer came (the server died).
