@@ -18,7 +18,7 @@ use crate::duration::seconds;
 use crate::journal::JournalPlace;
 use crate::llm::settings::LlmArgs;
 use crate::llm::{self, LlmSettings, settings::LlmFile};
-use crate::nats::{self, NatsSettings};
+use crate::log_stream::{self, NatsSettings};
 use crate::notify::{self, WebhookConfig, WebhookTarget};
 use crate::output::{Format, MinSeverity};
 use crate::sources::syslog::{self, SyslogConfig};
@@ -256,21 +256,25 @@ impl FileConfig {
                 .unwrap_or_else(|| default.to_owned())
         };
         let settings = NatsSettings {
-            url: pick(&args.nats_url, &self.nats.url, nats::DEFAULT_URL),
-            stream: pick(&args.nats_stream, &self.nats.stream, nats::DEFAULT_STREAM),
+            url: pick(&args.nats_url, &self.nats.url, log_stream::DEFAULT_URL),
+            stream: pick(
+                &args.nats_stream,
+                &self.nats.stream,
+                log_stream::DEFAULT_STREAM,
+            ),
             subject: pick(
                 &args.nats_subject,
                 &self.nats.subject,
-                nats::DEFAULT_SUBJECT,
+                log_stream::DEFAULT_SUBJECT,
             ),
             consumer: pick(
                 &args.nats_consumer,
                 &self.nats.consumer,
-                nats::DEFAULT_CONSUMER,
+                log_stream::DEFAULT_CONSUMER,
             ),
             ack_wait: match args.nats_ack_wait.or(self.nats.ack_wait_secs) {
                 Some(secs) => seconds(secs).context("--nats-ack-wait")?,
-                None => nats::DEFAULT_ACK_WAIT,
+                None => log_stream::DEFAULT_ACK_WAIT,
             },
         };
         if settings.ack_wait < Duration::from_secs(3) {

@@ -7,10 +7,10 @@ use ic_core::incident::{Incident, IncidentEvent};
 
 use crate::cli::AnalyzeArgs;
 use crate::config::FileConfig;
-use crate::incidents::{self, IncidentSink};
 use crate::notify::Notifier;
 use crate::output::Format;
 use crate::output::{ReportPrinter, Tally, render_incidents};
+use crate::pipeline::sink::{self, IncidentSink};
 use crate::pipeline::{self, Counters, Engine, EventTime, Hooks, LlmMode, SharedCounters};
 use crate::shutdown;
 use crate::sources::reader::{self, Stamping};
@@ -23,7 +23,7 @@ pub async fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let webhooks = file.webhooks(&args.incidents.webhooks)?;
     let (store, restored) = match &args.db {
         Some(url) => {
-            let (store, restored) = incidents::open_store(url, !webhooks.is_empty()).await?;
+            let (store, restored) = sink::open_store(url, !webhooks.is_empty()).await?;
             (Some(store), restored)
         }
         None => (None, Vec::new()),

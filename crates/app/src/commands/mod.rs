@@ -19,7 +19,7 @@ use crate::llm::{Analyst, Gate, LlmSettings};
 use crate::pipeline::{LlmMode, LlmStage};
 
 /// Once asked to stop, a store that keeps failing is tried this long before what it has not
-/// taken is given up (see [`crate::incidents::IncidentSink::store`]).
+/// taken is given up (see [`crate::pipeline::sink::IncidentSink::store`]).
 const STORE_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 /// Once asked to stop (or at the end), queued webhooks get this long to be delivered.
 const WEBHOOK_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

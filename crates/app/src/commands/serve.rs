@@ -14,13 +14,12 @@ use crate::cli::ServeArgs;
 use crate::config::{FileConfig, ServeSettings, SourceSpec};
 use ic_core::incident::{IncidentEvent, Transition};
 
-use crate::incidents::{self, IncidentSink};
 use crate::journal::Journal;
-use crate::live::{self, Live};
-use crate::nats::Forwarder;
+use crate::log_stream::Forwarder;
 use crate::notify::Notifier;
 use crate::output::Format;
 use crate::output::{ReportPrinter, render_transition};
+use crate::pipeline::sink::{self, IncidentSink};
 use crate::pipeline::{
     self, Analyzed, ArrivalTime, Engine, Envelope, Hooks, LlmMode, SharedCounters,
 };
@@ -30,6 +29,7 @@ use crate::sources::file::{self, FileSource, FileSourceConfig};
 use crate::sources::reader::{self, Stamping};
 use crate::sources::{self, syslog};
 use crate::web;
+use crate::web::live::{self, Live};
 
 /// The first words of the line `serve` prints on stderr once it listens, followed by the
 /// address: what scripts and tests wait for to learn the port of `--listen 127.0.0.1:0`.
@@ -38,8 +38,7 @@ pub const BANNER: &str = "Incident Commander on http://";
 pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let stdout_is_terminal = io::stdout().is_terminal();
     let settings = ServeSettings::resolve(&args, file, stdout_is_terminal)?;
-    let (store, restored) =
-        incidents::open_store(&settings.db, !settings.webhooks.is_empty()).await?;
+    let (store, restored) = sink::open_store(&settings.db, !settings.webhooks.is_empty()).await?;
     let listener = TcpListener::bind(settings.listen).await.with_context(|| {
         format!(
             "cannot listen on {}; choose another address with --listen",
@@ -103,7 +102,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let (analyzed, stages) = pipeline::spawn(rx, settings.window, ArrivalTime, engine, hooks)?;
 
     let web_stop = CancellationToken::new();
-    let writes = Arc::new(crate::incidents::WriteHealth::default());
+    let writes = Arc::new(crate::pipeline::sink::WriteHealth::default());
     let silences = Arc::new(crate::silences::Silences::default());
     let state = web::AppState {
         silences: silences.clone(),
@@ -290,7 +289,7 @@ async fn start_forwarding(settings: &ServeSettings) -> anyhow::Result<Option<Arc
     let Some(nats) = &settings.forward else {
         return Ok(None);
     };
-    let context = crate::nats::open_stream(nats).await?;
+    let context = crate::log_stream::open_stream(nats).await?;
     eprintln!(
         "Forwarding HTTP, OTLP and syslog lines to NATS stream {} ({})",
         nats.stream, nats.subject

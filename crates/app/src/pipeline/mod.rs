@@ -5,6 +5,7 @@
 //! passing on everything it holds, so a stopped pipeline has flushed its open window.
 
 mod analysis;
+pub mod sink;
 mod window_stage;
 
 use std::sync::Arc;

@@ -23,8 +23,8 @@ use ic_store::Store;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::log_stream::{NatsError, NatsSettings, open_stream};
 use crate::metrics::NATS_TERMINATED;
-use crate::nats::{NatsError, NatsSettings, open_stream};
 use crate::pipeline::{Envelope, Origin, Receipt, SharedCounters};
 use crate::sync::lock;
 
@@ -326,7 +326,7 @@ mod tests {
     fn consumers_that_would_stall_are_refused() {
         let good = consumer::Config {
             ack_policy: consumer::AckPolicy::Explicit,
-            ack_wait: crate::nats::DEFAULT_ACK_WAIT,
+            ack_wait: crate::log_stream::DEFAULT_ACK_WAIT,
             max_ack_pending: MAX_ACK_PENDING,
             ..Default::default()
         };

@@ -11,9 +11,9 @@ use ic_store::IncidentFilter;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
-use crate::live::Stats;
 use crate::pipeline::Control;
 use crate::sources::demo::DemoState;
+use crate::web::live::Stats;
 
 /// Incidents listed when no `limit` is given, and the most a request may ask for.
 const DEFAULT_LIMIT: u32 = 50;

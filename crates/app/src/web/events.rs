@@ -17,7 +17,7 @@ use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
-use crate::live::{HubMessage, Stats};
+use crate::web::live::{HubMessage, Stats};
 
 /// Incidents in a snapshot: the most recently seen.
 const SNAPSHOT_INCIDENTS: u32 = 50;

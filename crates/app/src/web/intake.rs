@@ -21,7 +21,7 @@ use super::ApiError;
 use super::error::{Reason, count_rejected_lines};
 use super::limits::IngestSettings;
 use crate::journal::{Entry, Journal};
-use crate::nats::Forwarder;
+use crate::log_stream::Forwarder;
 use crate::pipeline::{CHUNK_EVENTS, Chunk, Envelope, Origin, SharedCounters};
 
 /// The most chunks one request may fill: half the ingest channel, so a request can always

@@ -13,6 +13,7 @@ mod intake;
 pub mod limits;
 mod linger;
 mod listener;
+pub mod live;
 mod otlp;
 mod replay;
 mod silences;
@@ -38,8 +39,8 @@ pub use intake::{Ingest, IngestGate};
 pub use limits::IngestSettings;
 pub use replay::replay;
 
-use crate::live::Live;
 use crate::pipeline::Control;
+use crate::web::live::Live;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -54,7 +55,7 @@ pub struct AppState {
     /// The NATS connection of a gateway or a NATS source, for readiness.
     pub nats: Option<async_nats::Client>,
     /// Whether the store takes this instance's writes, for readiness.
-    pub writes: Arc<crate::incidents::WriteHealth>,
+    pub writes: Arc<crate::pipeline::sink::WriteHealth>,
     /// Whether the ingest journal can write, for readiness.
     pub journal: Option<Arc<crate::journal::Journal>>,
     /// The silences honoured here; the API shares what it makes at once.

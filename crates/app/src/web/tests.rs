@@ -318,8 +318,8 @@ async fn a_store_that_cannot_write_makes_the_instance_unready_and_the_batch_wait
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("ic.db").display());
     let store: Arc<dyn Store> = Arc::new(ic_store::open(&url).await.unwrap());
-    let writes = Arc::new(crate::incidents::WriteHealth::default());
-    let sink = Arc::new(crate::incidents::IncidentSink::new(
+    let writes = Arc::new(crate::pipeline::sink::WriteHealth::default());
+    let sink = Arc::new(crate::pipeline::sink::IncidentSink::new(
         Some(store.clone()),
         None,
         Default::default(),

@@ -15,9 +15,9 @@
 //! after its eviction gets a new id.
 
 mod cluster;
+mod clusters;
 mod family;
 mod mask;
-mod store;
 mod token;
 mod tokenizer;
 mod tree;
@@ -28,8 +28,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize, Serializer};
 
 use cluster::{Cluster, Similarity};
+use clusters::Clusters;
 use family::{Difference, Families, Verdict};
-use store::Store;
 use token::Token;
 use tokenizer::{Tokenizer, Tokens};
 use tree::{Slot, Tree};
@@ -98,7 +98,7 @@ pub struct Miner {
     config: MinerConfig,
     tokenizer: Tokenizer,
     tree: Tree,
-    store: Store,
+    clusters: Clusters,
     families: Families,
     next_id: u32,
     /// Where the ids of merged clusters went: a merged id keeps naming its messages' template.
@@ -126,7 +126,7 @@ impl Miner {
                 max_word_len: config.max_word_len,
             },
             tree: Tree::new(config.prefix_depth, config.max_children),
-            store: Store::new(),
+            clusters: Clusters::new(),
             families: Families::new(config.max_word_values),
             next_id: 1,
             redirects: HashMap::new(),
@@ -182,7 +182,7 @@ impl Miner {
     fn cluster(&self, mut id: TemplateId) -> Option<&Cluster> {
         // Merges form chains (a into b, later b into c); each hop is a merge that happened.
         for _ in 0..=self.redirects.len() {
-            if let Some(cluster) = self.store.by_id(id) {
+            if let Some(cluster) = self.clusters.by_id(id) {
                 return Some(cluster);
             }
             id = *self.redirects.get(&id)?;
@@ -192,19 +192,19 @@ impl Miner {
 
     /// Every kept template with its id, most recently used first.
     pub fn templates(&self) -> impl Iterator<Item = (TemplateId, String)> + '_ {
-        self.store
+        self.clusters
             .iter()
             .map(|cluster| (cluster.id, cluster.template().to_owned()))
     }
 
     /// Clusters kept.
     pub fn len(&self) -> usize {
-        self.store.len()
+        self.clusters.len()
     }
 
     /// Whether no cluster is kept.
     pub fn is_empty(&self) -> bool {
-        self.store.len() == 0
+        self.clusters.len() == 0
     }
 
     /// The best cluster at the message's leaf that reaches the threshold.
@@ -212,7 +212,7 @@ impl Miner {
         let leaf = self.tree.find_leaf(tokens)?;
         let mut best: Option<(Slot, Similarity)> = None;
         for &slot in self.tree.clusters(leaf) {
-            let Some(cluster) = self.store.get(slot) else {
+            let Some(cluster) = self.clusters.get(slot) else {
                 continue;
             };
             let sim = cluster.similarity(tokens);
@@ -227,7 +227,7 @@ impl Miner {
     /// Puts a message in the cluster it matched, or in a new sibling of it when they differ in
     /// words that look like wording (see the `family` module).
     fn join(&mut self, slot: Slot, message: &str, tokens: &Tokens) -> TemplateId {
-        let Some(cluster) = self.store.get(slot) else {
+        let Some(cluster) = self.clusters.get(slot) else {
             return self.create(None, message, &tokens.tokens, &tokens.pieces);
         };
         cluster.word_differences(&tokens.tokens, &mut self.differences);
@@ -253,7 +253,7 @@ impl Miner {
     }
 
     fn absorb(&mut self, slot: Slot, tokens: &Tokens) -> TemplateId {
-        let cluster = self.store.touch(slot);
+        let cluster = self.clusters.touch(slot);
         cluster.absorb(&tokens.tokens, &tokens.pieces);
         cluster.id
     }
@@ -261,7 +261,7 @@ impl Miner {
     /// Drops the siblings that the generalized cluster in `slot` now covers: their messages
     /// go to it from now on, and their ids are no longer kept.
     fn merge_covered(&mut self, slot: Slot, family: u32) {
-        let Some(cluster) = self.store.get(slot) else {
+        let Some(cluster) = self.clusters.get(slot) else {
             return;
         };
         let covered: Vec<Slot> = self
@@ -270,12 +270,12 @@ impl Miner {
             .iter()
             .copied()
             .filter(|&member| member != slot)
-            .filter(|&member| self.store.get(member).is_some_and(|m| cluster.covers(m)))
+            .filter(|&member| self.clusters.get(member).is_some_and(|m| cluster.covers(m)))
             .collect();
         let into = cluster.id;
         for member in covered {
-            if let Some(merged) = self.store.get(member).cloned() {
-                self.store.touch(slot).absorb_sibling(&merged);
+            if let Some(merged) = self.clusters.get(member).cloned() {
+                self.clusters.touch(slot).absorb_sibling(&merged);
                 self.redirects.insert(merged.id, into);
             }
             self.remove(member);
@@ -309,8 +309,8 @@ impl Miner {
         template: &[Token],
         pieces: &[tokenizer::Piece],
     ) -> TemplateId {
-        if self.store.len() >= self.config.max_clusters
-            && let Some(oldest) = self.store.oldest()
+        if self.clusters.len() >= self.config.max_clusters
+            && let Some(oldest) = self.clusters.oldest()
         {
             self.remove(oldest);
         }
@@ -318,16 +318,16 @@ impl Miner {
         self.next_id = self.next_id.wrapping_add(1).max(1);
         let family = family.unwrap_or(id.0);
         let slot = self
-            .store
+            .clusters
             .insert(Cluster::new(id, family, message, template, pieces));
         let leaf = self.tree.insert(template, slot);
-        self.store.touch(slot).leaf = leaf;
+        self.clusters.touch(slot).leaf = leaf;
         self.families.join(family, slot);
         id
     }
 
     fn remove(&mut self, slot: Slot) {
-        if let Some(cluster) = self.store.remove(slot) {
+        if let Some(cluster) = self.clusters.remove(slot) {
             self.tree.remove(cluster.leaf, slot);
             self.families.leave(cluster.family, slot);
         }

@@ -9,7 +9,7 @@ use super::token::{FastBuild, Token};
 
 /// Index of a node in the arena.
 pub type NodeId = u32;
-/// Index of a cluster in the cluster store.
+/// Index of a cluster in [`super::clusters::Clusters`].
 pub type Slot = u32;
 
 const ROOT: NodeId = 0;

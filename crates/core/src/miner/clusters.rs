@@ -20,7 +20,7 @@ struct Entry {
 
 /// A slab of clusters threaded on a doubly linked list from most to least recently used.
 #[derive(Debug)]
-pub struct Store {
+pub struct Clusters {
     entries: Vec<Entry>,
     free: Vec<Slot>,
     newest: Slot,
@@ -28,9 +28,9 @@ pub struct Store {
     by_id: HashMap<TemplateId, Slot, FastBuild>,
 }
 
-impl Store {
+impl Clusters {
     pub fn new() -> Self {
-        Store {
+        Clusters {
             entries: Vec::new(),
             free: Vec::new(),
             newest: NONE,
