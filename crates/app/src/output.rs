@@ -300,31 +300,18 @@ mod tests {
     }
 
     use chrono::{TimeZone, Utc};
-    use ic_core::FlushReason;
-    use ic_core::report::WindowSummary;
 
     use super::*;
 
     fn report(severity: Severity, title: &str) -> Report {
         let at = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
-        Report {
-            title: title.into(),
-            severity,
-            impacted_services: vec!["inventory-db".into()],
-            summary: "70 of 100 lines".into(),
-            noise_reduction_ratio: 25.0,
-            window: WindowSummary {
-                seq: 3,
-                start: at,
-                end: at,
-                log_count: 100,
-                flush: FlushReason::Size,
-            },
-            root_cause: None,
-            templates: vec![],
-            analyzer: "builtin".into(),
-            llm: None,
-        }
+        let mut report = ic_core::testing::report(3, at, 100);
+        report.title = title.into();
+        report.severity = severity;
+        report.impacted_services = vec!["inventory-db".into()];
+        report.summary = "70 of 100 lines".into();
+        report.noise_reduction_ratio = 25.0;
+        report
     }
 
     #[test]

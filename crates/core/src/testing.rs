@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::Severity;
-use crate::incident::{Incident, IncidentStatus};
-use crate::report::RootCause;
+use crate::incident::{Evidence, Incident, IncidentEvent, IncidentStatus, Transition};
+use crate::report::{RootCause, WindowSummary};
+use crate::{FlushReason, Level, Report, Severity};
 
 /// An open incident of `service`'s pool exhaustion, opened at [`epoch`], with no evidence.
 pub fn incident(id: &str, service: &str, severity: Severity) -> Incident {
@@ -34,6 +34,49 @@ pub fn incident(id: &str, service: &str, severity: Severity) -> Incident {
         reopened: 0,
         acknowledged_at: None,
         analyzer: crate::analyze::BUILTIN.to_owned(),
+    }
+}
+
+/// `count` ERROR lines of `template` from `service`, with its first and last line.
+pub fn evidence(id: &str, template: &str, service: &str, count: u64) -> Evidence {
+    Evidence {
+        template_id: id.to_owned(),
+        template: template.to_owned(),
+        level: Level::Error,
+        services: vec![service.to_owned()],
+        count,
+        first_lines: vec![format!("{service} ERROR {template} #1")],
+        last_lines: vec![format!("{service} ERROR {template} #{count}")],
+    }
+}
+
+/// `incident` going through `transition`.
+pub fn event(transition: Transition, incident: &Incident) -> IncidentEvent {
+    IncidentEvent {
+        transition,
+        incident: incident.clone(),
+    }
+}
+
+/// The Info report of window `seq`: `log_count` lines at `at`, nothing flagged.
+pub fn report(seq: u64, at: DateTime<Utc>, log_count: u32) -> Report {
+    Report {
+        title: String::new(),
+        severity: Severity::Info,
+        impacted_services: Vec::new(),
+        summary: String::new(),
+        noise_reduction_ratio: 1.0,
+        window: WindowSummary {
+            seq,
+            start: at,
+            end: at,
+            log_count,
+            flush: FlushReason::Size,
+        },
+        root_cause: None,
+        templates: Vec::new(),
+        analyzer: crate::analyze::BUILTIN.to_owned(),
+        llm: None,
     }
 }
 

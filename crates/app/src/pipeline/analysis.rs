@@ -353,30 +353,11 @@ mod tests {
     use std::time::Duration;
 
     use chrono::TimeDelta;
-    use ic_core::report::WindowSummary;
-    use ic_core::{FlushReason, Severity};
 
     use super::*;
 
     fn ending_at(end: DateTime<Utc>) -> Report {
-        Report {
-            title: String::new(),
-            severity: Severity::Info,
-            impacted_services: Vec::new(),
-            summary: String::new(),
-            noise_reduction_ratio: 1.0,
-            window: WindowSummary {
-                seq: 1,
-                start: end,
-                end,
-                log_count: 1,
-                flush: FlushReason::Size,
-            },
-            root_cause: None,
-            templates: Vec::new(),
-            analyzer: "builtin".into(),
-            llm: None,
-        }
+        ic_core::testing::report(1, end, 1)
     }
 
     #[tokio::test(start_paused = true)]

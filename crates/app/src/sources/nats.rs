@@ -18,7 +18,7 @@ use async_nats::jetstream::message::{AckKind, Acker};
 use chrono::Utc;
 use futures::StreamExt;
 use ic_core::LogEvent;
-use ic_core::parse::LineJoiner;
+use ic_core::parse::TextEvents;
 use ic_store::Store;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -259,20 +259,9 @@ async fn counted(store: &dyn Store, stream: &str, seq: u64, acker: &Acker) -> Op
 /// A message's events: each line parsed, stack traces joined; and its line count.
 fn events_of(payload: &[u8]) -> (Vec<LogEvent>, u64) {
     let text = String::from_utf8_lossy(payload);
-    let received = Utc::now();
-    let mut joiner = LineJoiner::new();
-    let mut events = Vec::new();
-    let mut lines = 0;
-    for line in text.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.trim().is_empty() {
-            continue;
-        }
-        lines += 1;
-        events.extend(joiner.push(line, received));
-    }
-    events.extend(joiner.finish());
-    (events, lines)
+    let mut events = TextEvents::new(&text, Utc::now());
+    let parsed = events.by_ref().collect();
+    (parsed, events.lines_read())
 }
 
 /// Acknowledges the messages whose events are all stored, and tells the server that the others

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use ic_core::LogEvent;
-use ic_core::parse::{LineJoiner, json, parse_line};
+use ic_core::parse::{TextEvents, json, parse_line};
 use serde::Serialize;
 
 use super::ApiError;
@@ -121,16 +121,11 @@ fn parse_body(format: Format, body: &[u8], now: DateTime<Utc>) -> Result<Parsed,
         }
         Format::Array => parse_array(&text, now, &mut parsed)?,
         Format::Text => {
-            let mut joiner = LineJoiner::new();
-            for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                parsed.batch.lines += 1;
-                if let Some(event) = joiner.push(line, now) {
-                    parsed.batch.push(event)?;
-                }
-            }
-            if let Some(event) = joiner.finish() {
+            let mut events = TextEvents::new(&text, now);
+            for event in events.by_ref() {
                 parsed.batch.push(event)?;
             }
+            parsed.batch.lines = events.lines_read();
         }
     }
     Ok(parsed)

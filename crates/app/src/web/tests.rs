@@ -7,8 +7,7 @@ use axum::http::{Request, StatusCode, header};
 use chrono::{TimeZone, Utc};
 use futures::StreamExt;
 use ic_core::Severity;
-use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition};
-use ic_core::report::RootCause;
+use ic_core::incident::{Incident, IncidentEvent, Transition};
 use ic_store::Store;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
@@ -55,32 +54,18 @@ async fn harness() -> Harness {
 
 fn incident(id: &str) -> Incident {
     let at = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
-    Incident {
-        id: id.into(),
-        fingerprint: format!("fp-{id}"),
-        status: IncidentStatus::Open,
-        severity: Severity::Critical,
-        title: "inventory-db failing: <img src=x onerror=alert(1)>".into(),
-        summary: "70 of 100 lines".into(),
-        root_cause: RootCause {
-            service: "inventory-db".into(),
-            template: "Pool exhausted".into(),
-            candidates: Vec::new(),
-        },
-        impacted_services: vec!["inventory-db".into()],
-        opened_at: at,
-        last_seen: at,
-        resolved_at: None,
-        windows: 3,
-        lines: 210,
-        noise_reduction_ratio: 210.0,
-        templates: vec![],
-        parent: None,
-        seen_before: None,
-        reopened: 0,
-        acknowledged_at: None,
-        analyzer: "builtin".into(),
-    }
+    let mut incident = ic_core::testing::incident(id, "inventory-db", Severity::Critical);
+    incident.fingerprint = format!("fp-{id}");
+    incident.title = "inventory-db failing: <img src=x onerror=alert(1)>".into();
+    incident.summary = "70 of 100 lines".into();
+    incident.root_cause.template = "Pool exhausted".into();
+    (incident.opened_at, incident.last_seen) = (at, at);
+    (
+        incident.windows,
+        incident.lines,
+        incident.noise_reduction_ratio,
+    ) = (3, 210, 210.0);
+    incident
 }
 
 async fn saved(h: &Harness, id: &str) {
@@ -292,25 +277,7 @@ async fn the_event_stream_starts_with_a_snapshot_of_the_incidents() {
 
 /// A window report with `lines` lines.
 fn window(seq: u64, lines: u32) -> ic_core::Report {
-    let at = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
-    ic_core::Report {
-        title: String::new(),
-        severity: Severity::Info,
-        impacted_services: vec![],
-        summary: String::new(),
-        noise_reduction_ratio: 1.0,
-        window: ic_core::report::WindowSummary {
-            seq,
-            start: at,
-            end: at,
-            log_count: lines,
-            flush: ic_core::FlushReason::Size,
-        },
-        root_cause: None,
-        templates: vec![],
-        analyzer: "builtin".into(),
-        llm: None,
-    }
+    ic_core::testing::report(seq, Utc.timestamp_opt(1_700_000_000, 0).unwrap(), lines)
 }
 
 #[tokio::test]

@@ -97,12 +97,11 @@ fn add_template(stored: &mut Vec<Evidence>, template: &Evidence, added: u64) {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{TimeDelta, TimeZone, Utc};
+    use chrono::TimeDelta;
 
     use super::*;
     use crate::event::Level;
-    use crate::incident::IncidentStatus;
-    use crate::report::{RootCause, Severity};
+    use crate::report::Severity;
 
     fn evidence(id: &str, count: u64, line: &str) -> Evidence {
         Evidence {
@@ -117,33 +116,17 @@ mod tests {
     }
 
     fn incident(id: &str, windows: u64, templates: Vec<Evidence>) -> Incident {
-        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        Incident {
-            id: id.into(),
-            fingerprint: "fp".into(),
-            status: IncidentStatus::Open,
-            severity: Severity::Warning,
-            title: "Pool exhausted".into(),
-            summary: "inventory-db refuses connections".into(),
-            root_cause: RootCause {
-                service: "inventory-db".into(),
-                template: "template 1".into(),
-                candidates: Vec::new(),
-            },
-            impacted_services: vec!["inventory-db".into()],
-            opened_at: at,
-            last_seen: at + TimeDelta::seconds(i64::try_from(windows).unwrap()),
-            resolved_at: None,
-            windows,
-            lines: templates.iter().map(|t| t.count).sum(),
-            noise_reduction_ratio: 1.0,
-            templates,
-            parent: None,
-            seen_before: None,
-            reopened: 0,
-            acknowledged_at: None,
-            analyzer: "builtin".into(),
-        }
+        let mut incident = crate::testing::incident(id, "inventory-db", Severity::Warning);
+        incident.fingerprint = "fp".into();
+        incident.title = "Pool exhausted".into();
+        incident.summary = "inventory-db refuses connections".into();
+        incident.root_cause.template = "template 1".into();
+        incident.last_seen =
+            incident.opened_at + TimeDelta::seconds(i64::try_from(windows).unwrap());
+        incident.lines = templates.iter().map(|t| t.count).sum();
+        incident.windows = windows;
+        incident.templates = templates;
+        incident
     }
 
     #[test]

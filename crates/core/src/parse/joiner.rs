@@ -88,6 +88,50 @@ impl LineJoiner {
     }
 }
 
+/// The events of a text body (an HTTP request, a stream message): every line parsed, stack
+/// traces joined into the event they belong to. Counts the lines it read, blank ones aside.
+#[derive(Debug)]
+pub struct TextEvents<'a> {
+    lines: std::str::Split<'a, char>,
+    joiner: LineJoiner,
+    received: DateTime<Utc>,
+    read: u64,
+}
+
+impl<'a> TextEvents<'a> {
+    /// The events of `text`, received at `received`.
+    pub fn new(text: &'a str, received: DateTime<Utc>) -> Self {
+        Self {
+            lines: text.split('\n'),
+            joiner: LineJoiner::new(),
+            received,
+            read: 0,
+        }
+    }
+
+    /// The lines read so far that were not blank.
+    pub fn lines_read(&self) -> u64 {
+        self.read
+    }
+}
+
+impl Iterator for TextEvents<'_> {
+    type Item = LogEvent;
+
+    fn next(&mut self) -> Option<LogEvent> {
+        for line in self.lines.by_ref() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            self.read += 1;
+            if let Some(event) = self.joiner.push(line, self.received) {
+                return Some(event);
+            }
+        }
+        self.joiner.finish()
+    }
+}
+
 /// Whether a line continues the event before it.
 fn is_continuation(line: &str) -> bool {
     line.starts_with([' ', '\t'])
@@ -98,6 +142,20 @@ fn is_continuation(line: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_text_body_gives_its_events_and_counts_its_lines() {
+        let body = "ERROR boom\r\n  at a.b(C.java:1)\n\n   \nINFO fine\r";
+        let mut events = super::TextEvents::new(body, chrono::Utc::now());
+        let messages: Vec<String> = events.by_ref().map(|e| e.message).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(
+            messages[0].ends_with("boom\n  at a.b(C.java:1)"),
+            "{messages:?}"
+        );
+        assert_eq!(events.lines_read(), 3);
+        assert_eq!(events.next(), None);
+    }
+
     use super::*;
 
     #[test]

@@ -13,7 +13,7 @@ mod fields;
 mod joiner;
 mod timestamp;
 
-pub use joiner::{LineJoiner, MAX_JOINED_BYTES, MAX_JOINED_LINES};
+pub use joiner::{LineJoiner, MAX_JOINED_BYTES, MAX_JOINED_LINES, TextEvents};
 
 use chrono::{DateTime, Utc};
 

@@ -15,9 +15,7 @@ mod windows;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use ic_core::Severity;
-use ic_core::event::Level;
-use ic_core::incident::{Evidence, Incident, IncidentEvent, IncidentStatus, Transition};
-use ic_core::report::RootCause;
+use ic_core::incident::{Evidence, Incident};
 use ic_store::testing::PostgresSchema;
 use tempfile::TempDir;
 
@@ -71,55 +69,35 @@ pub fn incident(
     opened_at: DateTime<Utc>,
 ) -> Incident {
     let template = format!("{service} connection pool exhausted (active=<*>)");
-    Incident {
-        id: id.to_owned(),
-        fingerprint: fingerprint.to_owned(),
-        status: IncidentStatus::Open,
-        severity,
-        title: format!("{service} connection pool exhausted"),
-        summary: format!(
-            "{service} refuses connections; {} depend on it.",
-            also.join(", ")
-        ),
-        root_cause: RootCause {
-            service: service.to_owned(),
-            template: template.clone(),
-            candidates: Vec::new(),
-        },
-        impacted_services: std::iter::once(service)
-            .chain(also.iter().copied())
-            .map(str::to_owned)
-            .collect(),
-        // Nanoseconds, which the store must keep.
-        opened_at: opened_at + TimeDelta::nanoseconds(123_456_789),
-        last_seen: opened_at + TimeDelta::seconds(10),
-        resolved_at: None,
-        windows: 2,
-        lines: 140,
-        noise_reduction_ratio: 46.7,
-        templates: vec![Evidence {
-            template_id: "t1".to_owned(),
-            template,
-            level: Level::Error,
-            services: vec![service.to_owned()],
-            count: 140,
-            first_lines: vec![format!("ERROR {service} Pool exhausted (active=50)")],
-            last_lines: vec![format!("ERROR {service} Pool exhausted (active=51)")],
-        }],
-        parent: None,
-        seen_before: None,
-        reopened: 0,
-        acknowledged_at: None,
-        analyzer: "builtin".into(),
-    }
+    let mut incident = ic_core::testing::incident(id, service, severity);
+    incident.fingerprint = fingerprint.to_owned();
+    incident.title = format!("{service} connection pool exhausted");
+    incident.summary = format!(
+        "{service} refuses connections; {} depend on it.",
+        also.join(", ")
+    );
+    incident.root_cause.template = template.clone();
+    incident.impacted_services = std::iter::once(service)
+        .chain(also.iter().copied())
+        .map(str::to_owned)
+        .collect();
+    // Nanoseconds, which the store must keep.
+    incident.opened_at = opened_at + TimeDelta::nanoseconds(123_456_789);
+    incident.last_seen = opened_at + TimeDelta::seconds(10);
+    (
+        incident.windows,
+        incident.lines,
+        incident.noise_reduction_ratio,
+    ) = (2, 140, 46.7);
+    incident.templates = vec![Evidence {
+        first_lines: vec![format!("ERROR {service} Pool exhausted (active=50)")],
+        last_lines: vec![format!("ERROR {service} Pool exhausted (active=51)")],
+        ..ic_core::testing::evidence("t1", &template, service, 140)
+    }];
+    incident
 }
 
-pub fn event(transition: Transition, incident: &Incident) -> IncidentEvent {
-    IncidentEvent {
-        transition,
-        incident: incident.clone(),
-    }
-}
+pub use ic_core::testing::event;
 
 /// Mutes nothing: for taking from the outbox when no silence is in play.
 pub fn unmuted(_: &Incident) -> Vec<String> {
