@@ -7,9 +7,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ic_core::WindowConfig;
+use ic_core::demo::{MELTDOWN_RATE, NORMAL_RATE};
+use ic_core::incident::CorrelatorConfig;
 
 use crate::llm::settings::LlmArgs;
+use crate::log_stream::NatsArgs;
 use crate::output::{Format, MinSeverity};
+use crate::setting::with_default;
 use crate::web::limits::IngestArgs;
 
 #[derive(Debug, Parser)]
@@ -81,20 +86,26 @@ pub struct DbArgs {
 /// The window's limits, shared by `serve` and `analyze`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct WindowArgs {
-    /// A window closes when it holds this many events [default: 100].
-    #[arg(long, env = "IC_WINDOW_EVENTS", value_name = "N")]
+    #[arg(long, env = "IC_WINDOW_EVENTS", value_name = "N", help = with_default(
+        "A window closes when it holds this many events",
+        WindowConfig::DEFAULT_MAX_EVENTS,
+    ))]
     pub window_events: Option<usize>,
 
-    /// A window closes this many seconds after its first event [default: 5].
-    #[arg(long, env = "IC_WINDOW_SECS", value_name = "SECS")]
+    #[arg(long, env = "IC_WINDOW_SECS", value_name = "SECS", help = with_default(
+        "A window closes this many seconds after its first event",
+        WindowConfig::DEFAULT_MAX_AGE.as_secs(),
+    ))]
     pub window_secs: Option<f64>,
 }
 
 /// Incident settings, shared by `serve` and `analyze`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct IncidentArgs {
-    /// An incident resolves after this many seconds without a matching report [default: 120].
-    #[arg(long, env = "IC_RESOLVE_AFTER", value_name = "SECS")]
+    #[arg(long, env = "IC_RESOLVE_AFTER", value_name = "SECS", help = with_default(
+        "An incident resolves after this many seconds without a matching report",
+        CorrelatorConfig::DEFAULT_RESOLVE_AFTER.as_secs(),
+    ))]
     pub resolve_after: Option<f64>,
 
     /// Post incidents that open, escalate or resolve to this webhook: `URL` (generic JSON),
@@ -142,9 +153,12 @@ pub struct ServeArgs {
     #[arg(long, env = "IC_JOURNAL", value_name = "DIR")]
     pub journal: Option<PathBuf>,
 
-    /// Address of the HTTP server (dashboard, API, ingest, health): `PORT` or `localhost:PORT`
-    /// listens on 127.0.0.1, `ADDR:PORT` anywhere else [default: 127.0.0.1:8080].
-    #[arg(long, env = "IC_LISTEN", value_name = "ADDR", value_parser = listen_address)]
+    #[arg(long, env = "IC_LISTEN", value_name = "ADDR", value_parser = listen_address,
+        help = with_default(
+            "Address of the HTTP server (dashboard, API, ingest, health): `PORT` or \
+             `localhost:PORT` listens on 127.0.0.1, `ADDR:PORT` anywhere else",
+            crate::web::DEFAULT_LISTEN,
+        ))]
     pub listen: Option<SocketAddr>,
 
     /// How reports are printed [default: text on a terminal, json otherwise].
@@ -159,8 +173,9 @@ pub struct ServeArgs {
     #[arg(long)]
     pub meltdown: bool,
 
-    /// The demo source's rate in lines per second [default: 10, or 500 in a meltdown].
-    #[arg(long, env = "IC_DEMO_RATE", value_name = "N")]
+    #[arg(long, env = "IC_DEMO_RATE", value_name = "N", help = demo_rate_help(
+        "The demo source's rate in lines per second",
+    ))]
     pub demo_rate: Option<f64>,
 
     /// Seed of the demo source's random choices [default: from the clock].
@@ -184,45 +199,6 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub nats: NatsArgs,
-}
-
-/// The shared NATS JetStream stream.
-#[derive(Debug, Clone, Default, Args)]
-pub struct NatsArgs {
-    /// Publish what the HTTP, OTLP and syslog sources receive into the NATS stream instead of
-    /// analyzing it here, so shippers can send to any instance: `nats` [default: off].
-    #[arg(long, env = "IC_FORWARD", value_enum)]
-    pub forward: Option<ForwardTo>,
-
-    /// The NATS server [default: nats://127.0.0.1:4222].
-    #[arg(long, env = "IC_NATS_URL", value_name = "URL", hide_env_values = true)]
-    pub nats_url: Option<String>,
-
-    /// The JetStream stream, created (work-queue retention) if absent [default: LOGS].
-    #[arg(long, env = "IC_NATS_STREAM", value_name = "NAME")]
-    pub nats_stream: Option<String>,
-
-    /// The stream's subjects; a gateway publishes on PREFIX.SOURCE (logs.http, logs.otlp,
-    /// logs.syslog) [default: logs.>].
-    #[arg(long, env = "IC_NATS_SUBJECT", value_name = "SUBJECT")]
-    pub nats_subject: Option<String>,
-
-    /// The durable consumer every instance of `--source nats` pulls from, created if absent
-    /// [default: incident-commander].
-    #[arg(long, env = "IC_NATS_CONSUMER", value_name = "NAME")]
-    pub nats_consumer: Option<String>,
-
-    /// When the consumer is created: seconds before the server delivers an unacknowledged
-    /// message again (to another instance, if this one died) [default: 30].
-    #[arg(long, env = "IC_NATS_ACK_WAIT", value_name = "SECS")]
-    pub nats_ack_wait: Option<f64>,
-}
-
-/// Where `--forward` sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ForwardTo {
-    Nats,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -277,8 +253,7 @@ pub struct DemoLogsArgs {
     #[arg(long)]
     pub meltdown: bool,
 
-    /// Lines per second [default: 10, or 500 in a meltdown].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help = demo_rate_help("Lines per second"))]
     pub rate: Option<f64>,
 
     /// Stop after this many lines [default: never].
@@ -324,9 +299,9 @@ pub struct IncidentsArgs {
     #[arg(long, value_name = "NAME")]
     pub service: Option<String>,
 
-    /// At most this many incidents, the most recently seen [default: 50].
-    #[arg(long, value_name = "N")]
-    pub limit: Option<u32>,
+    /// At most this many incidents, the most recently seen.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub limit: u32,
 
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
@@ -428,6 +403,14 @@ pub enum ShowFormat {
 pub enum StatusFilter {
     Open,
     Resolved,
+}
+
+/// The demo's rates, as `--help` shows them.
+fn demo_rate_help(text: &str) -> String {
+    with_default(
+        text,
+        format_args!("{NORMAL_RATE}, or {MELTDOWN_RATE} in a meltdown"),
+    )
 }
 
 /// `--listen`, read as `--syslog-listen` is.

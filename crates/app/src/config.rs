@@ -5,7 +5,6 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use ic_core::incident::CorrelatorConfig;
@@ -13,15 +12,15 @@ use ic_core::{Severity, WindowConfig};
 use ic_store::Retention;
 use serde::Deserialize;
 
-use crate::cli::{ForwardTo, IncidentArgs, NatsArgs, ServeArgs, WindowArgs};
-use crate::duration::seconds;
+use crate::cli::{IncidentArgs, ServeArgs, WindowArgs};
 use crate::journal::JournalPlace;
 use crate::llm::settings::LlmArgs;
 use crate::llm::{self, LlmSettings, settings::LlmFile};
-use crate::log_stream::{self, NatsSettings};
+use crate::log_stream::{NatsArgs, NatsFile, NatsSettings};
 use crate::notify::{self, WebhookConfig, WebhookTarget};
 use crate::output::{Format, MinSeverity};
-use crate::sources::syslog::{self, SyslogConfig};
+use crate::setting::seconds;
+use crate::sources::syslog::{SyslogFile, SyslogSettings};
 use crate::web::limits::{IngestFile, IngestSettings};
 
 /// The TOML file. Every field is optional; a flag or `IC_*` variable wins over it.
@@ -66,57 +65,6 @@ pub struct FileConfig {
     /// `[nats]`: the shared stream.
     #[serde(default)]
     pub nats: NatsFile,
-}
-
-/// `[nats]`: the NATS JetStream stream.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NatsFile {
-    pub url: Option<String>,
-    pub stream: Option<String>,
-    pub subject: Option<String>,
-    pub consumer: Option<String>,
-    pub ack_wait_secs: Option<f64>,
-    /// `"nats"`: publish the HTTP, OTLP and syslog sources' lines into the stream.
-    pub forward: Option<ForwardTo>,
-}
-
-/// `[syslog]`: the syslog receiver (UDP and TCP on one port).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SyslogFile {
-    /// `"PORT"` (on 127.0.0.1) or `"ADDR:PORT"`; without it no syslog is received.
-    pub listen: Option<String>,
-    /// Longer messages are truncated to this many bytes (default 65536).
-    pub max_message_bytes: Option<usize>,
-    /// At most this many TCP connections at once (default 256).
-    pub max_connections: Option<usize>,
-}
-
-impl SyslogFile {
-    /// The receiver's address and limits, if syslog is on (the flag's address wins).
-    fn settings(&self, flag: Option<&str>) -> anyhow::Result<Option<SyslogSettings>> {
-        let Some(listen) = flag.or(self.listen.as_deref()) else {
-            return Ok(None);
-        };
-        let listen = syslog::parse_listen(listen).context("--syslog-listen")?;
-        let defaults = SyslogConfig::default();
-        let config = SyslogConfig {
-            max_message_bytes: self.max_message_bytes.unwrap_or(defaults.max_message_bytes),
-            max_connections: self.max_connections.unwrap_or(defaults.max_connections),
-        };
-        if config.max_message_bytes == 0 || config.max_connections == 0 {
-            bail!("[syslog] max_message_bytes and max_connections must be at least 1");
-        }
-        Ok(Some(SyslogSettings { listen, config }))
-    }
-}
-
-/// Where syslog is received, and its limits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyslogSettings {
-    pub listen: SocketAddr,
-    pub config: SyslogConfig,
 }
 
 /// `[retention]`: how long resolved incidents are kept.
@@ -230,77 +178,14 @@ impl FileConfig {
         })
     }
 
-    /// The stream a gateway publishes into, when `--forward nats` is asked for. Its subject
-    /// must end in `.>`: a gateway publishes on PREFIX.SOURCE, which must fall in the stream.
+    /// The stream a gateway publishes into, when `--forward nats` is asked for.
     pub fn forward(&self, args: &NatsArgs) -> anyhow::Result<Option<NatsSettings>> {
-        if args.forward.or(self.nats.forward).is_none() {
-            return Ok(None);
-        }
-        let settings = self.nats(args)?;
-        let prefix = settings.subject.strip_suffix(".>").unwrap_or_default();
-        if prefix.is_empty() || prefix.contains(['*', '>']) {
-            bail!(
-                "--forward nats publishes on PREFIX.http, PREFIX.otlp and PREFIX.syslog: give \
-                 --nats-subject as PREFIX.> (e.g. logs.>), not {:?}",
-                settings.subject
-            );
-        }
-        Ok(Some(settings))
+        self.nats.forward(args)
     }
 
     /// The shared stream: flags and variables, then this file, then the defaults.
     pub fn nats(&self, args: &NatsArgs) -> anyhow::Result<NatsSettings> {
-        let pick = |flag: &Option<String>, file: &Option<String>, default: &str| {
-            flag.clone()
-                .or_else(|| file.clone())
-                .unwrap_or_else(|| default.to_owned())
-        };
-        let settings = NatsSettings {
-            url: pick(&args.nats_url, &self.nats.url, log_stream::DEFAULT_URL),
-            stream: pick(
-                &args.nats_stream,
-                &self.nats.stream,
-                log_stream::DEFAULT_STREAM,
-            ),
-            subject: pick(
-                &args.nats_subject,
-                &self.nats.subject,
-                log_stream::DEFAULT_SUBJECT,
-            ),
-            consumer: pick(
-                &args.nats_consumer,
-                &self.nats.consumer,
-                log_stream::DEFAULT_CONSUMER,
-            ),
-            ack_wait: match args.nats_ack_wait.or(self.nats.ack_wait_secs) {
-                Some(secs) => seconds(secs).context("--nats-ack-wait")?,
-                None => log_stream::DEFAULT_ACK_WAIT,
-            },
-        };
-        if settings.ack_wait < Duration::from_secs(3) {
-            bail!(
-                "--nats-ack-wait must be at least 3 seconds, to leave room for progress acknowledgements"
-            );
-        }
-        if settings.stream.is_empty() || settings.stream.contains(['.', ' ', '*', '>']) {
-            bail!(
-                "--nats-stream {:?} is not a stream name: no dots, spaces, * or >",
-                settings.stream
-            );
-        }
-        if settings.subject.is_empty() || settings.subject.contains(' ') {
-            bail!(
-                "--nats-subject {:?} is not a subject, e.g. logs.>",
-                settings.subject
-            );
-        }
-        if settings.consumer.is_empty() || settings.consumer.contains(['.', ' ', '*', '>']) {
-            bail!(
-                "--nats-consumer {:?} is not a consumer name: no dots, spaces, * or >",
-                settings.consumer
-            );
-        }
-        Ok(settings)
+        self.nats.resolve(args)
     }
 
     /// The LLM analyzer's settings, checked; `None` for the built-in analyzer.
@@ -406,8 +291,6 @@ pub struct ServeSettings {
     pub nats: NatsSettings,
 }
 
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-
 impl ServeSettings {
     pub fn resolve(
         args: &ServeArgs,
@@ -438,10 +321,11 @@ impl ServeSettings {
             }
         }
         let db = file.db_url(args.db.db.as_deref())?;
-        let listen = args
-            .listen
-            .or(file.listen)
-            .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("a valid default address"));
+        let listen = args.listen.or(file.listen).unwrap_or_else(|| {
+            crate::web::DEFAULT_LISTEN
+                .parse()
+                .expect("a valid default address")
+        });
         Ok(Self {
             sources,
             listen,
@@ -517,6 +401,8 @@ impl fmt::Display for SourceSpec {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -556,7 +442,7 @@ mod tests {
         args.db.db = Some("sqlite::memory:".into());
         let s = ServeSettings::resolve(&args, &FileConfig::default(), true).unwrap();
         assert_eq!(s.sources, [SourceSpec::Demo]);
-        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.listen.to_string(), crate::web::DEFAULT_LISTEN);
         assert_eq!(s.window, WindowConfig::default());
     }
 

@@ -5,7 +5,6 @@
 pub mod cli;
 mod commands;
 mod config;
-mod duration;
 mod http_retry;
 mod instance;
 mod journal;
@@ -16,6 +15,7 @@ mod notify;
 mod output;
 mod pipeline;
 mod secret;
+mod setting;
 mod shutdown;
 mod silences;
 mod sources;

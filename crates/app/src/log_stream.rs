@@ -17,6 +17,9 @@ use tokio::sync::mpsc;
 
 use crate::pipeline::Envelope;
 
+mod settings;
+pub use settings::{NatsArgs, NatsFile};
+
 /// Where the stream is and what it is called.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NatsSettings {

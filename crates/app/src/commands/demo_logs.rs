@@ -7,7 +7,7 @@ use chrono::Utc;
 use ic_core::demo::{DemoGenerator, to_json_line};
 
 use crate::cli::DemoLogsArgs;
-use crate::duration::seconds;
+use crate::setting::seconds;
 
 /// When the meltdown is on, in seconds of simulated time from the first line.
 #[derive(Debug, Clone, Copy)]

@@ -11,9 +11,6 @@ use crate::output::{printable, render_incidents};
 
 mod postmortem;
 
-/// Incidents listed when no `--limit` is given.
-const DEFAULT_LIMIT: u32 = 50;
-
 pub async fn run(args: IncidentsArgs, file: &FileConfig) -> anyhow::Result<()> {
     let url = file.db_url(args.db.db.as_deref())?;
     let store = ic_store::open(&url).await?;
@@ -50,7 +47,7 @@ pub async fn run(args: IncidentsArgs, file: &FileConfig) -> anyhow::Result<()> {
                 }),
                 min_severity: args.severity.map(Into::into),
                 service: args.service.clone(),
-                limit: Some(args.limit.unwrap_or(DEFAULT_LIMIT)),
+                limit: Some(args.limit),
             };
             let incidents = store.list(&filter).await?;
             if args.json {

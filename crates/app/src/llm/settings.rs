@@ -11,10 +11,10 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{ClientConfig, GateConfig, LlmSettings, Provider};
-use crate::duration::seconds;
 use crate::http_retry::Backoff;
 use crate::output::MinSeverity;
 use crate::secret::SecretString;
+use crate::setting::{seconds, with_default};
 
 /// Who writes the reports, shared by `serve` and `analyze`.
 #[derive(Debug, Clone, Default, Args)]
@@ -28,17 +28,22 @@ pub struct LlmArgs {
     #[arg(long, env = "IC_ANALYZER", value_enum)]
     pub analyzer: Option<AnalyzerKind>,
 
-    /// The API's base URL [default: https://api.openai.com/v1 for openai,
-    /// https://generativelanguage.googleapis.com for gemini].
-    #[arg(long, env = "IC_LLM_BASE_URL", value_name = "URL")]
+    #[arg(long, env = "IC_LLM_BASE_URL", value_name = "URL", help = per_provider(
+        "The API's base URL",
+        Provider::default_base_url,
+    ))]
     pub llm_base_url: Option<String>,
 
-    /// The model [default: gpt-4o-mini for openai, gemini-2.5-flash for gemini].
-    #[arg(long, env = "IC_LLM_MODEL", value_name = "NAME")]
+    #[arg(long, env = "IC_LLM_MODEL", value_name = "NAME", help = per_provider(
+        "The model",
+        Provider::default_model,
+    ))]
     pub llm_model: Option<String>,
 
-    /// Longest wait for one window's answer, retries included [default: 20].
-    #[arg(long, env = "IC_LLM_TIMEOUT_SECS", value_name = "SECS")]
+    #[arg(long, env = "IC_LLM_TIMEOUT_SECS", value_name = "SECS", help = with_default(
+        "Longest wait for one window's answer, retries included",
+        DEFAULT_TIMEOUT.as_secs(),
+    ))]
     pub llm_timeout: Option<f64>,
 }
 
@@ -78,6 +83,21 @@ pub struct LlmFile {
     pub breaker_failures: Option<u32>,
     /// …for this many seconds (default 60).
     pub breaker_cooldown_secs: Option<f64>,
+}
+
+/// A default that depends on the provider, as `--help` shows it.
+fn per_provider(text: &str, default: fn(Provider) -> &'static str) -> String {
+    let (openai, gemini) = (Provider::OpenAi, Provider::Gemini);
+    with_default(
+        text,
+        format_args!(
+            "{} for {}, {} for {}",
+            default(openai),
+            openai.as_str(),
+            default(gemini),
+            gemini.as_str()
+        ),
+    )
 }
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);

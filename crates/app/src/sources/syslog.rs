@@ -15,11 +15,13 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
+use anyhow::{Context as _, bail};
 use bytes::{Buf, BytesMut};
 use chrono::Utc;
 use futures::{FutureExt, StreamExt};
 use ic_core::LogEvent;
 use ic_core::parse::{parse_line, syslog};
+use serde::Deserialize;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::codec::{Decoder, FramedRead};
@@ -54,6 +56,44 @@ impl Default for SyslogConfig {
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
         }
     }
+}
+
+/// `[syslog]`: the syslog receiver (UDP and TCP on one port).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogFile {
+    /// `"PORT"` (on 127.0.0.1) or `"ADDR:PORT"`; without it no syslog is received.
+    pub listen: Option<String>,
+    /// Longer messages are truncated to this many bytes (default 65536).
+    pub max_message_bytes: Option<usize>,
+    /// At most this many TCP connections at once (default 256).
+    pub max_connections: Option<usize>,
+}
+
+impl SyslogFile {
+    /// The receiver's address and limits, if syslog is on (the flag's address wins).
+    pub fn settings(&self, flag: Option<&str>) -> anyhow::Result<Option<SyslogSettings>> {
+        let Some(listen) = flag.or(self.listen.as_deref()) else {
+            return Ok(None);
+        };
+        let listen = parse_listen(listen).context("--syslog-listen")?;
+        let defaults = SyslogConfig::default();
+        let config = SyslogConfig {
+            max_message_bytes: self.max_message_bytes.unwrap_or(defaults.max_message_bytes),
+            max_connections: self.max_connections.unwrap_or(defaults.max_connections),
+        };
+        if config.max_message_bytes == 0 || config.max_connections == 0 {
+            bail!("[syslog] max_message_bytes and max_connections must be at least 1");
+        }
+        Ok(Some(SyslogSettings { listen, config }))
+    }
+}
+
+/// Where syslog is received, and its limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyslogSettings {
+    pub listen: SocketAddr,
+    pub config: SyslogConfig,
 }
 
 /// Why a listen address was refused.

@@ -8,8 +8,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde::Deserialize;
 
-use crate::duration::seconds;
 use crate::secret::SecretString;
+use crate::setting::{seconds, with_default};
 
 /// The guards of `POST /api/logs` and `POST /v1/logs` (served by every `serve`).
 #[derive(Debug, Clone, Default, Args)]
@@ -24,17 +24,22 @@ pub struct IngestArgs {
     )]
     pub ingest_token: Option<String>,
 
-    /// The largest ingest request body, in bytes, after gzip decompression
-    /// [default: 10485760 (10 MiB)].
-    #[arg(long, env = "IC_MAX_BODY_BYTES", value_name = "BYTES")]
+    #[arg(long, env = "IC_MAX_BODY_BYTES", value_name = "BYTES", help = with_default(
+        "The largest ingest request body, in bytes, after gzip decompression",
+        format_args!("{DEFAULT_MAX_BODY_BYTES} ({} MiB)", DEFAULT_MAX_BODY_BYTES >> 20),
+    ))]
     pub max_body_bytes: Option<usize>,
 
-    /// HTTP connections served at once [default: 512].
-    #[arg(long, env = "IC_MAX_CONNECTIONS", value_name = "N")]
+    #[arg(long, env = "IC_MAX_CONNECTIONS", value_name = "N", help = with_default(
+        "HTTP connections served at once",
+        DEFAULT_MAX_CONNECTIONS,
+    ))]
     pub max_connections: Option<usize>,
 
-    /// Ingest requests handled at once; more get 429 [default: 16].
-    #[arg(long, env = "IC_MAX_INGEST_REQUESTS", value_name = "N")]
+    #[arg(long, env = "IC_MAX_INGEST_REQUESTS", value_name = "N", help = with_default(
+        "Ingest requests handled at once; more get 429",
+        DEFAULT_MAX_INGEST_REQUESTS,
+    ))]
     pub max_ingest_requests: Option<usize>,
 }
 

@@ -42,6 +42,9 @@ pub use replay::replay;
 use crate::pipeline::Control;
 use crate::web::live::Live;
 
+/// Where the server listens unless told: loopback only, so a first run exposes nothing.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {

@@ -38,10 +38,15 @@ pub struct CorrelatorConfig {
     pub max_templates: usize,
 }
 
+impl CorrelatorConfig {
+    /// How long an incident stays open without a matching report.
+    pub const DEFAULT_RESOLVE_AFTER: Duration = Duration::from_secs(120);
+}
+
 impl Default for CorrelatorConfig {
     fn default() -> Self {
         Self {
-            resolve_after: Duration::from_secs(120),
+            resolve_after: Self::DEFAULT_RESOLVE_AFTER,
             flap_hold: Duration::from_secs(300),
             group_window: Duration::from_secs(60),
             max_templates: 20,

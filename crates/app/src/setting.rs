@@ -1,5 +1,6 @@
-//! Durations as users write them, in flags and configuration files: a number of seconds.
+//! Settings as users write and read them: durations in seconds, and the defaults `--help` shows.
 
+use std::fmt::Display;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -10,6 +11,12 @@ pub fn seconds(secs: f64) -> anyhow::Result<Duration> {
         bail!("{secs} is not a positive number of seconds");
     }
     Duration::try_from_secs_f64(secs).with_context(|| format!("{secs} seconds is too long"))
+}
+
+/// `text [default: VALUE]`, for a flag's `help`: the default shown is the very constant the
+/// setting falls back to, so the two cannot drift.
+pub fn with_default(text: &str, value: impl Display) -> String {
+    format!("{text} [default: {value}]")
 }
 
 #[cfg(test)]
