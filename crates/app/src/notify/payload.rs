@@ -425,5 +425,4 @@ fn shorten_by(
 }
 
 #[cfg(test)]
-#[path = "payload_tests.rs"]
 mod tests;

@@ -8,4 +8,4 @@ pub mod reader;
 pub mod syslog;
 
 #[cfg(test)]
-mod client_tests;
+mod tests;

@@ -152,6 +152,4 @@ pub async fn serve(
 }
 
 #[cfg(test)]
-mod ingest_tests;
-#[cfg(test)]
 mod tests;

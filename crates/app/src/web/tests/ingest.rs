@@ -15,9 +15,9 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tower::ServiceExt;
 
-use super::*;
 use crate::pipeline::{Envelope, SharedCounters};
 use crate::sources::demo::DemoState;
+use crate::web::*;
 
 struct Harness {
     app: Router,

@@ -17,6 +17,8 @@ use super::*;
 use crate::pipeline::SharedCounters;
 use crate::sources::demo::DemoState;
 
+mod ingest;
+
 struct Harness {
     app: Router,
     store: Arc<dyn Store>,
