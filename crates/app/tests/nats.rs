@@ -380,25 +380,9 @@ async fn nats_every_line_is_counted_once_even_when_an_instance_is_killed() {
 
 /// A window of `lines` lines, as a dead instance would have recorded it.
 fn window_of(lines: u32) -> ic_core::Report {
-    let now = chrono::Utc::now();
-    ic_core::Report {
-        title: "recorded before the crash".into(),
-        severity: ic_core::Severity::Info,
-        impacted_services: vec![],
-        summary: String::new(),
-        noise_reduction_ratio: 1.0,
-        window: ic_core::report::WindowSummary {
-            seq: 1,
-            start: now,
-            end: now,
-            log_count: lines,
-            flush: ic_core::FlushReason::Size,
-        },
-        root_cause: None,
-        templates: vec![],
-        analyzer: "builtin".into(),
-        llm: None,
-    }
+    let mut report = ic_core::testing::report(1, chrono::Utc::now(), lines);
+    report.title = "recorded before the crash".into();
+    report
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,8 +1,8 @@
 //! Windows recorded by several instances, and the totals across them.
 
 use chrono::{TimeDelta, Utc};
-use ic_core::report::{Report, WindowSummary};
-use ic_core::{FlushReason, Severity};
+use ic_core::Severity;
+use ic_core::report::Report;
 use ic_store::{Consumed, Pruned, Retention, Store, Totals};
 
 use crate::{DAY, TestDb, incident, t};
@@ -23,24 +23,10 @@ async fn postgres_windows_and_totals() {
 }
 
 fn report(seq: u64, log_count: u32, end: i64) -> Report {
-    Report {
-        title: format!("window {seq}"),
-        severity: Severity::Info,
-        impacted_services: vec![],
-        summary: String::new(),
-        noise_reduction_ratio: 1.0,
-        window: WindowSummary {
-            seq,
-            start: t(end - 5),
-            end: t(end),
-            log_count,
-            flush: FlushReason::Size,
-        },
-        root_cause: None,
-        templates: vec![],
-        analyzer: "builtin".into(),
-        llm: None,
-    }
+    let mut report = ic_core::testing::report(seq, t(end), log_count);
+    report.title = format!("window {seq}");
+    report.window.start = t(end - 5);
+    report
 }
 
 async fn windows_and_totals(store: &dyn Store) {
