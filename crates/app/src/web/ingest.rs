@@ -29,16 +29,16 @@ impl From<Format> for Kind {
     }
 }
 
-/// The events of a journaled `/api/logs` body, parsed again as when it was accepted.
-pub fn parse_again(received: &Received) -> Result<EventChunks, ApiError> {
+/// The events of a journaled `/api/logs` body, parsed again as when it was accepted; `None`
+/// for a body of another endpoint.
+pub fn parse_again(received: &Received) -> Option<Result<EventChunks, ApiError>> {
     let format = match received.kind {
         Kind::Ndjson => Format::Ndjson,
         Kind::Array => Format::Array,
         Kind::Text => Format::Text,
-        // OTLP bodies are otlp.rs's to read again.
-        Kind::OtlpProtobuf | Kind::OtlpJson => Format::Text,
+        Kind::OtlpProtobuf | Kind::OtlpJson => return None,
     };
-    Ok(parse_body(format, &received.body, received.at)?.batch)
+    Some(parse_body(format, &received.body, received.at).map(|parsed| parsed.batch))
 }
 
 /// How `/api/logs` reads a body.

@@ -13,10 +13,7 @@ use crate::pipeline::{CHUNK_EVENTS, Chunk, Envelope, SharedCounters};
 
 /// The events of a journaled body, parsed again as when it was accepted.
 fn parse_again(received: &Received) -> Result<EventChunks, ApiError> {
-    match received.kind {
-        Kind::OtlpProtobuf | Kind::OtlpJson => otlp::parse_again(received),
-        Kind::Ndjson | Kind::Array | Kind::Text => ingest::parse_again(received),
-    }
+    ingest::parse_again(received).unwrap_or_else(|| otlp::parse_again(received))
 }
 
 /// Analyzes again what the journal kept from earlier runs: bodies accepted whose windows were
