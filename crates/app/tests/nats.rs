@@ -378,6 +378,62 @@ async fn nats_every_line_is_counted_once_even_when_an_instance_is_killed() {
     test.delete().await;
 }
 
+/// Polls an instance's count of lines taken in until it reaches `lines`.
+fn wait_until_taken(instance: &Server, lines: u64) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while instance.logs_processed() < lines {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} took {} of {lines} lines",
+            instance.base,
+            instance.logs_processed()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_a_message_two_instances_analyzed_is_counted_once() {
+    const LINES: u64 = 30;
+    let test = TestStream::create("ictwice").await;
+    publish_lines(&test.js, &format!("{}.app", test.prefix), LINES as usize).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let mut args = test.source_args(&db);
+    // Windows that stay open until the instance stops.
+    args.extend([
+        "--nats-ack-wait",
+        "3",
+        "--window-events",
+        "1000",
+        "--window-secs",
+        "600",
+    ]);
+    let totals = tokio::task::block_in_place(|| {
+        // The first takes every message, then stalls past the ack wait with them in its
+        // open window and no progress said…
+        let mut first = Server::start(&args, &[]);
+        let _first_reports = first.stdout_lines();
+        wait_until_taken(&first, LINES);
+        first.pause();
+        // …so the server delivers them again to a second, which analyzes and stores them.
+        let mut second = Server::start(&args, &[]);
+        let _second_reports = second.stdout_lines();
+        wait_until_taken(&second, LINES);
+        let (status, _) = second.terminate();
+        assert!(status.success());
+        assert_eq!(stats(&db)["lines_analyzed"], LINES);
+        // The first wakes and stores its window of the same lines.
+        first.resume();
+        let (status, _) = first.terminate();
+        assert!(status.success());
+        stats(&db)
+    });
+    assert_eq!(totals["windows"], 2, "{totals}");
+    assert_eq!(totals["lines_analyzed"], LINES, "every line once: {totals}");
+    test.delete().await;
+}
+
 /// A window of `lines` lines, as a dead instance would have recorded it.
 fn window_of(lines: u32) -> ic_core::Report {
     let mut report = ic_core::testing::report(1, chrono::Utc::now(), lines);
@@ -416,7 +472,9 @@ async fn nats_a_message_delivered_again_skips_what_was_already_counted() {
         .map(|seq| ic_store::Consumed {
             stream: test.name.clone(),
             seq,
+            first: 0,
             events: if seq <= 20 { 2 } else { 1 },
+            window: 1,
         })
         .collect();
     ic_store::Store::record_windows(&store, "dead", &[&window_of(50)], &consumed)

@@ -22,6 +22,7 @@
 
 mod columns;
 mod connect;
+mod counted;
 mod error;
 mod merge;
 mod notes;
@@ -246,13 +247,18 @@ pub struct Since<'a> {
     pub copy: &'a Incident,
 }
 
-/// Events of one stream message held by the windows being recorded.
+/// A run of consecutive events of one stream message, held by one of the windows being
+/// recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consumed {
     pub stream: String,
     /// The message's sequence number in its stream.
     pub seq: u64,
+    /// Where the run starts among the message's events (0 for its first event).
+    pub first: u64,
     pub events: u64,
+    /// The sequence number of the window that holds them, among those being recorded.
+    pub window: u64,
 }
 
 /// Sums over everything stored ([`Store::totals`]).

@@ -18,6 +18,7 @@ use crate::columns::{
     incident_from_row, optional_time, parse_time, parse_transition, select_incidents,
     severity_of_rank, severity_rank, time, transition_time,
 };
+use crate::counted::count_in;
 use crate::merge::{Writing, merge_in, take_turn};
 use crate::notes::note;
 use crate::{
@@ -355,7 +356,7 @@ impl Store for SqlStore {
         consumed: &[Consumed],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        insert_windows_in(&mut tx, instance, windows, consumed).await?;
+        insert_windows_in(&mut tx, self.backend, instance, windows, consumed).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -426,7 +427,7 @@ impl Store for SqlStore {
 }
 
 /// Rows per `INSERT`: at most ten parameters each, far below both backends' limits.
-const ROWS_PER_STATEMENT: usize = 100;
+pub(crate) const ROWS_PER_STATEMENT: usize = 100;
 
 /// `INSERT INTO windows` of `rows` rows; a window already there keeps its count.
 fn insert_windows(rows: usize) -> String {
@@ -440,20 +441,9 @@ fn insert_windows(rows: usize) -> String {
     )
 }
 
-/// `INSERT INTO consumed` of `rows` rows; a message already there adds up.
-fn insert_consumed(rows: usize) -> String {
-    insert_rows(
-        "INSERT INTO consumed (stream, seq, events, at) VALUES ",
-        rows,
-        4,
-        " ON CONFLICT (stream, seq) DO UPDATE SET
-             events = consumed.events + excluded.events, at = excluded.at",
-    )
-}
-
 /// `head`, then `rows` tuples of `columns` numbered placeholders, then `tail`: only
 /// placeholders are formatted into a statement, never a value.
-fn insert_rows(head: &str, rows: usize, columns: usize, tail: &str) -> String {
+pub(crate) fn insert_rows(head: &str, rows: usize, columns: usize, tail: &str) -> String {
     let tuples: Vec<String> = (0..rows)
         .map(|row| {
             let first = row * columns + 1;
@@ -587,7 +577,14 @@ impl Batch for SqlBatch {
         windows: &[&Report],
         consumed: &[Consumed],
     ) -> Result<(), StoreError> {
-        insert_windows_in(&mut self.tx, instance, windows, consumed).await
+        insert_windows_in(
+            &mut self.tx,
+            self.writing.backend,
+            instance,
+            windows,
+            consumed,
+        )
+        .await
     }
 
     async fn merge(
@@ -617,14 +614,17 @@ fn column_text(text: &str) -> String {
 }
 
 /// Inserts windows, by the `instance` that analyzed them, and what they counted of stream
-/// messages, in `tx`.
+/// messages, in `tx`. Events of a message another recording counted first are left out of
+/// their window's count (see [`crate::counted`]).
 async fn insert_windows_in(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     instance: &str,
     windows: &[&Report],
     consumed: &[Consumed],
 ) -> Result<(), StoreError> {
     let stored_at = time(Utc::now());
+    let already = count_in(tx, backend, consumed, &stored_at).await?;
     for chunk in windows.chunks(ROWS_PER_STATEMENT) {
         // Only numbered placeholders are formatted into it: every value is bound.
         let statement = sqlx::AssertSqlSafe(insert_windows(chunk.len()));
@@ -633,31 +633,21 @@ async fn insert_windows_in(
             let window = &report.window;
             let folded = ic_core::incident::folded_into(report);
             let lines = folded.as_ref().map_or(0, |f| f.lines);
+            let counted_elsewhere = already.get(&window.seq).copied().unwrap_or(0);
+            let log_count = u64::from(window.log_count).saturating_sub(counted_elsewhere);
             query = query
                 .bind(format!("{instance}:{}", window.seq))
                 .bind(instance)
                 .bind(i64::try_from(window.seq).unwrap_or(i64::MAX))
                 .bind(time(window.start))
                 .bind(time(window.end))
-                .bind(i64::from(window.log_count))
+                .bind(i64::try_from(log_count).unwrap_or(i64::MAX))
                 .bind(severity_rank(report.severity))
                 .bind(window.flush.as_str())
                 .bind(&report.analyzer)
                 .bind(&stored_at)
                 .bind(folded.map(|f| f.fingerprint))
                 .bind(i64::try_from(lines).unwrap_or(i64::MAX));
-        }
-        query.execute(&mut **tx).await?;
-    }
-    for chunk in consumed.chunks(ROWS_PER_STATEMENT) {
-        let statement = sqlx::AssertSqlSafe(insert_consumed(chunk.len()));
-        let mut query = sqlx::query(statement);
-        for message in chunk {
-            query = query
-                .bind(&message.stream)
-                .bind(i64::try_from(message.seq).unwrap_or(i64::MAX))
-                .bind(i64::try_from(message.events).unwrap_or(i64::MAX))
-                .bind(&stored_at);
         }
         query.execute(&mut **tx).await?;
     }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use ic_core::Digest;
 use tokio::sync::mpsc;
 
-use super::{Closed, Control, Observer, Origin};
+use super::{Closed, Control, Held, Observer};
 use crate::llm::{Analyst, Gate};
 
 /// The condenser, the analyzer and the correlator, which all keep state from window to window.
@@ -31,7 +31,7 @@ pub struct Analyzed {
     pub incidents: Vec<IncidentEvent>,
     /// Where the events of these windows came from, for sources waiting to hear that the
     /// windows are stored.
-    pub origins: Vec<Origin>,
+    pub origins: Vec<Held>,
 }
 
 impl Analyzed {
@@ -185,8 +185,11 @@ impl Stage {
                     let Some(batches) = batches else { break };
                     self.observer.analyzing(true);
                     for closed in batches {
+                        let window = closed.batch.seq;
                         self.window(closed.batch, &mut out, &in_flight).await;
-                        out.origins.extend(closed.origins);
+                        if !closed.origins.is_empty() {
+                            out.origins.push(Held { window, origins: closed.origins });
+                        }
                     }
                     self.observer.analyzing(false);
                     clock.observed(&out.reports);

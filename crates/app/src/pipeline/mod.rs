@@ -44,7 +44,25 @@ impl From<Chunk> for Envelope {
 #[derive(Debug, Clone)]
 pub struct Origin {
     pub receipt: Arc<dyn Receipt>,
+    /// Where the run starts among the message's events (0 for its first event): the store
+    /// counts each event of a message once, whoever else was delivered it too.
+    pub first: u64,
     pub events: u64,
+}
+
+/// The origins of one window's events, by the window's sequence number: the store counts
+/// what a window holds of each message with the window.
+#[derive(Debug)]
+pub struct Held {
+    pub window: u64,
+    pub origins: Vec<Origin>,
+}
+
+impl Held {
+    /// Every origin of `held`.
+    pub fn all(held: &[Held]) -> impl Iterator<Item = &Origin> {
+        held.iter().flat_map(|h| &h.origins)
+    }
 }
 
 /// A source message that must hear when its events are in stored windows.

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::notify::Notifier;
-use crate::pipeline::Origin;
+use crate::pipeline::Held;
 use crate::silences::Silences;
 
 /// How far back a restarted correlator looks for "seen before" and reopening.
@@ -181,7 +181,7 @@ impl IncidentSink {
     pub async fn store(
         &self,
         reports: &[Report],
-        origins: &[Origin],
+        origins: &[Held],
         events: &[IncidentEvent],
         give_up: &CancellationToken,
     ) -> Vec<IncidentEvent> {
@@ -206,7 +206,7 @@ impl IncidentSink {
             let err = match written {
                 Ok(stored) => {
                     self.writes.succeeded();
-                    for origin in origins {
+                    for origin in Held::all(origins) {
                         origin.receipt.stored(origin.events);
                     }
                     self.send_waiting().await;
@@ -226,7 +226,7 @@ impl IncidentSink {
                     "Storing windows and their incidents failed; given up at shutdown. \
                      Stream messages among them come again; lines from other sources are lost."
                 );
-                for origin in origins {
+                for origin in Held::all(origins) {
                     origin.receipt.failed();
                 }
                 return Vec::new();
@@ -510,18 +510,21 @@ fn latest_changes(events: &[IncidentEvent]) -> impl Iterator<Item = &IncidentEve
     })
 }
 
-/// Events per stream message, one record per message.
-fn consumed(origins: &[Origin]) -> Vec<Consumed> {
-    let mut events: HashMap<(&str, u64), u64> = HashMap::new();
-    for origin in origins {
-        *events.entry(origin.receipt.key()).or_default() += origin.events;
-    }
-    events
-        .into_iter()
-        .map(|((stream, seq), events)| Consumed {
-            stream: stream.to_owned(),
-            seq,
-            events,
+/// What each window holds of each stream message.
+fn consumed(origins: &[Held]) -> Vec<Consumed> {
+    origins
+        .iter()
+        .flat_map(|held| {
+            held.origins.iter().map(|origin| {
+                let (stream, seq) = origin.receipt.key();
+                Consumed {
+                    stream: stream.to_owned(),
+                    seq,
+                    first: origin.first,
+                    events: origin.events,
+                    window: held.window,
+                }
+            })
         })
         .collect()
 }

@@ -153,19 +153,19 @@ fn push_all<T: Timeline>(
         if window.is_empty() {
             tracing::debug!("Window opened.");
         }
-        let receipt = origins.next_event();
+        let from = origins.next_event();
         let at = timeline.stamp(&event);
         let mut noted = false;
         for batch in window.push(event, at) {
             // A window closed on time does not hold the new event; one closed on size does.
             if batch.flush == FlushReason::Size && !noted {
-                note(open, receipt);
+                note(open, from);
                 noted = true;
             }
             done.push(closed(batch, open));
         }
         if !noted {
-            note(open, receipt);
+            note(open, from);
         }
     }
     if ahead > 0 {
@@ -181,13 +181,17 @@ fn closed(batch: Batch, open: &mut Vec<Origin>) -> Closed {
     }
 }
 
-/// Adds one event of `receipt` to the open window's origins.
-fn note(open: &mut Vec<Origin>, receipt: Option<&Arc<dyn Receipt>>) {
-    let Some(receipt) = receipt else { return };
+/// Adds one event (`from`: its receipt and its place among the message's events) to the open
+/// window's origins.
+fn note(open: &mut Vec<Origin>, from: Option<(&Arc<dyn Receipt>, u64)>) {
+    let Some((receipt, index)) = from else { return };
     match open.last_mut() {
-        Some(last) if Arc::ptr_eq(&last.receipt, receipt) => last.events += 1,
+        Some(last) if Arc::ptr_eq(&last.receipt, receipt) && last.first + last.events == index => {
+            last.events += 1;
+        }
         _ => open.push(Origin {
             receipt: Arc::clone(receipt),
+            first: index,
             events: 1,
         }),
     }
@@ -197,7 +201,8 @@ fn note(open: &mut Vec<Origin>, receipt: Option<&Arc<dyn Receipt>>) {
 struct Origins {
     runs: std::vec::IntoIter<Origin>,
     current: Option<Origin>,
-    left: u64,
+    /// The current run's events handed out so far.
+    taken: u64,
 }
 
 impl Origins {
@@ -205,19 +210,24 @@ impl Origins {
         Self {
             runs: origins.into_iter(),
             current: None,
-            left: 0,
+            taken: 0,
         }
     }
 
-    /// The receipt of the next event, if its source asked for one.
-    fn next_event(&mut self) -> Option<&Arc<dyn Receipt>> {
-        while self.left == 0 {
-            let run = self.runs.next()?;
-            self.left = run.events;
-            self.current = Some(run);
+    /// The receipt of the next event and its place among its message's events, if its
+    /// source asked for one.
+    fn next_event(&mut self) -> Option<(&Arc<dyn Receipt>, u64)> {
+        while self
+            .current
+            .as_ref()
+            .is_none_or(|run| self.taken == run.events)
+        {
+            self.current = Some(self.runs.next()?);
+            self.taken = 0;
         }
-        self.left -= 1;
-        self.current.as_ref().map(|run| &run.receipt)
+        let run = self.current.as_ref()?;
+        self.taken += 1;
+        Some((&run.receipt, run.first + self.taken - 1))
     }
 }
 
@@ -350,11 +360,12 @@ mod tests {
         fn failed(&self) {}
     }
 
-    fn runs(closed: &Closed) -> Vec<(u64, u64)> {
+    /// Each origin's message, first event and events.
+    fn runs(closed: &Closed) -> Vec<(u64, u64, u64)> {
         closed
             .origins
             .iter()
-            .map(|o| (o.receipt.key().1, o.events))
+            .map(|o| (o.receipt.key().1, o.first, o.events))
             .collect()
     }
 
@@ -368,22 +379,29 @@ mod tests {
             origins: vec![
                 Origin {
                     receipt: a,
+                    first: 0,
                     events: 2,
                 },
+                // A message delivered again: its first four events were counted already.
                 Origin {
                     receipt: b,
+                    first: 4,
                     events: 3,
                 },
             ],
         };
         tx.send(envelope).await.unwrap();
         let first = rx.recv().await.unwrap();
-        assert_eq!(runs(&first[0]), [(1, 2), (2, 1)], "full: its three events");
+        assert_eq!(
+            runs(&first[0]),
+            [(1, 0, 2), (2, 4, 1)],
+            "full: its three events"
+        );
         // Local events join the open window with no origin of their own.
         tx.send(vec![event(9)].into()).await.unwrap();
         let second = rx.recv().await.unwrap();
         assert_eq!(second[0].batch.events.len(), 3);
-        assert_eq!(runs(&second[0]), [(2, 2)]);
+        assert_eq!(runs(&second[0]), [(2, 5, 2)]);
         drop(tx);
         assert!(rx.recv().await.is_none());
     }
@@ -403,19 +421,21 @@ mod tests {
             origins: vec![
                 Origin {
                     receipt: receipt(1),
+                    first: 0,
                     events: 1,
                 },
                 Origin {
                     receipt: receipt(2),
+                    first: 0,
                     events: 1,
                 },
             ],
         };
         in_tx.send(envelope).await.unwrap();
         let first = out_rx.recv().await.unwrap();
-        assert_eq!(runs(&first[0]), [(1, 1)]);
+        assert_eq!(runs(&first[0]), [(1, 0, 1)]);
         drop(in_tx);
         let last = out_rx.recv().await.unwrap();
-        assert_eq!(runs(&last[0]), [(2, 1)]);
+        assert_eq!(runs(&last[0]), [(2, 0, 1)]);
     }
 }

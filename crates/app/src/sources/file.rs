@@ -657,6 +657,8 @@ impl Follower {
             .runs
             .drain(..)
             .map(|run| Origin {
+                // A run is a message of its own, read whole.
+                first: 0,
                 events: run.events,
                 receipt: Arc::new(StoredRun {
                     stream: run.stream,

@@ -156,6 +156,11 @@ pub async fn run(
         .stream()
         .max_messages_per_batch(BATCH)
         .max_bytes_per_batch(BATCH_BYTES)
+        // A pull request the server still holds receives messages delivered again. One that
+        // outlived the ack wait would hand a stalled instance (paused, starved of CPU) the
+        // very messages it stalled on, again and again, until they were terminated; this one
+        // ends before the first of them comes back.
+        .expires(ack_wait / 2)
         .messages()
         .await
         .map_err(|err| NatsError::Consumer(err.to_string()))?;
@@ -222,6 +227,7 @@ pub async fn run(
         lock(&pending).insert(seq, Arc::new(acker));
         let origin = Origin {
             receipt: delivery,
+            first: skip as u64,
             events: events.len() as u64,
         };
         let envelope = Envelope {

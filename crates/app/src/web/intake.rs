@@ -174,19 +174,24 @@ impl Ingest {
             ),
             None => None,
         };
+        let mut first = 0;
         for (permit, chunk) in permits.zip(batch.chunks) {
-            permit.send(envelope(chunk, entry.as_ref()));
+            let events = chunk.len() as u64;
+            permit.send(envelope(chunk, entry.as_ref(), first));
+            first += events;
         }
         self.counters.add(source, batch.lines, batch.events);
         Ok(())
     }
 }
 
-/// A chunk of a journaled body's events: its record hears when they are stored.
-pub fn envelope(events: Chunk, entry: Option<&Arc<Entry>>) -> Envelope {
+/// A chunk of a journaled body's events, starting at its `first` event: its record hears when
+/// they are stored.
+pub fn envelope(events: Chunk, entry: Option<&Arc<Entry>>, first: u64) -> Envelope {
     let origins = entry
         .map(|entry| Origin {
             receipt: entry.clone(),
+            first,
             events: events.len() as u64,
         })
         .into_iter()

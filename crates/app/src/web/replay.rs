@@ -55,12 +55,19 @@ pub async fn replay(
             record.holds(left.len() as u64);
             counters.add("journal", left.len() as u64, left.len() as u64);
             events += left.len();
+            let mut first = skip as u64;
             let mut left = left.into_iter().peekable();
             while left.peek().is_some() {
                 let chunk: Chunk = left.by_ref().take(CHUNK_EVENTS).collect();
-                if tx.send(envelope(chunk, Some(&record.entry))).await.is_err() {
+                let events = chunk.len() as u64;
+                if tx
+                    .send(envelope(chunk, Some(&record.entry), first))
+                    .await
+                    .is_err()
+                {
                     return Ok(());
                 }
+                first += events;
             }
         }
     }

@@ -191,11 +191,26 @@ impl Server {
         std::mem::replace(&mut self.dir, empty)
     }
 
-    /// Sends SIGTERM and waits for the exit; returns stdout (the reports).
-    pub fn terminate(self) -> (std::process::ExitStatus, String) {
+    /// Stops the process with SIGSTOP, as a machine starved of CPU or a long pause would:
+    /// it holds what it took and answers nothing until [`Server::resume`].
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a paused process go on with SIGCONT.
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
         let pid = self.child.id() as libc::pid_t;
         // SAFETY: signals a child process this test started and still owns.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns stdout (the reports).
+    pub fn terminate(self) -> (std::process::ExitStatus, String) {
+        self.signal(libc::SIGTERM);
         self.wait_with_stdout()
     }
 

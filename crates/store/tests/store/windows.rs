@@ -22,6 +22,17 @@ async fn postgres_windows_and_totals() {
     store.close().await;
 }
 
+/// Events `first..first + events` of message `seq` of the stream LOGS, held by window `window`.
+fn run(seq: u64, first: u64, events: u64, window: u64) -> Consumed {
+    Consumed {
+        stream: "LOGS".into(),
+        seq,
+        first,
+        events,
+        window,
+    }
+}
+
 fn report(seq: u64, log_count: u32, end: i64) -> Report {
     let mut report = ic_core::testing::report(seq, t(end), log_count);
     report.title = format!("window {seq}");
@@ -42,17 +53,12 @@ async fn windows_and_totals(store: &dyn Store) {
         .unwrap();
     // Stream messages are counted with the windows that hold their events; a message split
     // over two recordings adds up.
-    let consumed = |seq, events| Consumed {
-        stream: "LOGS".into(),
-        seq,
-        events,
-    };
     store
-        .record_windows("b", &[&b[0]], &[consumed(41, 5), consumed(42, 2)])
+        .record_windows("b", &[&b[0]], &[run(41, 0, 5, 1), run(42, 0, 2, 1)])
         .await
         .unwrap();
     store
-        .record_windows("b", &[&b[1]], &[consumed(42, 3)])
+        .record_windows("b", &[&b[1]], &[run(42, 2, 3, 2)])
         .await
         .unwrap();
     assert_eq!(store.consumed("LOGS", 41).await.unwrap(), 5);
@@ -105,4 +111,60 @@ async fn windows_and_totals(store: &dyn Store) {
     assert!(pruned.consumed > 0);
     let totals = store.totals().await.unwrap();
     assert_eq!((totals.windows, totals.lines_analyzed), (0, 0));
+}
+
+#[tokio::test]
+async fn sqlite_a_message_two_instances_took_is_counted_once() {
+    let db = TestDb::sqlite();
+    let store = ic_store::open(&db.url).await.expect("open SQLite");
+    a_message_two_instances_took_is_counted_once(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_a_message_two_instances_took_is_counted_once() {
+    let db = TestDb::postgres().await;
+    let store = ic_store::open(&db.url).await.expect("open PostgreSQL");
+    a_message_two_instances_took_is_counted_once(&store).await;
+    store.close().await;
+}
+
+/// A message delivered to a second instance while the first still held it: both analyze
+/// its ten events, and whichever stores second counts only what the first did not.
+async fn a_message_two_instances_took_is_counted_once(store: &dyn Store) {
+    // The first stores all ten in one window.
+    store
+        .record_windows("a", &[&report(1, 10, 0)], &[run(7, 0, 10, 1)])
+        .await
+        .unwrap();
+    // The second split them over two windows, the first of which also holds two events of
+    // a message nobody else had.
+    let (one, two) = (report(1, 6, 0), report(2, 6, 5));
+    store
+        .record_windows("b", &[&one], &[run(8, 0, 2, 1), run(7, 0, 4, 1)])
+        .await
+        .unwrap();
+    store
+        .record_windows("b", &[&two], &[run(7, 4, 6, 2)])
+        .await
+        .unwrap();
+    assert_eq!(store.totals().await.unwrap().lines_analyzed, 10 + 2);
+    assert_eq!(store.consumed("LOGS", 7).await.unwrap(), 10);
+    assert_eq!(store.consumed("LOGS", 8).await.unwrap(), 2);
+
+    // The other way round: a first instance stored part, a second all, then the first the
+    // rest; of the twenty events each is counted once.
+    store
+        .record_windows("c", &[&report(1, 5, 0)], &[run(9, 0, 5, 1)])
+        .await
+        .unwrap();
+    store
+        .record_windows("d", &[&report(1, 20, 0)], &[run(9, 0, 20, 1)])
+        .await
+        .unwrap();
+    store
+        .record_windows("c", &[&report(2, 15, 5)], &[run(9, 5, 15, 2)])
+        .await
+        .unwrap();
+    assert_eq!(store.totals().await.unwrap().lines_analyzed, 12 + 20);
+    assert_eq!(store.consumed("LOGS", 9).await.unwrap(), 20);
 }
