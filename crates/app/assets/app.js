@@ -37,6 +37,7 @@ const state = {
   markers: [], // {t, id, severity}, one per incident opening
   pendingLines: [], // newest last, waiting for the next animation frame
   streamPaused: false,
+  tokenAsked: null, // the open token dialog's answer, shared by the requests waiting for it
   frameRequested: false,
   chartDirty: false,
 };
@@ -115,13 +116,72 @@ function requestFrame() {
 
 // ---------------------------------------------------------------- REST and toasts
 
+// A server started with an ingest token refuses changes without it (401). The page then asks
+// for it once and keeps it in sessionStorage: this tab only, gone when the tab closes, never
+// written to a cookie that every request would carry.
+const TOKEN_KEY = 'ic-token';
+
 async function api(method, path, body) {
+  for (;;) {
+    const sent = method !== 'GET' && sessionStorage.getItem(TOKEN_KEY) !== null;
+    const response = await send(method, path, body);
+    if (response.status !== 401 || method === 'GET') return answer(response);
+    const token = await askForToken(sent);
+    if (token === null) return answer(response);
+    sessionStorage.setItem(TOKEN_KEY, token);
+  }
+}
+
+function send(method, path, body) {
   const options = { method, headers: { Accept: 'application/json' } };
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token && method !== 'GET') options.headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) {
     options.headers['Content-Type'] = 'application/json';
     options.body = JSON.stringify(body);
   }
-  const response = await fetch(path, options);
+  return fetch(path, options);
+}
+
+/** The token the person typed, or null when they cancelled; one dialog for every request
+ * that is waiting for it. `refused`: the server refused the token this tab had. */
+function askForToken(refused) {
+  if (state.tokenAsked) return state.tokenAsked;
+  const dialog = $('token-dialog');
+  const input = $('token-input');
+  const note = $('token-note');
+  note.dataset.refused = String(refused);
+  note.textContent = refused
+    ? 'The server refused that token. Changes need its ingest token (IC_INGEST_TOKEN).'
+    : 'Changes need the server\'s ingest token (IC_INGEST_TOKEN). This tab keeps it until it is closed.';
+  input.value = '';
+  state.tokenAsked = new Promise((resolve) => {
+    const done = (token) => {
+      $('token-form').removeEventListener('submit', submitted);
+      $('token-cancel').removeEventListener('click', cancelled);
+      dialog.removeEventListener('cancel', cancelled);
+      if (dialog.open) dialog.close();
+      state.tokenAsked = null;
+      resolve(token);
+    };
+    const submitted = (event) => {
+      event.preventDefault();
+      done(input.value);
+    };
+    const cancelled = (event) => {
+      event.preventDefault();
+      done(null);
+    };
+    $('token-form').addEventListener('submit', submitted);
+    $('token-cancel').addEventListener('click', cancelled);
+    dialog.addEventListener('cancel', cancelled);
+  });
+  dialog.showModal();
+  input.focus();
+  return state.tokenAsked;
+}
+
+async function answer(response) {
   let data = null;
   try {
     data = await response.json();
