@@ -718,6 +718,11 @@ function renderSilences() {
   $('no-silences').hidden = listed.length > 0;
 }
 
+/** ' (recurring, Europe/Berlin)': the zone a schedule's times are in; nothing without one. */
+function recurring(schedule) {
+  return schedule ? ` (recurring, ${schedule.location ?? 'UTC'})` : '';
+}
+
 function silenceItem(silence) {
   const phase = silence.status?.state || 'active';
   const item = el('li', 'silence');

@@ -352,7 +352,8 @@ pub enum SilencesCommand {
     #[command(after_help = "Examples:\n  \
         incident-commander silences add service=inventory-db --duration 2h --comment \"pool resize\"\n  \
         incident-commander silences add 'service=~payments-.*' severity=warning --duration 30d \\\n    \
-        --weekdays saturday:sunday --times 02:00-04:00 --comment \"weekly maintenance\"")]
+        --weekdays saturday:sunday --times 02:00-04:00 --location Europe/Berlin \\\n    \
+        --comment \"weekly maintenance\"")]
     Add(SilenceAddArgs),
     /// Ends a silence now; it stays listed with `--all`.
     Expire {
@@ -362,6 +363,7 @@ pub enum SilencesCommand {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("recurring").multiple(true)))]
 pub struct SilenceAddArgs {
     /// Alertmanager's matchers: `NAME=VALUE`, `NAME!=VALUE`, `NAME=~REGEX`,
     /// `NAME!~REGEX`. Names: `service` (the root-cause service), `template` (the
@@ -381,13 +383,17 @@ pub struct SilenceAddArgs {
     /// Who made it [default: $USER].
     #[arg(long, value_name = "NAME")]
     pub by: Option<String>,
-    /// Recurring: mute only on these weekdays (UTC), `monday:friday` or `saturday`;
-    /// repeat for more.
-    #[arg(long, value_name = "DAYS")]
+    /// Recurring: mute only on these weekdays, `monday:friday` or `saturday`; repeat for
+    /// more.
+    #[arg(long, value_name = "DAYS", group = "recurring")]
     pub weekdays: Vec<String>,
-    /// Recurring: mute only in these times of day (UTC), `HH:MM-HH:MM`; repeat for more.
-    #[arg(long, value_name = "RANGE")]
+    /// Recurring: mute only in these times of day, `HH:MM-HH:MM`; repeat for more.
+    #[arg(long, value_name = "RANGE", group = "recurring")]
     pub times: Vec<String>,
+    /// The time zone of --weekdays and --times, an IANA name (`Europe/Berlin`,
+    /// `America/New_York`); local time decides across daylight-saving changes [default: UTC].
+    #[arg(long, value_name = "ZONE", requires = "recurring")]
+    pub location: Option<String>,
 }
 
 /// How `incidents show` prints an incident.

@@ -67,6 +67,66 @@ fn a_silenced_outage_sends_no_webhook_and_the_silence_says_it_matched() {
     assert!(text.contains("first muted an incident"), "{text}");
 }
 
+#[test]
+fn a_recurring_silence_keeps_its_time_zone_and_a_wrong_zone_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_url(&dir);
+    let add = |extra: &[&str]| {
+        let mut args = vec![
+            "silences",
+            "add",
+            "service=payments",
+            "--duration",
+            "30d",
+            "--comment",
+            "weekly maintenance",
+            "--by",
+            "ana",
+            "--db",
+            &db,
+        ];
+        args.extend(extra);
+        common::run(&args, b"")
+    };
+    let made = add(&[
+        "--weekdays",
+        "saturday",
+        "--times",
+        "02:00-04:00",
+        "--location",
+        "Europe/Berlin",
+    ]);
+    assert!(made.status.success(), "{made:?}");
+    let listed: Value =
+        serde_json::from_slice(&run(&["silences", "--json", "--db", &db], b"").stdout).unwrap();
+    assert_eq!(
+        listed[0]["schedule"],
+        serde_json::json!({
+            "weekdays": ["saturday"],
+            "times": [{"startTime": "02:00", "endTime": "04:00"}],
+            "location": "Europe/Berlin",
+        })
+    );
+    let text = String::from_utf8(run(&["silences", "--db", &db], b"").stdout).unwrap();
+    assert!(
+        text.contains("recurring (Europe/Berlin): saturday 02:00-04:00"),
+        "{text}"
+    );
+
+    let wrong = add(&["--times", "02:00-04:00", "--location", "Europe/Atlantis"]);
+    assert!(!wrong.status.success());
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        said.contains("\"Europe/Atlantis\" is not a time zone"),
+        "{said}"
+    );
+    let alone = add(&["--location", "Europe/Berlin"]);
+    assert!(!alone.status.success(), "a zone without times or weekdays");
+    let listed: Value =
+        serde_json::from_slice(&run(&["silences", "--json", "--db", &db], b"").stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "nothing else was made");
+}
+
 fn storm(lines: usize) -> String {
     let now = chrono::Utc::now();
     (0..lines)

@@ -4,7 +4,9 @@ use std::io::{self, Write};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use ic_core::silence::{Matcher, Schedule, Silence, SilenceSpec, SilenceState, Terms, TimeRange};
+use ic_core::silence::{
+    Location, Matcher, Schedule, Silence, SilenceSpec, SilenceState, Terms, TimeRange,
+};
 use ic_store::{Store, StoreError};
 
 use crate::cli::{SilenceAddArgs, SilencesArgs, SilencesCommand};
@@ -90,7 +92,7 @@ fn spec(add: &SilenceAddArgs, now: DateTime<Utc>) -> anyhow::Result<SilenceSpec>
         ),
     };
     let schedule = (!add.weekdays.is_empty() || !add.times.is_empty())
-        .then(|| schedule(&add.weekdays, &add.times))
+        .then(|| schedule(&add.weekdays, &add.times, add.location.as_deref()))
         .transpose()?;
     Ok(SilenceSpec {
         id: None,
@@ -105,8 +107,12 @@ fn spec(add: &SilenceAddArgs, now: DateTime<Utc>) -> anyhow::Result<SilenceSpec>
     })
 }
 
-/// `--weekdays` and `--times` as a schedule: `HH:MM-HH:MM` ranges.
-fn schedule(weekdays: &[String], times: &[String]) -> anyhow::Result<Schedule> {
+/// `--weekdays`, `--times` (`HH:MM-HH:MM` ranges) and `--location` as a schedule.
+fn schedule(
+    weekdays: &[String],
+    times: &[String],
+    location: Option<&str>,
+) -> anyhow::Result<Schedule> {
     let weekdays = weekdays
         .iter()
         .map(|days| days.clone().try_into().map_err(anyhow::Error::msg))
@@ -123,7 +129,15 @@ fn schedule(weekdays: &[String], times: &[String]) -> anyhow::Result<Schedule> {
             })
         })
         .collect::<anyhow::Result<_>>()?;
-    Ok(Schedule { weekdays, times })
+    let location = location
+        .map(|name| Location::try_from(name.to_owned()).map_err(anyhow::Error::msg))
+        .transpose()
+        .context("--location")?;
+    Ok(Schedule {
+        weekdays,
+        times,
+        location,
+    })
 }
 
 /// One block per silence: id, state and span, matchers, author and reason, what it matched.
@@ -153,8 +167,11 @@ fn render(silences: &[Silence], now: DateTime<Utc>) -> String {
                 .iter()
                 .map(|r| format!("{}-{}", r.start_time, r.end_time))
                 .collect();
+            let zone = schedule
+                .location
+                .map_or_else(|| "UTC".to_owned(), |l| l.to_string());
             text.push_str(&format!(
-                "      recurring (UTC): {} {}\n",
+                "      recurring ({zone}): {} {}\n",
                 if days.is_empty() {
                     "every day".to_owned()
                 } else {

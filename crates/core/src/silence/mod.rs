@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
-pub use schedule::{Schedule, TimeRange, WeekdayRange};
+pub use schedule::{Location, Schedule, TimeRange, WeekdayRange};
 
 use crate::Severity;
 use crate::incident::Incident;

@@ -1,13 +1,18 @@
-//! Recurring silences: Alertmanager's time intervals (weekdays and times of day), in UTC.
+//! Recurring silences: Alertmanager's time intervals (weekdays and times of day), in UTC or in
+//! the time zone their `location` names.
 //!
 //! `{"weekdays": ["saturday", "monday:friday"], "times": [{"startTime": "22:00", "endTime":
-//! "24:00"}]}` mutes on the weekdays listed, in the times listed; a list left out or empty
-//! means every day, or all day. A time range ends before its end (`24:00` is the end of the
-//! day) and does not cross midnight: a night window is two ranges, or two weekdays.
+//! "24:00"}], "location": "Europe/Berlin"}` mutes on the weekdays listed, in the times listed,
+//! as the clocks of that zone show them; a list left out or empty means every day, or all day.
+//! A time range ends before its end (`24:00` is the end of the day) and does not cross
+//! midnight: a night window is two ranges, or two weekdays. As in Alertmanager, the local time
+//! decides across daylight-saving changes: `02:00`–`04:00` is two hours of local time, so an
+//! hour shorter on the night the clocks go forward.
 
 use std::fmt;
 
 use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 /// When a silence mutes, between its start and its end.
@@ -18,6 +23,9 @@ pub struct Schedule {
     pub weekdays: Vec<WeekdayRange>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub times: Vec<TimeRange>,
+    /// The time zone its weekdays and times are in; UTC when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
 }
 
 /// Ranges a schedule may list, of each kind.
@@ -45,10 +53,13 @@ impl Schedule {
         Ok(())
     }
 
-    /// Whether `at` falls on a listed weekday and in a listed time of day.
+    /// Whether `at` falls on a listed weekday and in a listed time of day, where the schedule's
+    /// clocks are.
     pub fn contains(&self, at: DateTime<Utc>) -> bool {
-        let day = at.weekday();
-        let minute = at.hour() * 60 + at.minute();
+        let (day, minute) = match self.location {
+            Some(Location(zone)) => local(at.with_timezone(&zone)),
+            None => local(at),
+        };
         let day_ok = self.weekdays.is_empty() || self.weekdays.iter().any(|r| r.contains(day));
         let time_ok = self.times.is_empty()
             || self
@@ -56,6 +67,41 @@ impl Schedule {
                 .iter()
                 .any(|r| (r.start_minute()..r.end_minute()).contains(&minute));
         day_ok && time_ok
+    }
+}
+
+/// The weekday and the minute of the day a clock shows.
+fn local(at: impl Datelike + Timelike) -> (Weekday, u32) {
+    (at.weekday(), at.hour() * 60 + at.minute())
+}
+
+/// A time zone of the IANA database, by its name: `"Europe/Berlin"`, `"America/New_York"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Location(pub Tz);
+
+impl TryFrom<String> for Location {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        name.parse::<Tz>().map(Location).map_err(|_| {
+            format!(
+                "{name:?} is not a time zone; write an IANA name such as Europe/Berlin, \
+                 America/New_York or UTC"
+            )
+        })
+    }
+}
+
+impl From<Location> for String {
+    fn from(location: Location) -> String {
+        location.0.name().to_owned()
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.name())
     }
 }
 
@@ -124,7 +170,7 @@ impl fmt::Display for WeekdayRange {
     }
 }
 
-/// `{"startTime": "22:00", "endTime": "24:00"}`, in UTC.
+/// `{"startTime": "22:00", "endTime": "24:00"}`, in the schedule's time zone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TimeRange {
@@ -221,6 +267,48 @@ mod tests {
     fn round_trips_in_alertmanager_notation() {
         let text = r#"{"weekdays":["saturday","monday:friday"],"times":[{"startTime":"09:30","endTime":"17:00"}]}"#;
         assert_eq!(serde_json::to_string(&schedule(text)).unwrap(), text);
+        let zoned =
+            r#"{"times":[{"startTime":"09:30","endTime":"17:00"}],"location":"America/New_York"}"#;
+        assert_eq!(serde_json::to_string(&schedule(zoned)).unwrap(), zoned);
+    }
+
+    #[test]
+    fn a_location_puts_the_times_on_its_clocks() {
+        // Saturday 02:00–04:00 in Berlin: 01:00–03:00 UTC in winter (CET, UTC+1)…
+        let s = schedule(
+            r#"{"weekdays": ["saturday"], "times": [{"startTime": "02:00", "endTime": "04:00"}],
+                "location": "Europe/Berlin"}"#,
+        );
+        s.validate().unwrap();
+        let utc = |m, d, h, min| Utc.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap();
+        assert!(s.contains(utc(12, 5, 1, 0)));
+        assert!(s.contains(utc(12, 5, 2, 59)));
+        assert!(!s.contains(utc(12, 5, 3, 0)), "04:00 in Berlin");
+        assert!(!s.contains(utc(12, 5, 0, 59)), "01:59 in Berlin");
+        // …and 00:00–02:00 UTC in summer (CEST, UTC+2).
+        assert!(s.contains(utc(7, 4, 0, 0)));
+        assert!(!s.contains(utc(7, 4, 2, 0)));
+        // The weekday is Berlin's too: Friday 23:30 UTC is already Saturday 00:30 there.
+        let all_saturday = schedule(r#"{"weekdays": ["saturday"], "location": "Europe/Berlin"}"#);
+        assert!(all_saturday.contains(utc(12, 4, 23, 30)));
+        assert!(
+            !all_saturday.contains(utc(12, 5, 23, 30)),
+            "Sunday 00:30 there"
+        );
+    }
+
+    #[test]
+    fn across_a_clock_change_the_local_time_decides() {
+        // On 2026-03-29 Berlin's clocks go from 02:00 to 03:00: of 02:00–04:00 local, only
+        // 03:00–04:00 happens, which is 01:00–02:00 UTC.
+        let s = schedule(
+            r#"{"times": [{"startTime": "02:00", "endTime": "04:00"}], "location": "Europe/Berlin"}"#,
+        );
+        let utc = |h, min| Utc.with_ymd_and_hms(2026, 3, 29, h, min, 0).unwrap();
+        assert!(!s.contains(utc(0, 59)), "01:59 CET");
+        assert!(s.contains(utc(1, 0)), "03:00 CEST");
+        assert!(s.contains(utc(1, 59)));
+        assert!(!s.contains(utc(2, 0)), "04:00 CEST");
     }
 
     #[test]
@@ -231,6 +319,7 @@ mod tests {
             r#"{"times": [{"startTime": "23:00", "endTime": "24:01"}]}"#,
             r#"{"times": [{"startTime": "10:60", "endTime": "11:00"}]}"#,
             r#"{"days": ["monday"]}"#,
+            r#"{"weekdays": ["monday"], "location": "Mars/Olympus_Mons"}"#,
         ] {
             assert!(
                 serde_json::from_str::<Schedule>(bad).is_err(),
