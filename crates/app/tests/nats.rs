@@ -434,6 +434,71 @@ async fn nats_a_message_two_instances_analyzed_is_counted_once() {
     test.delete().await;
 }
 
+/// A counter's value in an instance's `/metrics`, 0 when it has none yet.
+fn counter(instance: &Server, series: &str) -> u64 {
+    instance
+        .metrics()
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_postgres_a_database_stalled_for_many_ack_waits_loses_no_line() {
+    const LINES: usize = 20_000;
+    const ACK_WAIT: u64 = 3;
+    let test = TestStream::create("icstall").await;
+    let db = ic_store::testing::PostgresSchema::create().await;
+    // Meanwhile the schema is made, so the stall can begin before anything is stored.
+    drop(ic_store::open(&db.url).await.unwrap());
+    publish_with(&test.js, &format!("{}.app", test.prefix), LINES, |i| {
+        json!({"service": format!("svc{}", i % 7), "level": "INFO", "message": format!("request {i} done")})
+            .to_string()
+    })
+    .await;
+    let ack_wait = ACK_WAIT.to_string();
+    let mut args = test.source_args(&db.url);
+    args.extend(["--nats-ack-wait", &ack_wait]);
+
+    // Nothing can be stored while this transaction holds the windows table: the instances
+    // take messages until their pipelines are full and wait, for six ack waits, longer than
+    // a message may be delivered before it is terminated.
+    let mut stall = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE windows IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut stall)
+        .await
+        .unwrap();
+    let instances: Vec<Server> =
+        tokio::task::block_in_place(|| (0..2).map(|_| Server::start(&args, &[])).collect());
+    let mut instances = instances;
+    let _reports: Vec<_> = instances.iter_mut().map(Server::stdout_lines).collect();
+    tokio::time::sleep(Duration::from_secs(6 * ACK_WAIT)).await;
+    sqlx::raw_sql("COMMIT").execute(&mut stall).await.unwrap();
+
+    let (totals, taken, terminated) = tokio::task::block_in_place(|| {
+        let totals = wait_for_lines(&db.url, LINES as u64, SCALE_PATIENCE);
+        let ingested = "ic_lines_ingested_total{source=\"nats\"}";
+        let taken: u64 = instances.iter().map(|i| counter(i, ingested)).sum();
+        let terminated: u64 = instances
+            .iter()
+            .map(|i| counter(i, "ic_nats_messages_terminated_total"))
+            .sum();
+        for instance in instances {
+            let (status, _) = instance.terminate();
+            assert!(status.success());
+        }
+        (totals, taken, terminated)
+    });
+    assert_eq!(totals["lines_analyzed"], LINES, "every line once: {totals}");
+    assert_eq!(terminated, 0, "messages were terminated");
+    // What waited in the instances' buffers past its ack wait was delivered again meanwhile:
+    // the stall did what it is here to do.
+    assert!(taken > LINES as u64, "{taken} lines taken in");
+    test.delete().await;
+}
+
 /// A window of `lines` lines, as a dead instance would have recorded it.
 fn window_of(lines: u32) -> ic_core::Report {
     let mut report = ic_core::testing::report(1, chrono::Utc::now(), lines);
