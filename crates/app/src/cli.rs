@@ -366,8 +366,9 @@ pub enum SilencesCommand {
 #[command(group(clap::ArgGroup::new("recurring").multiple(true)))]
 pub struct SilenceAddArgs {
     /// Alertmanager's matchers: `NAME=VALUE`, `NAME!=VALUE`, `NAME=~REGEX`,
-    /// `NAME!~REGEX`. Names: `service` (the root-cause service), `template` (the
-    /// root-cause template), `fingerprint`, `severity` (that severity and below). `*` and
+    /// `NAME!~REGEX`. Names: `service` (the root-cause service), `impacted` (any impacted
+    /// service, the root cause among them), `template` (the root-cause template),
+    /// `fingerprint`, `severity` (that severity and below). `*` and
     /// `?` in a plain value are wildcards.
     #[arg(required = true, value_name = "MATCHER")]
     pub matchers: Vec<String>,

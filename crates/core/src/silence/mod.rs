@@ -3,8 +3,10 @@
 //! A silence is Prometheus Alertmanager's (its v2 API's JSON, so people and scripts that know
 //! it need nothing new): matchers that must all match an incident, a start and an end (a start
 //! in the future is a maintenance window), who made it and why. Matcher names are what an
-//! incident has: `service` (its root-cause service), `template` (its root-cause template),
-//! `fingerprint`, and `severity`, which matches incidents at or below the severity given, so
+//! incident has: `service` (its root-cause service), `impacted` (any of the services it
+//! impacts, the root cause among them: a maintenance window on a service then mutes what it
+//! causes and what it suffers), `template` (its root-cause template), `fingerprint`, and
+//! `severity`, which matches incidents at or below the severity given, so
 //! that a silence of Warnings lets a Critical page. A value is matched whole; `*` and `?` in
 //! it match any run of characters and any one (a glob), and `isRegex` makes it a regular
 //! expression, anchored at both ends as Alertmanager anchors them. `isEqual: false` negates.
@@ -48,6 +50,9 @@ const MAX_REGEX_BYTES: usize = 256 * 1024;
 pub enum MatcherName {
     /// The root-cause service.
     Service,
+    /// Any of the impacted services, the root-cause service among them: a positive matcher
+    /// matches when one of them does, a negative one when none does.
+    Impacted,
     /// The root-cause template's text.
     Template,
     Fingerprint,
@@ -59,6 +64,7 @@ impl MatcherName {
     pub const fn as_str(self) -> &'static str {
         match self {
             MatcherName::Service => "service",
+            MatcherName::Impacted => "impacted",
             MatcherName::Template => "template",
             MatcherName::Fingerprint => "fingerprint",
             MatcherName::Severity => "severity",
@@ -117,7 +123,7 @@ impl std::str::FromStr for Matcher {
             .ok_or_else(|| format!("{text:?}: the operator is one of =, !=, =~, !~"))?;
         let name: MatcherName = serde_json::from_value(serde_json::Value::from(name.trim()))
             .map_err(|_| {
-                format!("{text:?}: {name:?} is not a matcher name; use service, template, fingerprint or severity")
+                format!("{text:?}: {name:?} is not a matcher name; use service, impacted, template, fingerprint or severity")
             })?;
         let value = value
             .strip_prefix('"')
@@ -356,18 +362,26 @@ impl Test {
     }
 
     fn matches(&self, incident: &Incident) -> bool {
-        let text = match self.name {
-            MatcherName::Service => incident.root_cause.service.as_str(),
-            MatcherName::Template => incident.root_cause.template.as_str(),
-            MatcherName::Fingerprint => incident.fingerprint.as_str(),
-            MatcherName::Severity => incident.severity.as_str(),
+        let found = match self.name {
+            MatcherName::Service => self.finds(&incident.root_cause.service, incident),
+            MatcherName::Impacted => incident
+                .impacted_services
+                .iter()
+                .any(|service| self.finds(service, incident)),
+            MatcherName::Template => self.finds(&incident.root_cause.template, incident),
+            MatcherName::Fingerprint => self.finds(&incident.fingerprint, incident),
+            MatcherName::Severity => self.finds(incident.severity.as_str(), incident),
         };
-        let found = match &self.pattern {
+        found == self.is_equal
+    }
+
+    /// Whether the pattern holds for one of the incident's values, before any negation.
+    fn finds(&self, text: &str, incident: &Incident) -> bool {
+        match &self.pattern {
             Pattern::Exact(value) => text == value,
             Pattern::Regex(regex) => regex.is_match(text),
             Pattern::AtOrBelow(severity) => incident.severity <= *severity,
-        };
-        found == self.is_equal
+        }
     }
 }
 

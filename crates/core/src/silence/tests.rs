@@ -32,9 +32,27 @@ fn reads_alertmanager_json_with_its_defaults() {
     let unknown = serde_json::from_str::<Matcher>(r#"{"name": "host", "value": "a"}"#);
     let message = unknown.unwrap_err().to_string();
     assert!(
-        message.contains("`service`, `template`, `fingerprint`, `severity`"),
+        message.contains("`service`, `impacted`, `template`, `fingerprint`, `severity`"),
         "{message}"
     );
+}
+
+#[test]
+fn impacted_matches_any_impacted_service_and_its_negation_none() {
+    let mut db = incident("i", "inventory-db", Severity::Critical);
+    db.impacted_services = vec!["inventory-db".into(), "payments-api".into()];
+    let api = incident("j", "api", Severity::Critical);
+    let payments = silence(r#"[{"name": "impacted", "value": "payments-*"}]"#);
+    assert!(payments.matches(&db), "an impacted service matches");
+    assert!(!payments.matches(&api));
+    let root = silence(r#"[{"name": "impacted", "value": "inventory-db"}]"#);
+    assert!(root.matches(&db), "the root cause is among the impacted");
+    let not = silence(r#"[{"name": "impacted", "value": "payments-api", "isEqual": false}]"#);
+    assert!(!not.matches(&db), "one impacted service is payments-api");
+    assert!(not.matches(&api));
+    let parsed: Matcher = "impacted=~payments-.*".parse().unwrap();
+    assert_eq!(parsed.name, MatcherName::Impacted);
+    assert_eq!(parsed.to_string(), r#"impacted=~"payments-.*""#);
 }
 
 #[test]
