@@ -1,4 +1,5 @@
-//! How incidents map to rows and back.
+//! How incidents map to rows and back, and what every statement shares: numbered placeholders
+//! for inserts of many rows, log text as a column holds it.
 //!
 //! A row holds the whole incident as JSON plus the columns the queries filter and sort on.
 //! Times are RFC 3339 text with nine fractional digits: the Any driver carries only primitive
@@ -118,6 +119,30 @@ pub(crate) fn transition_time(
         Transition::Resolved => Some(incident.resolved_at.unwrap_or(incident.last_seen)),
         Transition::Updated => None,
     }
+}
+
+/// Rows per `INSERT`: at most ten parameters each, far below both backends' limits.
+pub(crate) const ROWS_PER_STATEMENT: usize = 100;
+
+/// `head`, then `rows` tuples of `columns` numbered placeholders, then `tail`: only
+/// placeholders are formatted into a statement, never a value.
+pub(crate) fn insert_rows(head: &str, rows: usize, columns: usize, tail: &str) -> String {
+    let tuples: Vec<String> = (0..rows)
+        .map(|row| {
+            let first = row * columns + 1;
+            let params: Vec<String> = (first..first + columns).map(|n| format!("${n}")).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    format!("{head}{}{tail}", tuples.join(", "))
+}
+
+/// Log-derived text as a column holds it: U+0000 becomes U+FFFD. PostgreSQL's `text` cannot
+/// hold NUL ("invalid byte sequence for encoding UTF8: 0x00") and SQLite can, so both get the
+/// same replacement, on writes and in filters alike, and a filter finds on either backend what
+/// it finds on the other. The incident's JSON keeps the text as it was (JSON escapes NUL).
+pub(crate) fn column_text(text: &str) -> String {
+    text.replace('\0', "\u{fffd}")
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use sqlx::{Any, Row, Transaction};
 
-use crate::sql::{ROWS_PER_STATEMENT, insert_rows};
+use crate::columns::{ROWS_PER_STATEMENT, insert_rows};
 use crate::{Backend, Consumed, StoreError};
 
 /// Per window (by sequence number), its events that other recordings counted already.

@@ -24,6 +24,7 @@ mod columns;
 mod connect;
 mod counted;
 mod error;
+mod incident_rows;
 mod merge;
 mod notes;
 mod silences;

@@ -7,8 +7,8 @@ use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition, mer
 use sqlx::{Any, Transaction};
 
 use crate::columns::{incident_from_row, select_incidents, time, transition_time};
+use crate::incident_rows::{Write, record_transition, write_incident};
 use crate::notes::note;
-use crate::sql::{Write, record_transition, write_incident};
 use crate::{Backend, Contribution, NoteEvent, SqlStore, StoreError};
 
 /// How a store writes: what a merge needs to know besides its transaction.

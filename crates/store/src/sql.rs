@@ -10,15 +10,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use ic_core::Report;
-use ic_core::incident::{Incident, IncidentEvent, IncidentStatus, Transition};
+use ic_core::incident::{Incident, IncidentEvent, IncidentStatus};
 use ic_core::silence::Silence;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
 use crate::columns::{
-    incident_from_row, optional_time, parse_time, parse_transition, select_incidents,
-    severity_of_rank, severity_rank, time, transition_time,
+    ROWS_PER_STATEMENT, column_text, incident_from_row, insert_rows, parse_time, parse_transition,
+    select_incidents, severity_of_rank, severity_rank, time, transition_time,
 };
 use crate::counted::count_in;
+use crate::incident_rows::{Write, record_transition, write_incident};
 use crate::merge::{Writing, merge_in, take_turn};
 use crate::notes::note;
 use crate::{
@@ -426,9 +427,6 @@ impl Store for SqlStore {
     }
 }
 
-/// Rows per `INSERT`: at most ten parameters each, far below both backends' limits.
-pub(crate) const ROWS_PER_STATEMENT: usize = 100;
-
 /// `INSERT INTO windows` of `rows` rows; a window already there keeps its count.
 fn insert_windows(rows: usize) -> String {
     insert_rows(
@@ -441,124 +439,9 @@ fn insert_windows(rows: usize) -> String {
     )
 }
 
-/// `head`, then `rows` tuples of `columns` numbered placeholders, then `tail`: only
-/// placeholders are formatted into a statement, never a value.
-pub(crate) fn insert_rows(head: &str, rows: usize, columns: usize, tail: &str) -> String {
-    let tuples: Vec<String> = (0..rows)
-        .map(|row| {
-            let first = row * columns + 1;
-            let params: Vec<String> = (first..first + columns).map(|n| format!("${n}")).collect();
-            format!("({})", params.join(", "))
-        })
-        .collect();
-    format!("{head}{}{tail}", tuples.join(", "))
-}
-
-/// How [`write_incident`] treats an incident already stored under the same id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Write {
-    /// It is replaced.
-    Replace,
-    /// The write fails with [`StoreError::DuplicateOpen`]: two instances opening the same
-    /// fingerprint at the same second make the same id, and the second must not overwrite
-    /// the first.
-    New,
-}
-
-/// `INSERT INTO incidents` of one row, followed by `$tail`; literals only.
-macro_rules! insert_incident {
-    ($tail:literal) => {
-        concat!(
-            "INSERT INTO incidents (id, fingerprint, status, severity, root_service, opened_at,
-                 last_seen, resolved_at, acknowledged_at, updated_at, incident)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            $tail
-        )
-    };
-}
-
-/// Writes `incident` with its services; [`StoreError::DuplicateOpen`] when it is open and
-/// another open incident has its fingerprint, or when it is [`Write::New`] and its id is taken.
-pub(crate) async fn write_incident(
-    tx: &mut Transaction<'_, Any>,
-    incident: &Incident,
-    write: Write,
-) -> Result<(), StoreError> {
-    let json = serde_json::to_string(incident).map_err(|e| {
-        StoreError::corrupt(&incident.id, format_args!("cannot be written as JSON: {e}"))
-    })?;
-    let statement = match write {
-        Write::New => insert_incident!(""),
-        Write::Replace => insert_incident!(
-            " ON CONFLICT (id) DO UPDATE SET
-                 fingerprint = excluded.fingerprint,
-                 status = excluded.status,
-                 severity = excluded.severity,
-                 root_service = excluded.root_service,
-                 opened_at = excluded.opened_at,
-                 last_seen = excluded.last_seen,
-                 resolved_at = excluded.resolved_at,
-                 -- The correlator does not know about acknowledgements made on the dashboard.
-                 acknowledged_at = COALESCE(incidents.acknowledged_at, excluded.acknowledged_at),
-                 updated_at = excluded.updated_at,
-                 incident = excluded.incident"
-        ),
-    };
-    sqlx::query(statement)
-        .bind(&incident.id)
-        .bind(&incident.fingerprint)
-        .bind(incident.status.as_str())
-        .bind(severity_rank(incident.severity))
-        .bind(column_text(&incident.root_cause.service))
-        .bind(time(incident.opened_at))
-        .bind(time(incident.last_seen))
-        .bind(optional_time(incident.resolved_at))
-        .bind(optional_time(incident.acknowledged_at))
-        .bind(time(Utc::now()))
-        .bind(&json)
-        .execute(&mut **tx)
-        .await
-        .map_err(StoreError::on_save(&incident.id, &incident.fingerprint))?;
-
-    sqlx::query("DELETE FROM incident_services WHERE incident_id = $1")
-        .bind(&incident.id)
-        .execute(&mut **tx)
-        .await?;
-    for service in &incident.impacted_services {
-        sqlx::query(
-            "INSERT INTO incident_services (incident_id, service) VALUES ($1, $2)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&incident.id)
-        .bind(column_text(service))
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
-}
-
 /// A note's detail for what a person did: `by ana`, or nothing said when no name was given.
 fn by_whom(by: Option<&str>) -> String {
     by.map_or_else(String::new, |name| format!("by {name}"))
-}
-
-/// Records what `incident` went through at `at`, with its severity then.
-pub(crate) async fn record_transition(
-    tx: &mut Transaction<'_, Any>,
-    incident: &Incident,
-    transition: Transition,
-    at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO transitions (incident_id, transition, at, severity) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(&incident.id)
-    .bind(transition.as_str())
-    .bind(time(at))
-    .bind(severity_rank(incident.severity))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// Writes in one transaction (see [`Store::begin`]).
@@ -603,14 +486,6 @@ impl Batch for SqlBatch {
         self.tx.commit().await?;
         Ok(())
     }
-}
-
-/// Log-derived text as a column holds it: U+0000 becomes U+FFFD. PostgreSQL's `text` cannot
-/// hold NUL ("invalid byte sequence for encoding UTF8: 0x00") and SQLite can, so both get the
-/// same replacement, on writes and in filters alike, and a filter finds on either backend what
-/// it finds on the other. The incident's JSON keeps the text as it was (JSON escapes NUL).
-fn column_text(text: &str) -> String {
-    text.replace('\0', "\u{fffd}")
 }
 
 /// Inserts windows, by the `instance` that analyzed them, and what they counted of stream
