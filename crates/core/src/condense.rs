@@ -9,9 +9,12 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::event::{Level, LevelCounts, LogEvent};
-pub use crate::incident::SAMPLE_LINES;
 use crate::miner::{FastBuild, Miner, MinerConfig, TemplateId};
 use crate::window::{Batch, FlushReason};
+
+/// Sample lines kept per template, at each end: in a window's digest and in an incident's
+/// evidence.
+pub const SAMPLE_LINES: usize = 5;
 
 /// The service name used for events that named none.
 pub const UNKNOWN_SERVICE: &str = "unknown";

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::condense::Digest;
 use crate::window::FlushReason;
 
+/// The name the built-in analyzer signs its reports with (their `analyzer`).
+pub const BUILTIN: &str = "builtin";
+
 /// How bad a window is.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,

@@ -33,7 +33,7 @@ pub fn incident(id: &str, service: &str, severity: Severity) -> Incident {
         seen_before: None,
         reopened: 0,
         acknowledged_at: None,
-        analyzer: crate::analyze::BUILTIN.to_owned(),
+        analyzer: crate::report::BUILTIN.to_owned(),
     }
 }
 
@@ -75,7 +75,7 @@ pub fn report(seq: u64, at: DateTime<Utc>, log_count: u32) -> Report {
         },
         root_cause: None,
         templates: Vec::new(),
-        analyzer: crate::analyze::BUILTIN.to_owned(),
+        analyzer: crate::report::BUILTIN.to_owned(),
         llm: None,
     }
 }

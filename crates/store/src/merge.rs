@@ -146,11 +146,11 @@ pub(crate) async fn merge_in(
         record_transition(tx, &stored, transition, at).await?;
     }
     let before = match transition {
-        Transition::Opened => Some(ic_core::analyze::BUILTIN),
+        Transition::Opened => Some(ic_core::report::BUILTIN),
         _ => written_by.as_deref(),
     };
     if before.is_some_and(|before| before != stored.analyzer)
-        && stored.analyzer != ic_core::analyze::BUILTIN
+        && stored.analyzer != ic_core::report::BUILTIN
     {
         let detail = format!("by {}", stored.analyzer);
         note(

@@ -256,7 +256,7 @@ impl Stage {
         let fell_back = revision
             .report
             .analyzer
-            .starts_with(ic_core::analyze::BUILTIN);
+            .starts_with(ic_core::report::BUILTIN);
         if let (true, Some(llm), Some(id)) = (fell_back, &mut self.llm, &revision.incident) {
             llm.gate.forget(id);
         }

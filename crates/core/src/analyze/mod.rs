@@ -62,9 +62,6 @@ impl Default for AnalyzerConfig {
     }
 }
 
-/// The name the built-in analyzer signs its reports with.
-pub const BUILTIN: &str = "builtin";
-
 /// A service the evidence points at.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Culprit {
@@ -282,7 +279,7 @@ pub fn report(digest: &Digest, finding: &Finding) -> Report {
         window: WindowSummary::of(digest),
         root_cause,
         templates: report_templates(digest, &finding.assessments),
-        analyzer: BUILTIN.to_owned(),
+        analyzer: crate::report::BUILTIN.to_owned(),
         llm: None,
     }
 }

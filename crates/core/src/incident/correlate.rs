@@ -19,10 +19,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{
-    Evidence, Incident, IncidentEvent, IncidentStatus, SAMPLE_LINES, SeenBefore, Transition,
-    fingerprint,
+    Evidence, Incident, IncidentEvent, IncidentStatus, SeenBefore, Transition, fingerprint,
 };
-use crate::condense::{Digest, TemplateStat};
+use crate::condense::{Digest, SAMPLE_LINES, TemplateStat};
 use crate::report::{Report, RootCause, Severity};
 
 /// The correlator's settings; the defaults are documented in the README.

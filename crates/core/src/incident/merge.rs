@@ -7,7 +7,8 @@
 //! twice is the only way to count twice (the caller moves `since` on after each write).
 
 use super::correlate::{keep_largest, ratio_of};
-use super::{Evidence, Incident, SAMPLE_LINES};
+use super::{Evidence, Incident};
+use crate::condense::SAMPLE_LINES;
 
 /// Adds to `stored` what `local` gained since `since` (its state when last merged; `None` when
 /// it never was, so all of it). True when the stored severity rose.

@@ -84,7 +84,7 @@ impl Incident {
 }
 
 fn builtin() -> String {
-    crate::analyze::BUILTIN.to_owned()
+    crate::report::BUILTIN.to_owned()
 }
 
 /// One template of an incident, with the lines to open.
@@ -96,14 +96,11 @@ pub struct Evidence {
     pub services: Vec<String>,
     /// Exact count of its lines over the incident's windows.
     pub count: u64,
-    /// The first lines seen (at most [`SAMPLE_LINES`]).
+    /// The first lines seen (at most [`crate::condense::SAMPLE_LINES`]).
     pub first_lines: Vec<String>,
-    /// The latest lines seen (at most [`SAMPLE_LINES`]).
+    /// The latest lines seen (at most [`crate::condense::SAMPLE_LINES`]).
     pub last_lines: Vec<String>,
 }
-
-/// Sample lines kept per template, at each end.
-pub const SAMPLE_LINES: usize = 5;
 
 /// Earlier incidents with the same fingerprint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -13,7 +13,7 @@ impl Correlator {
     /// `id`. Nothing happens to an incident that resolved meanwhile, nor for a report the
     /// built-in analyzer wrote (a fallback changes nothing).
     pub fn revise(&mut self, id: &str, report: &Report) -> Option<IncidentEvent> {
-        if report.analyzer.starts_with(crate::analyze::BUILTIN) {
+        if report.analyzer.starts_with(crate::report::BUILTIN) {
             return None;
         }
         let incident = self.open.iter_mut().find(|i| i.id == id)?;
