@@ -24,7 +24,9 @@ use super::load::Load;
 use super::names::named_services;
 use super::ring::Ring;
 use super::services::Services;
-use super::{Anomaly, BUSIEST_HALF_LIFE, HORIZONS, HorizonConfig, Moment, kept, time_of};
+use super::{
+    Anomaly, BUSIEST_HALF_LIFE, HORIZONS, HorizonConfig, Moment, evict_least_recent, kept, time_of,
+};
 use crate::analyze::Signal;
 use crate::analyze::stats::poisson_at_least;
 use crate::condense::{Digest, TemplateStat};
@@ -107,7 +109,7 @@ impl ErrorFamilies {
     ) {
         // A new family starts learning now: the seconds before it had none of its lines.
         if self.map.len() >= self.limit && !self.map.contains_key(&stat.family) {
-            self.evict();
+            evict_least_recent(&mut self.map, &mut self.active, |f| f.last_seen);
         }
         let ring = self.ring;
         let family = self.map.entry(stat.family).or_insert_with(|| Family {
@@ -163,20 +165,6 @@ impl ErrorFamilies {
                 family.text = kept(&stat.template);
             }
         }
-    }
-
-    /// Makes room: drops the eighth of the families seen least recently, so that a stream of
-    /// ever new families pays for the scan once in many lines, not on every one.
-    fn evict(&mut self) {
-        let mut by_age: Vec<(i64, TemplateId)> =
-            self.map.iter().map(|(k, f)| (f.last_seen, *k)).collect();
-        let cut = by_age.len() / 8;
-        by_age.select_nth_unstable(cut);
-        for (_, key) in &by_age[..=cut] {
-            self.map.remove(key);
-        }
-        let map = &self.map;
-        self.active.retain(|key| map.contains_key(key));
     }
 
     /// Learns every active family up to the moment's lag and lets go of those with nothing

@@ -38,6 +38,7 @@ mod ring;
 mod services;
 mod traces;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -45,6 +46,7 @@ use chrono::{DateTime, Utc};
 use super::Signal;
 use crate::condense::Digest;
 use crate::event::Level;
+use crate::miner::FastBuild;
 use errors::ErrorFamilies;
 use hold::Hold;
 use latency::Latency;
@@ -261,6 +263,24 @@ fn kept(text: &str) -> String {
         Some((cut, _)) => text[..cut].to_owned(),
         None => text.to_owned(),
     }
+}
+
+/// Makes room in a bounded table: drops the eighth of `map`'s entries seen least recently
+/// (`last_seen`), and their keys from `active`, so that a stream of ever new keys pays for the
+/// scan once in many lines, not on every one.
+fn evict_least_recent<K: Copy + Ord + std::hash::Hash, V>(
+    map: &mut HashMap<K, V, FastBuild>,
+    active: &mut Vec<K>,
+    last_seen: impl Fn(&V) -> i64,
+) {
+    let mut by_age: Vec<(i64, K)> = map.iter().map(|(k, v)| (last_seen(v), *k)).collect();
+    let cut = by_age.len() / 8;
+    // Ties go by key, whatever order the table is in.
+    by_age.select_nth_unstable(cut);
+    for (_, key) in &by_age[..=cut] {
+        map.remove(key);
+    }
+    active.retain(|key| map.contains_key(key));
 }
 
 impl Horizons {

@@ -15,7 +15,10 @@ use std::collections::{HashMap, VecDeque};
 use super::ring::Ring;
 use super::services::Services;
 use super::traces::{Next, PathKey};
-use super::{Anomaly, BUSIEST_HALF_LIFE, HORIZONS, HorizonConfig, LONGEST, Moment, kept, time_of};
+use super::{
+    Anomaly, BUSIEST_HALF_LIFE, HORIZONS, HorizonConfig, LONGEST, Moment, evict_least_recent, kept,
+    time_of,
+};
 use crate::analyze::Signal;
 use crate::analyze::stats::binomial_at_most;
 use crate::condense::TemplateStat;
@@ -193,7 +196,7 @@ impl Paths {
     ) {
         let memory = self.memory;
         if self.map.len() >= self.limit && !self.map.contains_key(&from) {
-            self.evict();
+            evict_least_recent(&mut self.map, &mut self.active, |p| p.last_seen);
         }
         let ring = self.ring;
         let path = self.map.entry(from).or_insert_with(|| Path {
@@ -236,20 +239,6 @@ impl Paths {
             path.active = true;
             self.active.push(from);
         }
-    }
-
-    /// Makes room: drops the eighth of the lines seen least recently, so that a stream of ever
-    /// new lines pays for the scan once in many lines, not on every one.
-    fn evict(&mut self) {
-        let mut by_age: Vec<(i64, PathKey)> =
-            self.map.iter().map(|(k, p)| (p.last_seen, *k)).collect();
-        let cut = by_age.len() / 8;
-        by_age.select_nth_unstable(cut);
-        for (_, key) in &by_age[..=cut] {
-            self.map.remove(key);
-        }
-        let map = &self.map;
-        self.active.retain(|key| map.contains_key(key));
     }
 
     /// Learns the transitions that aged past the lag; lets go of lines with nothing left to
