@@ -30,6 +30,36 @@ use crate::{
 /// How often a merge that lost the race to open an incident tries again (it then finds it).
 const MERGE_ATTEMPTS: u32 = 3;
 
+/// What a person does to an incident by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ByHand {
+    Acknowledge,
+    Resolve,
+}
+
+impl ByHand {
+    /// The update that does it, only the first time: `$1` the id, `$2` when, `$3` now.
+    fn statement(self) -> &'static str {
+        match self {
+            ByHand::Acknowledge => {
+                "UPDATE incidents SET acknowledged_at = $2, updated_at = $3
+                 WHERE id = $1 AND acknowledged_at IS NULL"
+            }
+            ByHand::Resolve => {
+                "UPDATE incidents SET status = 'resolved', resolved_at = $2, updated_at = $3
+                 WHERE id = $1 AND status = 'open'"
+            }
+        }
+    }
+
+    fn note(self) -> NoteEvent {
+        match self {
+            ByHand::Acknowledge => NoteEvent::Acknowledged,
+            ByHand::Resolve => NoteEvent::ResolvedByHand,
+        }
+    }
+}
+
 /// A [`Store`] on SQLite or PostgreSQL; made by [`crate::open`]. Cloning shares the pool.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
@@ -66,6 +96,32 @@ impl SqlStore {
     /// folds the write-ahead log back into the database file).
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Does what a person did to an incident, once: the first acknowledgement, or the resolve
+    /// of an open incident (announced to the outbox), noted with who did it; then the incident.
+    async fn by_hand(
+        &self,
+        change: ByHand,
+        id: &str,
+        at: DateTime<Utc>,
+        by: Option<&str>,
+    ) -> Result<Incident, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query(change.statement())
+            .bind(id)
+            .bind(time(at))
+            .bind(time(Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+        if changed.rows_affected() > 0 {
+            if change == ByHand::Resolve {
+                self.announce_resolved(&mut tx, id, at).await?;
+            }
+            note(&mut tx, id, change.note(), &by_whom(by), at).await?;
+        }
+        tx.commit().await?;
+        self.get(id).await
     }
 
     async fn fetch_incidents(
@@ -265,21 +321,7 @@ impl Store for SqlStore {
         at: DateTime<Utc>,
         by: Option<&str>,
     ) -> Result<Incident, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let first = sqlx::query(
-            "UPDATE incidents SET acknowledged_at = $2, updated_at = $3
-             WHERE id = $1 AND acknowledged_at IS NULL",
-        )
-        .bind(id)
-        .bind(time(at))
-        .bind(time(Utc::now()))
-        .execute(&mut *tx)
-        .await?;
-        if first.rows_affected() > 0 {
-            note(&mut tx, id, NoteEvent::Acknowledged, &by_whom(by), at).await?;
-        }
-        tx.commit().await?;
-        self.get(id).await
+        self.by_hand(ByHand::Acknowledge, id, at, by).await
     }
 
     async fn resolve(
@@ -288,22 +330,7 @@ impl Store for SqlStore {
         at: DateTime<Utc>,
         by: Option<&str>,
     ) -> Result<Incident, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let resolved = sqlx::query(
-            "UPDATE incidents SET status = 'resolved', resolved_at = $2, updated_at = $3
-             WHERE id = $1 AND status = 'open'",
-        )
-        .bind(id)
-        .bind(time(at))
-        .bind(time(Utc::now()))
-        .execute(&mut *tx)
-        .await?;
-        if resolved.rows_affected() > 0 {
-            self.announce_resolved(&mut tx, id, at).await?;
-            note(&mut tx, id, NoteEvent::ResolvedByHand, &by_whom(by), at).await?;
-        }
-        tx.commit().await?;
-        self.get(id).await
+        self.by_hand(ByHand::Resolve, id, at, by).await
     }
 
     async fn prune(&self, retention: &Retention, now: DateTime<Utc>) -> Result<Pruned, StoreError> {
