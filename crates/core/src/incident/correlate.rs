@@ -22,7 +22,9 @@ use super::{
     Evidence, Incident, IncidentEvent, IncidentStatus, SeenBefore, Transition, fingerprint,
 };
 use crate::condense::{Digest, SAMPLE_LINES, TemplateStat};
+
 use crate::report::{Report, RootCause, Severity};
+use carried::Carried;
 
 /// The correlator's settings; the defaults are documented in the README.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,6 +69,8 @@ pub struct Correlator {
     cooling: Vec<Incident>,
     /// Opening times of earlier incidents per fingerprint, oldest first.
     history: HashMap<String, VecDeque<(String, DateTime<Utc>)>>,
+    /// The incidents restored open, held to their own rate (see [`carried`]).
+    carried: Vec<Carried>,
 }
 
 impl Correlator {
@@ -85,7 +89,10 @@ impl Correlator {
         for incident in incidents {
             self.remember(&incident);
             match incident.status {
-                IncidentStatus::Open => self.open.push(incident),
+                IncidentStatus::Open => {
+                    self.carried.push(Carried::of(&incident));
+                    self.open.push(incident);
+                }
                 IncidentStatus::Resolved => self.cooling.push(incident),
             }
         }
@@ -150,8 +157,18 @@ impl Correlator {
     pub fn observe(&mut self, report: &Report, digest: &Digest) -> Vec<IncidentEvent> {
         let now = report.window.end;
         let mut events = self.expire(now);
+        self.fold(report, digest, &mut events);
+        if !self.carried.is_empty() {
+            self.keep_carried(report, digest, &mut events);
+        }
+        events
+    }
+
+    /// The report's part of [`Correlator::observe`]: the incident it updates, reopens or
+    /// opens.
+    fn fold(&mut self, report: &Report, digest: &Digest, events: &mut Vec<IncidentEvent>) {
         let (Some(root), Some(folded)) = (report.root_cause.as_ref(), folded_into(report)) else {
-            return events;
+            return;
         };
         let fingerprint = folded.fingerprint;
         let root_id = template_id_of(report, &root.template);
@@ -184,7 +201,6 @@ impl Correlator {
             self.open.push(incident.clone());
             events.push(event(Transition::Opened, incident));
         }
-        events
     }
 
     fn find_open(&self, fingerprint: &str, service: &str, root_id: Option<&str>) -> Option<usize> {
@@ -458,6 +474,7 @@ pub(super) fn keep_largest(templates: &mut Vec<Evidence>, max: usize) {
     templates.truncate(max.max(1));
 }
 
+mod carried;
 mod revise;
 #[cfg(test)]
 mod tests;

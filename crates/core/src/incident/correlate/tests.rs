@@ -326,3 +326,95 @@ fn an_incident_opens_at_its_first_anomalous_line_not_at_its_window() {
         "named after it too"
     );
 }
+
+/// [`window`] with `lines` lines of its template instead of 70.
+fn with_lines((mut report, mut digest): (Report, Digest), lines: u32) -> (Report, Digest) {
+    let stat = &mut digest.templates[0];
+    stat.count = lines;
+    stat.services[0].1 = lines;
+    report.templates[0].count = lines;
+    (report, digest)
+}
+
+/// An incident of `db`'s pool open from second 9 to 250, five lines a minute, as a run that
+/// then stopped left it in the store.
+fn thin_incident_before_a_restart() -> Vec<Incident> {
+    let mut before = Correlator::new(CorrelatorConfig::default());
+    for end in (10..=250).step_by(60) {
+        let w = with_lines(window(end, "db", 1, POOL, Severity::Warning), 5);
+        observe(&mut before, w);
+    }
+    before.open_incidents().to_vec()
+}
+
+/// Windows of the restarted run every ten seconds in `span`, none flagged (the analyzer is
+/// learning again); one line of the pool every `every` seconds. Returns every transition.
+fn relearning(c: &mut Correlator, span: std::ops::Range<i64>, every: i64) -> Vec<IncidentEvent> {
+    span.step_by(10)
+        .flat_map(|end| {
+            let lines = u32::from(end % every == 0);
+            observe(
+                c,
+                with_lines(window(end, "db", 7, POOL, Severity::Info), lines),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_restored_incident_stays_open_while_its_failure_goes_on_at_its_rate() {
+    let stored = thin_incident_before_a_restart();
+    let mut after = Correlator::new(CorrelatorConfig::default());
+    after.restore(stored.clone());
+    // Ten minutes at about its rate (one line in ten seconds, five in sixty before), no window
+    // flagged: it is still open, seen in the last window.
+    let events = relearning(&mut after, 260..870, 10);
+    assert!(
+        events.iter().all(|e| e.transition == Transition::Updated),
+        "{:?}",
+        transitions(&events)
+    );
+    let open = after.open_incidents();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].id, stored[0].id);
+    assert_eq!(open[0].last_seen, at(860));
+    assert!(
+        open[0].lines > stored[0].lines,
+        "the lines seen are its own"
+    );
+    // The lines stop: it resolves as a quiet incident does.
+    let quiet = relearning(&mut after, 870..1200, i64::MAX);
+    assert_eq!(transitions(&quiet), [Transition::Resolved]);
+    assert_eq!(quiet[0].incident.resolved_at, Some(at(860 + 120)));
+}
+
+#[test]
+fn a_restored_incident_is_not_held_open_by_a_far_thinner_trickle() {
+    let stored = thin_incident_before_a_restart();
+    let mut after = Correlator::new(CorrelatorConfig::default());
+    after.restore(stored);
+    // One line a minute, a fifth of its rate: the background a burst leaves behind.
+    let events = relearning(&mut after, 260..900, 60);
+    assert!(
+        transitions(&events).contains(&Transition::Resolved),
+        "{:?}",
+        transitions(&events)
+    );
+    assert!(after.open_incidents().is_empty());
+}
+
+#[test]
+fn an_incident_of_this_run_is_held_open_by_flagged_reports_only() {
+    let mut c = Correlator::new(CorrelatorConfig::default());
+    for end in (10..=250).step_by(60) {
+        observe(
+            &mut c,
+            with_lines(window(end, "db", 1, POOL, Severity::Warning), 5),
+        );
+    }
+    // The same lines as above, unflagged: nothing holds it, it resolves 120 s after its last
+    // flagged window.
+    let events = relearning(&mut c, 260..870, 10);
+    assert_eq!(transitions(&events), [Transition::Resolved]);
+    assert_eq!(events[0].incident.resolved_at, Some(at(250 + 120)));
+}
