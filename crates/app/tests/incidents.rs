@@ -132,6 +132,67 @@ fn after_a_restart_an_ongoing_outage_keeps_updating_the_same_incident() {
     assert!(all[0]["windows"].as_u64() > open[0]["windows"].as_u64());
 }
 
+/// Seconds `from..to` of a quiet system (five services, a line a second each) with a thin
+/// failure: `payments` logs a new error every five seconds in `failing`.
+fn thin_failure(from: i64, to: i64, failing: std::ops::Range<i64>) -> String {
+    let base = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap();
+    let mut text = String::new();
+    for second in from..to {
+        let at = (base + chrono::TimeDelta::seconds(second)).to_rfc3339();
+        for (i, service) in ["web", "cart", "search", "users", "payments"]
+            .iter()
+            .enumerate()
+        {
+            let line = serde_json::json!({"timestamp": at, "service": service, "level": "INFO",
+                "message": format!("request {} served in {} ms", second * 5 + i as i64, 3 + i)});
+            text.push_str(&format!("{line}\n"));
+        }
+        if failing.contains(&second) && second % 5 == 0 {
+            let line = serde_json::json!({"timestamp": at, "service": "payments", "level": "ERROR",
+                "message": format!("Card token rejected by the issuer for order {second}")});
+            text.push_str(&format!("{line}\n"));
+        }
+    }
+    text
+}
+
+#[test]
+fn after_a_restart_a_thin_failure_keeps_its_incident_open_until_it_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_url(&dir);
+    // The failure begins after the analyzer has learned the quiet system and goes on past the
+    // end of the first run…
+    run(
+        &["analyze", "--format", "json", "--db", &db],
+        thin_failure(0, 600, 300..1200).as_bytes(),
+    );
+    let open = run(
+        &["incidents", "--db", &db, "--status", "open", "--json"],
+        b"",
+    );
+    let open: Vec<Value> = serde_json::from_slice(&open.stdout).unwrap();
+    assert_eq!(open.len(), 1, "the failure was found: {open:#?}");
+    assert_eq!(open[0]["root_cause"]["service"], "payments");
+
+    // …and through the second run's first minutes, while its analyzer learns again, until
+    // second 1200.
+    run(
+        &["analyze", "--format", "json", "--db", &db],
+        thin_failure(600, 1500, 300..1200).as_bytes(),
+    );
+    let all = run(&["incidents", "--db", &db, "--json"], b"");
+    let all: Vec<Value> = serde_json::from_slice(&all.stdout).unwrap();
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(all[0]["id"], open[0]["id"]);
+    assert_eq!(all[0]["status"], "resolved");
+    // Its last line came at 00:19:55; it resolved 120 s after the window that held it.
+    let resolved = all[0]["resolved_at"].as_str().unwrap();
+    assert!(
+        ("2026-01-01T00:21:55".."2026-01-01T00:22:05").contains(&resolved),
+        "resolved at {resolved}, not when its lines stopped"
+    );
+}
+
 #[test]
 fn an_unknown_incident_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
