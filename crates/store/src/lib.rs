@@ -120,7 +120,8 @@ pub trait Store: Send + Sync {
     async fn silence(&self, id: &str) -> Result<Silence, StoreError>;
 
     /// The silences that end after `ending_after` (every one kept, with `None`), those that
-    /// start last first.
+    /// start last first. A row this version cannot read (written by a later one) is left out,
+    /// with a warning in the log.
     async fn silences(
         &self,
         ending_after: Option<DateTime<Utc>>,

@@ -81,7 +81,19 @@ impl SqlStore {
         .bind(optional_time(ending_after))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(silence_from_row).collect()
+        // A silence this version cannot read (a later version's matcher or field) is left out
+        // and said so, rather than keeping every other silence from being honoured.
+        let silences = rows
+            .iter()
+            .filter_map(|row| match silence_from_row(row) {
+                Ok(silence) => Some(silence),
+                Err(err) => {
+                    tracing::warn!(%err, "A stored silence cannot be read; it is left out.");
+                    None
+                }
+            })
+            .collect();
+        Ok(silences)
     }
 
     pub(crate) async fn silence_in(&self, id: &str) -> Result<Silence, StoreError> {

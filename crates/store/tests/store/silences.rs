@@ -93,6 +93,55 @@ async fn silences_are_kept_listed_and_expired(db: &TestDb) {
 }
 
 #[tokio::test]
+async fn sqlite_a_silence_this_version_cannot_read_leaves_the_others_honoured() {
+    a_silence_this_version_cannot_read_leaves_the_others_honoured(&TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+async fn postgres_a_silence_this_version_cannot_read_leaves_the_others_honoured() {
+    a_silence_this_version_cannot_read_leaves_the_others_honoured(&TestDb::postgres().await).await;
+}
+
+async fn a_silence_this_version_cannot_read_leaves_the_others_honoured(db: &TestDb) {
+    let store = ic_store::open(&db.url).await.unwrap();
+    let now = t(0);
+    store
+        .save_silence(&silence("known", "db", now, 2), now)
+        .await
+        .unwrap();
+    store
+        .save_silence(&silence("later", "api", now, 2), now)
+        .await
+        .unwrap();
+    // A later version's matcher, as that version would have written it.
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    let changed = sqlx::query(
+        "UPDATE silences SET silence = replace(silence, '\"name\":\"service\"', '\"name\":\"host\"')
+         WHERE id = 'later'",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+    let listed: Vec<String> = store
+        .silences(Some(now))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, ["known"]);
+    assert!(matches!(
+        store.silence("later").await,
+        Err(StoreError::Corrupt { .. })
+    ));
+    store.close().await;
+}
+
+#[tokio::test]
 async fn sqlite_silences_in_force_are_bounded() {
     let db = TestDb::sqlite();
     let store = ic_store::open(&db.url).await.unwrap();
