@@ -143,7 +143,8 @@ fn push_all<T: Timeline>(
     envelope: Envelope,
     open: &mut Vec<Origin>,
 ) -> Vec<Closed> {
-    let mut origins = Origins::new(envelope.origins);
+    // Most sources ask for no word back: their events skip the walk.
+    let mut origins = (!envelope.origins.is_empty()).then(|| Origins::new(envelope.origins));
     let mut done = Vec::new();
     let now = Utc::now();
     let limit = now + MAX_AHEAD;
@@ -153,7 +154,7 @@ fn push_all<T: Timeline>(
         if window.is_empty() {
             tracing::debug!("Window opened.");
         }
-        let from = origins.next_event();
+        let from = origins.as_mut().and_then(Origins::next_event);
         let at = timeline.stamp(&event);
         let mut noted = false;
         for batch in window.push(event, at) {
