@@ -323,6 +323,25 @@ pub enum IncidentsCommand {
         #[arg(long, value_enum)]
         format: Option<ShowFormat>,
     },
+    /// Acknowledges an incident: someone is on it. The first acknowledgement is kept, with who
+    /// made it, in the timeline.
+    Ack {
+        /// The incident's id, as the list prints it.
+        id: String,
+        /// Who acknowledges [default: $USER].
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
+    /// Resolves an open incident by hand, as the dashboard's Resolve does; an instance that
+    /// still sees its failure reopens it. With webhooks in the config file, their receivers
+    /// are told, by whichever instance sends webhooks.
+    Resolve {
+        /// The incident's id, as the list prints it.
+        id: String,
+        /// Who resolves [default: $USER].
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -194,6 +194,77 @@ fn after_a_restart_a_thin_failure_keeps_its_incident_open_until_it_stops() {
 }
 
 #[test]
+fn incidents_are_acknowledged_and_resolved_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_url(&dir);
+    let (hook, told) = webhook();
+    let config = dir.path().join("webhooks.toml");
+    std::fs::write(&config, format!("[[webhooks]]\nurl = \"{hook}\"\n")).unwrap();
+    let config = config.to_str().unwrap();
+    let events = || -> Vec<String> {
+        told.try_iter()
+            .map(|post| post.body["event"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // The first minutes of an outage: its incident is open when the input ends.
+    let logs = String::from_utf8(outage("2026-01-01T00:00:00Z", 4)).unwrap();
+    let first: Vec<&str> = logs.lines().take(1200 + 60_000).collect();
+    let analyze = [
+        "analyze", "--format", "json", "--db", &db, "--config", config,
+    ];
+    run(&analyze, (first.join("\n") + "\n").as_bytes());
+    assert_eq!(events(), ["opened"]);
+    let open = run(
+        &["incidents", "--db", &db, "--status", "open", "--json"],
+        b"",
+    );
+    let open: Vec<Value> = serde_json::from_slice(&open.stdout).unwrap();
+    let id = open[0]["id"].as_str().unwrap();
+
+    let by_ana = |what: &str| {
+        let out = run(
+            &[
+                "incidents",
+                what,
+                id,
+                "--by",
+                "ana",
+                "--db",
+                &db,
+                "--config",
+                config,
+                "--json",
+            ],
+            b"",
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let acked = by_ana("ack");
+    assert!(acked["acknowledged_at"].is_string(), "{acked:#?}");
+    assert_eq!(acked["status"], "open");
+    assert_eq!(by_ana("resolve")["status"], "resolved");
+    // The next run that sends webhooks tells the receivers, from the outbox.
+    run(&analyze, b"");
+    assert_eq!(events(), ["resolved"]);
+    // Again: nothing changes, and it says how the incident stands.
+    let again = run(&["incidents", "resolve", id, "--db", &db], b"");
+    assert!(String::from_utf8_lossy(&again.stdout).contains(id));
+    let shown = run(&["incidents", "show", id, "--db", &db], b"");
+    let shown = String::from_utf8(shown.stdout).unwrap();
+    assert!(shown.contains("acknowledged: by ana"), "{shown}");
+    assert!(shown.contains("resolved: by hand, by ana"), "{shown}");
+    assert_eq!(shown.matches("resolved: by hand").count(), 1, "{shown}");
+
+    let unknown = Command::new(BIN)
+        .args(["incidents", "ack", "20260101-000000-nope", "--db", &db])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    let said = String::from_utf8_lossy(&unknown.stderr);
+    assert!(said.contains("no incident 20260101-000000-nope"), "{said}");
+}
+
+#[test]
 fn an_unknown_incident_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)

@@ -2,6 +2,7 @@
 
 use std::io::{self, IsTerminal, Write};
 
+use chrono::Utc;
 use ic_core::incident::{Incident, IncidentStatus};
 use ic_store::{IncidentFilter, Store, StoreError};
 
@@ -13,16 +14,14 @@ mod postmortem;
 
 pub async fn run(args: IncidentsArgs, file: &FileConfig) -> anyhow::Result<()> {
     let url = file.db_url(args.db.db.as_deref())?;
-    let store = ic_store::open(&url).await?;
+    // A resolve goes to the outbox when the instances send webhooks, as theirs would: they
+    // share this configuration.
+    let notifying = !file.webhooks(&[])?.is_empty();
+    let store = ic_store::open(&url).await?.notifying(notifying);
     let color = super::color_stdout(io::stdout().is_terminal());
     let text = match &args.command {
         Some(IncidentsCommand::Show { id, format }) => {
-            let incident = match store.get(id).await {
-                Err(StoreError::NotFound { .. }) => {
-                    anyhow::bail!("no incident {id}; `incident-commander incidents` lists them")
-                }
-                other => other?,
-            };
+            let incident = found(id, store.get(id).await)?;
             let timeline = crate::timeline::Recorded::read(&store, id).await?;
             let format = match format {
                 Some(format) => *format,
@@ -38,6 +37,16 @@ pub async fn run(args: IncidentsArgs, file: &FileConfig) -> anyhow::Result<()> {
                         + &render_evidence(&incident)
                 }
             }
+        }
+        Some(IncidentsCommand::Ack { id, by }) => {
+            let by = super::who(by.as_deref());
+            let incident = found(id, store.acknowledge(id, Utc::now(), by.as_deref()).await)?;
+            done(&incident, args.json, color)?
+        }
+        Some(IncidentsCommand::Resolve { id, by }) => {
+            let by = super::who(by.as_deref());
+            let incident = found(id, store.resolve(id, Utc::now(), by.as_deref()).await)?;
+            done(&incident, args.json, color)?
         }
         None => {
             let filter = IncidentFilter {
@@ -61,6 +70,24 @@ pub async fn run(args: IncidentsArgs, file: &FileConfig) -> anyhow::Result<()> {
         Err(err) if super::is_broken_pipe(&err) => Ok(()),
         other => Ok(other?),
     }
+}
+
+/// The incident, or a message that says how to find one.
+fn found(id: &str, incident: Result<Incident, StoreError>) -> anyhow::Result<Incident> {
+    match incident {
+        Err(StoreError::NotFound { .. }) => {
+            anyhow::bail!("no incident {id}; `incident-commander incidents` lists them")
+        }
+        other => Ok(other?),
+    }
+}
+
+/// The incident after an acknowledgement or a resolve: as JSON, or its line in the table.
+fn done(incident: &Incident, json: bool, color: bool) -> anyhow::Result<String> {
+    Ok(match json {
+        true => serde_json::to_string_pretty(incident)? + "\n",
+        false => render_incidents(std::slice::from_ref(incident), color),
+    })
 }
 
 /// What the incident went through, with times: its recorded transitions and notes, and its

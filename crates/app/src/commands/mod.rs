@@ -79,3 +79,11 @@ pub fn is_broken_pipe(err: &io::Error) -> bool {
 pub fn color_stdout(is_terminal: bool) -> bool {
     is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
+
+/// Who acts from the command line: `--by`, else the login name (`$USER`, `$LOGNAME`).
+fn who(by: Option<&str>) -> Option<String> {
+    by.map(str::to_owned)
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .filter(|name| !name.trim().is_empty())
+}

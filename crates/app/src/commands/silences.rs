@@ -80,12 +80,7 @@ fn spec(add: &SilenceAddArgs, now: DateTime<Utc>) -> anyhow::Result<SilenceSpec>
         .ok()
         .and_then(|length| starts_at.checked_add_signed(length))
         .context("--duration is too long")?;
-    let created_by = match add
-        .by
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
-    {
+    let created_by = match super::who(add.by.as_deref()) {
         Some(name) => name,
         None => anyhow::bail!(
             "say who makes the silence with --by NAME ($USER and $LOGNAME are not set)"
