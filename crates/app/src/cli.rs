@@ -48,7 +48,7 @@ pub enum Command {
     Templates(TemplatesArgs),
     /// Prints the demo source's log lines (JSON) on stdout.
     DemoLogs(DemoLogsArgs),
-    /// Lists the stored incidents, or shows one with its evidence.
+    /// Lists the stored incidents, shows one with its evidence, or acknowledges or resolves one.
     Incidents(IncidentsArgs),
     /// Lists the silences, adds one (a maintenance window when it starts later), or expires
     /// one. Every instance on the database honours them within seconds.
