@@ -1,12 +1,11 @@
 //! Incidents end to end with the real binary: a demo outage replayed through `analyze`, stored
-//! in SQLite, posted to webhooks, listed and shown by `incidents`.
-
-use std::process::Command;
+//! in SQLite, posted to webhooks, listed, shown, acknowledged and resolved by `incidents`, and
+//! carried across a restart.
 
 use serde_json::Value;
 
 mod common;
-use common::{BIN, db_url, outage, run_ok as run, webhook};
+use common::{db_url, outage, run_ok as run, webhook};
 
 #[test]
 fn a_ten_minute_outage_is_one_incident_with_one_opened_and_one_resolved_per_target() {
@@ -255,10 +254,10 @@ fn incidents_are_acknowledged_and_resolved_from_the_command_line() {
     assert!(shown.contains("resolved: by hand, by ana"), "{shown}");
     assert_eq!(shown.matches("resolved: by hand").count(), 1, "{shown}");
 
-    let unknown = Command::new(BIN)
-        .args(["incidents", "ack", "20260101-000000-nope", "--db", &db])
-        .output()
-        .unwrap();
+    let unknown = common::run(
+        &["incidents", "ack", "20260101-000000-nope", "--db", &db],
+        b"",
+    );
     assert!(!unknown.status.success());
     let said = String::from_utf8_lossy(&unknown.stderr);
     assert!(said.contains("no incident 20260101-000000-nope"), "{said}");
@@ -267,10 +266,7 @@ fn incidents_are_acknowledged_and_resolved_from_the_command_line() {
 #[test]
 fn an_unknown_incident_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["incidents", "show", "nope", "--db", &db_url(&dir)])
-        .output()
-        .unwrap();
+    let out = common::run(&["incidents", "show", "nope", "--db", &db_url(&dir)], b"");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no incident nope"));
 }
