@@ -73,17 +73,17 @@ async fn lock_marks(
         insert.execute(&mut **tx).await?;
 
         // SQLite has one writer at a time, which this transaction now is; PostgreSQL locks
-        // the rows, in key order, also against a recording that has locked and not yet moved
-        // them.
-        let lock = match backend {
-            Backend::Postgres => " FOR UPDATE",
-            Backend::Sqlite => "",
+        // the rows, also against a recording that has locked and not yet moved them, in the
+        // byte order of the names ("C"), which is the order the chunks were cut in.
+        let order = match backend {
+            Backend::Postgres => ") ORDER BY stream COLLATE \"C\", seq FOR UPDATE",
+            Backend::Sqlite => ") ORDER BY stream, seq",
         };
         let statement = sqlx::AssertSqlSafe(insert_rows(
             "SELECT stream, seq, events FROM consumed WHERE (stream, seq) IN (VALUES ",
             chunk.len(),
             2,
-            &format!(") ORDER BY stream, seq{lock}"),
+            order,
         ));
         let mut select = sqlx::query(statement);
         for (stream, seq) in chunk {
