@@ -174,29 +174,34 @@ impl Ingest {
             ),
             None => None,
         };
-        let mut first = 0;
-        for (permit, chunk) in permits.zip(batch.chunks) {
-            let events = chunk.len() as u64;
-            permit.send(envelope(chunk, entry.as_ref(), first));
-            first += events;
+        for (permit, envelope) in permits.zip(envelopes(batch.chunks, entry.as_ref(), 0)) {
+            permit.send(envelope);
         }
         self.counters.add(source, batch.lines, batch.events);
         Ok(())
     }
 }
 
-/// A chunk of a journaled body's events, starting at its `first` event: its record hears when
-/// they are stored.
-pub fn envelope(events: Chunk, entry: Option<&Arc<Entry>>, first: u64) -> Envelope {
-    let origins = entry
-        .map(|entry| Origin {
-            receipt: entry.clone(),
-            first,
-            events: events.len() as u64,
-        })
-        .into_iter()
-        .collect();
-    Envelope { events, origins }
+/// A journaled body's chunks of events as envelopes, the first chunk starting at the body's
+/// `first` event: its record hears when they are stored.
+pub fn envelopes<'a>(
+    chunks: impl IntoIterator<Item = Chunk> + 'a,
+    entry: Option<&'a Arc<Entry>>,
+    first: u64,
+) -> impl Iterator<Item = Envelope> + 'a {
+    chunks.into_iter().scan(first, move |next, events| {
+        let first = *next;
+        *next += events.len() as u64;
+        let origins = entry
+            .map(|entry| Origin {
+                receipt: entry.clone(),
+                first,
+                events: events.len() as u64,
+            })
+            .into_iter()
+            .collect();
+        Some(Envelope { events, origins })
+    })
 }
 
 /// What a body was sent as: how the journal's copy of it is read again.

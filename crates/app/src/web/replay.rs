@@ -7,7 +7,7 @@ use ic_core::LogEvent;
 use tokio::sync::mpsc;
 
 use super::ApiError;
-use super::intake::{EventChunks, Kind, Received, envelope};
+use super::intake::{EventChunks, Kind, Received, envelopes};
 use super::{ingest, otlp};
 use crate::pipeline::{CHUNK_EVENTS, Chunk, Envelope, SharedCounters};
 
@@ -55,19 +55,15 @@ pub async fn replay(
             record.holds(left.len() as u64);
             counters.add("journal", left.len() as u64, left.len() as u64);
             events += left.len();
-            let mut first = skip as u64;
-            let mut left = left.into_iter().peekable();
-            while left.peek().is_some() {
+            let mut left = left.into_iter();
+            let chunks = std::iter::from_fn(|| {
                 let chunk: Chunk = left.by_ref().take(CHUNK_EVENTS).collect();
-                let events = chunk.len() as u64;
-                if tx
-                    .send(envelope(chunk, Some(&record.entry), first))
-                    .await
-                    .is_err()
-                {
+                (!chunk.is_empty()).then_some(chunk)
+            });
+            for envelope in envelopes(chunks, Some(&record.entry), skip as u64) {
+                if tx.send(envelope).await.is_err() {
                     return Ok(());
                 }
-                first += events;
             }
         }
     }
