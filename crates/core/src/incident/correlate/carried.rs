@@ -83,9 +83,9 @@ impl Correlator {
                 .templates
                 .iter()
                 .filter(|stat| {
-                    stat.services.iter().any(|(service, _)| {
-                        fingerprint(service, &stat.template) == incident.fingerprint
-                    })
+                    let root = &incident.root_cause.service;
+                    stat.services.iter().any(|(service, _)| service == root)
+                        && fingerprint(root, &stat.template) == incident.fingerprint
                 })
                 .collect();
             let lines: u64 = stats.iter().map(|stat| u64::from(stat.count)).sum();
