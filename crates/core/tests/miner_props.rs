@@ -67,6 +67,43 @@ fn a_merged_template_id_keeps_naming_its_messages_template() {
 }
 
 #[test]
+fn a_word_two_events_swap_at_once_is_a_variable_of_both() {
+    let mut miner = Miner::new(MinerConfig::default());
+    let (mut opened, mut closed) = (Vec::new(), Vec::new());
+    for name in ["cyrus", "cyrus", "news", "test"] {
+        opened.push(miner.add(&format!("session opened for user {name} by uid=0")));
+        closed.push(miner.add(&format!("session closed for user {name}")));
+    }
+    // `news` after `cyrus` in the first event alone could be wording; the second event
+    // swapping the same two words right after shows they are a user's names.
+    assert_ne!(opened[2], opened[0]);
+    assert_eq!(closed[2], closed[0]);
+    assert_eq!(closed[3], closed[0]);
+    assert_eq!(opened[3], opened[0]);
+    assert_eq!(miner.resolve(opened[2]), Some(opened[0]));
+    assert_eq!(
+        miner.template(opened[0]).unwrap(),
+        "session opened for user <*> by uid=<*>"
+    );
+    assert_eq!(
+        miner.template(closed[0]).unwrap(),
+        "session closed for user <*>"
+    );
+}
+
+#[test]
+fn wording_one_event_swaps_stays_apart() {
+    let mut miner = Miner::new(MinerConfig::default());
+    let bytes = miner.add("Block rdd_1 stored as bytes in memory");
+    let other = miner.add("Connection to peer opened after retry");
+    let values = miner.add("Block rdd_2 stored as values in memory");
+    assert_ne!(bytes, values);
+    assert_eq!(miner.add("Block rdd_3 stored as bytes in memory"), bytes);
+    assert_eq!(miner.add("Block rdd_4 stored as values in memory"), values);
+    assert_eq!(miner.add("Connection to peer opened after retry"), other);
+}
+
+#[test]
 fn an_empty_value_prints_empty_until_a_message_gives_it_one() {
     let mut miner = Miner::new(MinerConfig::default());
     let first = miner.add("auth failure; logname= uid=0 tty=ssh");

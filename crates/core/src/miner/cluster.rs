@@ -185,6 +185,14 @@ impl Cluster {
         self.size += 1;
     }
 
+    /// Turns the word at `position` into a wildcard: another family showed it is a variable.
+    pub fn generalize(&mut self, position: usize) {
+        if let Some(token @ Token::Word(_)) = self.tokens.get_mut(position) {
+            *token = Token::Wildcard;
+            self.template = self.render();
+        }
+    }
+
     /// Takes in what a sibling it covers held: where the sibling had a value, so does this.
     pub fn absorb_sibling(&mut self, other: &Cluster) {
         let mut changed = false;

@@ -10,8 +10,15 @@
 //! once a position takes more, it is a variable: the cluster absorbs the message and its
 //! siblings that differ only there are merged into it (the merge step of the Brain and Logram
 //! parsers, done online).
+//!
+//! A value can also show itself before it has taken many values: the events of one session or
+//! request carry the same user, host or file, so when two families split on the same pair of
+//! words within a few messages of each other (`session opened for user news` after
+//! `... for user cyrus`, then `session closed for user news`), the pair is a variable's values,
+//! not wording of either event: both positions become variables at once. Wording belongs to
+//! one event type, so two unrelated templates rarely swap the same two words at the same time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use super::token::{FastBuild, WordHash};
 use super::tree::Slot;
@@ -31,9 +38,30 @@ pub struct Difference {
 pub enum Verdict {
     /// The words are still few per position: start a sibling cluster.
     Split,
-    /// A position has taken too many values: it is a variable.
-    Generalize,
+    /// A position has taken too many values, or swapped the words another family swapped
+    /// lately: it is a variable. `echo` is that other family's swap, to generalize too.
+    Generalize { echo: Option<Swap> },
 }
+
+/// A pair of words a family split on: where, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Swap {
+    /// The two words, the smaller hash first, so that either order is the same swap.
+    words: (WordHash, WordHash),
+    pub family: u32,
+    /// The cluster the message differed from, which holds one of the words.
+    pub slot: Slot,
+    pub position: u32,
+    /// The message count when it was seen.
+    at: u64,
+}
+
+/// Swaps remembered, most recent last: splits are rare, so a few cover a long stretch.
+const RECENT_SWAPS: usize = 32;
+
+/// How many messages apart two families' swaps may be and still be one value passing through
+/// the events of one session; lines of one request are logged close together.
+const ECHO_WITHIN: u64 = 16;
 
 /// The words seen at one position of a family's templates.
 #[derive(Debug)]
@@ -56,6 +84,7 @@ pub struct Families {
     map: HashMap<u32, Family, FastBuild>,
     /// Values a position may take and still be wording.
     max_values: usize,
+    recent: VecDeque<Swap>,
 }
 
 impl Families {
@@ -63,6 +92,7 @@ impl Families {
         Families {
             map: HashMap::default(),
             max_values,
+            recent: VecDeque::with_capacity(RECENT_SWAPS),
         }
     }
 
@@ -87,22 +117,73 @@ impl Families {
         self.map.get(&family).map_or(&[], |f| &f.members)
     }
 
-    /// Records the words of `differences` and decides: a split while every position has taken
-    /// at most `max_values` words, else a generalization.
-    pub fn record(&mut self, family: u32, differences: &[Difference]) -> Verdict {
+    /// Records the words in which message number `at` differs from the cluster in `slot` and
+    /// decides: a split while every position has taken at most `max_values` words and no
+    /// other family swapped the same words within [`ECHO_WITHIN`] messages, else a
+    /// generalization.
+    pub fn record(
+        &mut self,
+        family: u32,
+        slot: Slot,
+        differences: &[Difference],
+        at: u64,
+    ) -> Verdict {
         let max_values = self.max_values;
         let entry = self.map.entry(family).or_default();
-        let mut verdict = Verdict::Split;
+        let mut saturated = false;
         for difference in differences {
             let position = entry.position(difference.position);
             if position.saturated || !position.admit(difference, max_values) {
-                position.saturated = true;
-                position.values = Vec::new();
-                verdict = Verdict::Generalize;
+                position.saturate();
+                saturated = true;
             }
         }
-        verdict
+        if saturated {
+            return Verdict::Generalize { echo: None };
+        }
+        let swaps = differences.iter().filter_map(|difference| {
+            let message = difference.message?;
+            Some(Swap {
+                words: ordered(difference.template, message),
+                family,
+                slot,
+                position: difference.position,
+                at,
+            })
+        });
+        for swap in swaps {
+            if let Some(echo) = self.echo_of(&swap) {
+                self.saturate(family, swap.position);
+                self.saturate(echo.family, echo.position);
+                return Verdict::Generalize { echo: Some(echo) };
+            }
+            if self.recent.len() == RECENT_SWAPS {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(swap);
+        }
+        Verdict::Split
     }
+
+    /// A recent swap of the same words by another family.
+    fn echo_of(&self, swap: &Swap) -> Option<Swap> {
+        self.recent
+            .iter()
+            .rev()
+            .take_while(|seen| swap.at.saturating_sub(seen.at) <= ECHO_WITHIN)
+            .find(|seen| seen.words == swap.words && seen.family != swap.family)
+            .copied()
+    }
+
+    fn saturate(&mut self, family: u32, position: u32) {
+        if let Some(entry) = self.map.get_mut(&family) {
+            entry.position(position).saturate();
+        }
+    }
+}
+
+fn ordered(a: WordHash, b: WordHash) -> (WordHash, WordHash) {
+    if a <= b { (a, b) } else { (b, a) }
 }
 
 impl Family {
@@ -123,6 +204,12 @@ impl Family {
 }
 
 impl Position {
+    /// Marks the position a variable for good; its words are no longer needed.
+    fn saturate(&mut self) {
+        self.saturated = true;
+        self.values = Vec::new();
+    }
+
     /// Adds both words; false once more than `max_values` distinct words have been seen, or
     /// for a masked value.
     fn admit(&mut self, difference: &Difference, max_values: usize) -> bool {
@@ -155,31 +242,72 @@ mod tests {
         let mut families = Families::new(3);
         families.join(1, 0);
         assert_eq!(
-            families.record(1, &[difference(4, "root", "guest")]),
+            families.record(1, 0, &[difference(4, "root", "guest")], 0),
             Verdict::Split
         );
         assert_eq!(
-            families.record(1, &[difference(4, "root", "test")]),
+            families.record(1, 0, &[difference(4, "root", "test")], 0),
             Verdict::Split
         );
         assert_eq!(
-            families.record(1, &[difference(4, "guest", "test")]),
+            families.record(1, 0, &[difference(4, "guest", "test")], 0),
             Verdict::Split
         );
         assert_eq!(
-            families.record(1, &[difference(2, "a", "b")]),
+            families.record(1, 0, &[difference(2, "a", "b")], 0),
             Verdict::Split
         );
         assert_eq!(
-            families.record(1, &[difference(4, "root", "admin")]),
-            Verdict::Generalize
+            families.record(1, 0, &[difference(4, "root", "admin")], 0),
+            Verdict::Generalize { echo: None }
         );
         assert_eq!(
-            families.record(1, &[difference(4, "root", "guest")]),
-            Verdict::Generalize
+            families.record(1, 0, &[difference(4, "root", "guest")], 0),
+            Verdict::Generalize { echo: None }
         );
         assert_eq!(
-            families.record(1, &[difference(2, "a", "b")]),
+            families.record(1, 0, &[difference(2, "a", "b")], 0),
+            Verdict::Split
+        );
+    }
+
+    #[test]
+    fn two_families_swapping_the_same_words_at_once_make_it_a_variable() {
+        let mut families = Families::new(3);
+        families.join(1, 0);
+        families.join(2, 7);
+        assert_eq!(
+            families.record(1, 0, &[difference(4, "cyrus", "news")], 10),
+            Verdict::Split
+        );
+        let echo = families.record(2, 7, &[difference(3, "news", "cyrus")], 11);
+        let Verdict::Generalize { echo: Some(echo) } = echo else {
+            panic!("expected a generalization with the first family's swap, got {echo:?}");
+        };
+        assert_eq!((echo.family, echo.slot, echo.position), (1, 0, 4));
+        // Both positions are variables for good now.
+        assert_eq!(
+            families.record(1, 0, &[difference(4, "cyrus", "test")], 30),
+            Verdict::Generalize { echo: None }
+        );
+        assert_eq!(
+            families.record(2, 7, &[difference(3, "cyrus", "test")], 31),
+            Verdict::Generalize { echo: None }
+        );
+    }
+
+    #[test]
+    fn a_swap_long_ago_or_in_the_same_family_is_no_echo() {
+        let mut families = Families::new(3);
+        families.join(1, 0);
+        families.join(2, 7);
+        families.record(1, 0, &[difference(4, "bytes", "values")], 10);
+        assert_eq!(
+            families.record(1, 0, &[difference(4, "bytes", "values")], 11),
+            Verdict::Split
+        );
+        assert_eq!(
+            families.record(2, 7, &[difference(1, "bytes", "values")], 12 + ECHO_WITHIN),
             Verdict::Split
         );
     }

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use cluster::{Cluster, Similarity};
 use clusters::Clusters;
-use family::{Difference, Families, Verdict};
+use family::{Difference, Families, Swap, Verdict};
 use token::Token;
 use tokenizer::{Tokenizer, Tokens};
 use tree::{Slot, Tree};
@@ -101,6 +101,8 @@ pub struct Miner {
     clusters: Clusters,
     families: Families,
     next_id: u32,
+    /// Messages added so far: the clock of the families' recent swaps.
+    seen: u64,
     /// Where the ids of merged clusters went: a merged id keeps naming its messages' template.
     redirects: HashMap<TemplateId, TemplateId>,
     /// Reused for every message so the hot path does not allocate.
@@ -129,6 +131,7 @@ impl Miner {
             clusters: Clusters::new(),
             families: Families::new(config.max_word_values),
             next_id: 1,
+            seen: 0,
             redirects: HashMap::new(),
             scratch: Tokens::default(),
             differences: Vec::new(),
@@ -143,6 +146,7 @@ impl Miner {
 
     /// Assigns `message` to a template, creating one if none fits, and returns its id.
     pub fn add(&mut self, message: &str) -> TemplateId {
+        self.seen += 1;
         let mut tokens = std::mem::take(&mut self.scratch);
         self.tokenizer.tokenize(message, &mut tokens);
         let id = match self.best_match(&tokens.tokens) {
@@ -235,7 +239,10 @@ impl Miner {
             return self.absorb(slot, tokens);
         }
         let family = cluster.family;
-        match self.families.record(family, &self.differences) {
+        match self
+            .families
+            .record(family, slot, &self.differences, self.seen)
+        {
             Verdict::Split => {
                 let mut template = cluster.tokens.clone();
                 for difference in &self.differences {
@@ -244,12 +251,30 @@ impl Miner {
                 }
                 self.create(Some(family), message, &template, &tokens.pieces)
             }
-            Verdict::Generalize => {
+            Verdict::Generalize { echo } => {
                 let id = self.absorb(slot, tokens);
                 self.merge_covered(slot, family);
+                if let Some(echo) = echo {
+                    self.generalize_echo(echo);
+                }
                 id
             }
         }
+    }
+
+    /// Makes the position another family split on a variable in the cluster that split, and
+    /// merges into it the sibling the split made.
+    fn generalize_echo(&mut self, echo: Swap) {
+        let Some(cluster) = self.clusters.get(echo.slot) else {
+            return;
+        };
+        if cluster.family != echo.family {
+            return; // evicted since, and its slot reused
+        }
+        self.clusters
+            .touch(echo.slot)
+            .generalize(echo.position as usize);
+        self.merge_covered(echo.slot, echo.family);
     }
 
     fn absorb(&mut self, slot: Slot, tokens: &Tokens) -> TemplateId {
