@@ -92,6 +92,37 @@ fn a_word_two_events_swap_at_once_is_a_variable_of_both() {
 }
 
 #[test]
+fn a_variable_first_word_does_not_split_an_event_by_branch() {
+    let mut miner = Miner::new(MinerConfig::default());
+    let programs = [
+        "alpha.bin",
+        "beta.bin",
+        "gamma.bin",
+        "delta.bin",
+        "kappa.bin",
+        "sigma.bin",
+    ];
+    let mut opened = Vec::new();
+    for (i, program) in programs.iter().cycle().take(24).enumerate() {
+        opened.push(miner.add(&format!(
+            "{program} - link to 10.0.0.{i}:80 opened via gateway"
+        )));
+        miner.add(&format!("{program} - link closed, {i} bytes sent"));
+    }
+    // The first word routes the first messages to branches of their own; once it has taken
+    // more values than wording does, every program's messages share one template.
+    let general = *opened.last().unwrap();
+    assert_eq!(
+        miner.template(general).unwrap(),
+        "<*> - link to <*>:<*> opened via gateway"
+    );
+    for id in &opened {
+        assert_eq!(miner.resolve(*id), miner.resolve(general), "{id}");
+    }
+    assert!(opened[programs.len()..].iter().all(|&id| id == general));
+}
+
+#[test]
 fn wording_one_event_swaps_stays_apart() {
     let mut miner = Miner::new(MinerConfig::default());
     let bytes = miner.add("Block rdd_1 stored as bytes in memory");

@@ -7,7 +7,12 @@
 //! above the similarity threshold absorbs it, or it starts a new cluster. A message that
 //! matches but for a word that has taken only a few values starts a sibling cluster instead
 //! (`family`), so `stored as bytes` and `stored as values` stay apart while a user name
-//! becomes a wildcard. The differences from the paper are noted where they are made.
+//! becomes a wildcard. Drain's routing takes the first tokens for constants; a program, client
+//! or host name there would give one event a branch per value, so a message that finds no
+//! template at its leaf is compared with the templates of its length on the other branches
+//! too (at most 256 of them), and a template whose routing word became a
+//! wildcard moves to the wildcard branch. The differences from the paper are noted where
+//! they are made.
 //!
 //! Memory is bounded: at most [`MinerConfig::max_clusters`] clusters, each with at most
 //! [`MinerConfig::max_tokens`] tokens. When a new cluster would exceed the limit, the least
@@ -76,6 +81,9 @@ impl Default for MinerConfig {
     }
 }
 
+/// Clusters on other branches a message that found no template at its leaf is compared with.
+const FALLBACK_BUDGET: usize = 256;
+
 /// The id of a template, stable for as long as its cluster is kept. Prints as `T17`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TemplateId(pub u32);
@@ -108,6 +116,7 @@ pub struct Miner {
     /// Reused for every message so the hot path does not allocate.
     scratch: Tokens,
     differences: Vec<Difference>,
+    leaves: Vec<tree::NodeId>,
 }
 
 impl Miner {
@@ -135,6 +144,7 @@ impl Miner {
             redirects: HashMap::new(),
             scratch: Tokens::default(),
             differences: Vec::new(),
+            leaves: Vec::new(),
             config,
         }
     }
@@ -211,21 +221,57 @@ impl Miner {
         self.clusters.len() == 0
     }
 
-    /// The best cluster at the message's leaf that reaches the threshold.
-    fn best_match(&self, tokens: &[Token]) -> Option<Slot> {
-        let leaf = self.tree.find_leaf(tokens)?;
-        let mut best: Option<(Slot, Similarity)> = None;
-        for &slot in self.tree.clusters(leaf) {
+    /// The best cluster at the message's leaf that reaches the threshold; failing that, the
+    /// best of the clusters of its length on other branches that shares a word with it (a
+    /// template of wildcards only matches anything of its length).
+    fn best_match(&mut self, tokens: &[Token]) -> Option<Slot> {
+        let threshold = self.config.similarity_threshold;
+        let leaf = self.tree.find_leaf(tokens);
+        let mut best = None;
+        if let Some(leaf) = leaf {
+            self.compare(self.tree.clusters(leaf), tokens, &mut best, usize::MAX);
+        }
+        if let Some((slot, _)) = best.filter(|(_, sim)| sim.reaches(threshold)) {
+            return Some(slot);
+        }
+        let mut leaves = std::mem::take(&mut self.leaves);
+        self.tree.leaves_of_length(tokens, &mut leaves);
+        let (mut elsewhere, mut budget) = (None, FALLBACK_BUDGET);
+        for &other in leaves.iter().filter(|&&other| Some(other) != leaf) {
+            budget = self.compare(self.tree.clusters(other), tokens, &mut elsewhere, budget);
+            if budget == 0 {
+                break;
+            }
+        }
+        self.leaves = leaves;
+        elsewhere
+            .filter(|(_, sim)| sim.matched > 0 && sim.reaches(threshold))
+            .map(|(slot, _)| slot)
+    }
+
+    /// Compares the message with the clusters in `slots`, at most `budget` of them, keeping
+    /// the most similar in `best`; returns the budget left.
+    fn compare(
+        &self,
+        slots: &[Slot],
+        tokens: &[Token],
+        best: &mut Option<(Slot, Similarity)>,
+        mut budget: usize,
+    ) -> usize {
+        for &slot in slots {
+            if budget == 0 {
+                break;
+            }
+            budget -= 1;
             let Some(cluster) = self.clusters.get(slot) else {
                 continue;
             };
             let sim = cluster.similarity(tokens);
             if best.is_none_or(|(_, top)| sim.better_than(top)) {
-                best = Some((slot, sim));
+                *best = Some((slot, sim));
             }
         }
-        best.filter(|(_, sim)| sim.reaches(self.config.similarity_threshold))
-            .map(|(slot, _)| slot)
+        budget
     }
 
     /// Puts a message in the cluster it matched, or in a new sibling of it when they differ in
@@ -253,6 +299,9 @@ impl Miner {
             }
             Verdict::Generalize { echo } => {
                 let id = self.absorb(slot, tokens);
+                if self.routes_by(&self.differences) {
+                    self.relist(slot);
+                }
                 self.merge_covered(slot, family);
                 if let Some(echo) = echo {
                     self.generalize_echo(echo);
@@ -274,7 +323,29 @@ impl Miner {
         self.clusters
             .touch(echo.slot)
             .generalize(echo.position as usize);
+        if (echo.position as usize) < self.config.prefix_depth {
+            self.relist(echo.slot);
+        }
         self.merge_covered(echo.slot, echo.family);
+    }
+
+    /// Whether a word that routes messages in the tree is among `differences`.
+    fn routes_by(&self, differences: &[Difference]) -> bool {
+        differences
+            .iter()
+            .any(|d| (d.position as usize) < self.config.prefix_depth)
+    }
+
+    /// Lists a cluster again under its template's path once a word that routed it became a
+    /// wildcard, so that messages with other words there find it on the wildcard branch.
+    fn relist(&mut self, slot: Slot) {
+        let Some(cluster) = self.clusters.get(slot) else {
+            return;
+        };
+        let (old, tokens) = (cluster.leaf, cluster.tokens.clone());
+        self.tree.remove(old, slot);
+        let leaf = self.tree.insert(&tokens, slot);
+        self.clusters.touch(slot).leaf = leaf;
     }
 
     fn absorb(&mut self, slot: Slot, tokens: &Tokens) -> TemplateId {

@@ -82,6 +82,34 @@ impl Tree {
         Some(node)
     }
 
+    /// The leaves under the message's length node, depth first, wildcard children first, the
+    /// message's own leaf among them.
+    pub fn leaves_of_length(&self, tokens: &[Token], out: &mut Vec<NodeId>) {
+        out.clear();
+        let Some(&top) = self.nodes[ROOT as usize]
+            .children
+            .get(&Key::Length(length_key(tokens)))
+        else {
+            return;
+        };
+        let mut stack = vec![top];
+        while let Some(node) = stack.pop() {
+            let current = &self.nodes[node as usize];
+            if !current.clusters.is_empty() {
+                out.push(node);
+            }
+            let wildcard = current.children.get(&Key::Token(Token::Wildcard)).copied();
+            stack.extend(
+                current
+                    .children
+                    .values()
+                    .copied()
+                    .filter(|&c| Some(c) != wildcard),
+            );
+            stack.extend(wildcard);
+        }
+    }
+
     /// The clusters listed at `leaf`.
     pub fn clusters(&self, leaf: NodeId) -> &[Slot] {
         &self.nodes[leaf as usize].clusters
