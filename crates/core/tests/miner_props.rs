@@ -123,6 +123,22 @@ fn a_variable_first_word_does_not_split_an_event_by_branch() {
 }
 
 #[test]
+fn a_list_of_any_length_is_one_value() {
+    let mut miner = Miner::new(MinerConfig::default());
+    let one = miner.add("ask 10.0.0.1:50010 to delete blk_1");
+    let three = miner.add("ask 10.0.0.2:50010 to delete blk_2 blk_3 blk_4");
+    assert_eq!(one, three);
+    assert_eq!(miner.template(one).unwrap(), "ask <*>:<*> to delete <*>");
+    // Lists that always hold as many values print each one.
+    let fixed = miner.add("upload time=1,2,3 done");
+    assert_eq!(miner.add("upload time=4,5,6 done"), fixed);
+    assert_eq!(
+        miner.template(fixed).unwrap(),
+        "upload time=<*>,<*>,<*> done"
+    );
+}
+
+#[test]
 fn wording_one_event_swaps_stays_apart() {
     let mut miner = Miner::new(MinerConfig::default());
     let bytes = miner.add("Block rdd_1 stored as bytes in memory");

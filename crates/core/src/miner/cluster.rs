@@ -3,7 +3,7 @@
 use super::TemplateId;
 use super::family::Difference;
 use super::token::Token;
-use super::tokenizer::Piece;
+use super::tokenizer::{List, Piece};
 
 /// How well a message fits a template: constant words of the template that the message
 /// repeats, out of all constant words (symbols and wildcards do not count).
@@ -53,6 +53,9 @@ struct Span {
     /// A wildcard that every message so far left empty (`logname= uid=0`, `init()`): it
     /// prints as nothing, as the field's templates write it, until one holds a value there.
     empty: bool,
+    /// A wildcard that every message so far filled with a list written the same way: it
+    /// prints as that list's values; once lists differ, as one wildcard.
+    list: Option<List>,
 }
 
 /// A template and the messages it has absorbed.
@@ -97,6 +100,7 @@ impl Cluster {
                 end: text.len() as u32,
                 space_before: piece.space_before,
                 empty: wildcard && piece.start == piece.end,
+                list: piece.list.filter(|_| wildcard),
             });
         }
         let mut cluster = Cluster {
@@ -178,6 +182,10 @@ impl Cluster {
                 span.empty = false;
                 changed = true;
             }
+            if span.list.is_some() && span.list != piece.list {
+                span.list = None;
+                changed = true;
+            }
         }
         if changed {
             self.template = self.render();
@@ -206,6 +214,10 @@ impl Cluster {
                 span.empty = false;
                 changed = true;
             }
+            if span.list.is_some() && span.list != their_span.list {
+                span.list = None;
+                changed = true;
+            }
         }
         if changed {
             self.template = self.render();
@@ -227,7 +239,10 @@ impl Cluster {
             }
             match token {
                 Token::Wildcard if span.empty => {}
-                Token::Wildcard => out.push_str(Token::WILDCARD_TEXT),
+                Token::Wildcard => match span.list {
+                    Some(list) => list.write(&mut out),
+                    None => out.push_str(Token::WILDCARD_TEXT),
+                },
                 Token::Word(_) | Token::Symbol(_) => {
                     out.push_str(&self.text[span.start as usize..span.end as usize])
                 }

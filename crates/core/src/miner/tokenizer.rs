@@ -11,6 +11,11 @@
 //!   `uid=0` becomes `uid`, `=`, wildcard. The same holds for logfmt and for JSON's
 //!   `"key": value`; a quoted value after `=` or `:` is one wildcard even when it holds spaces.
 //! - A word is masked by [`mask::is_variable`] (digits, paths, URLs, long hex).
+//! - A list of values (`blk_1 blk_2 blk_3`, `a1, b2, c3`: masked values one after another,
+//!   separated by spaces or by one `,` or `;` each time) is one wildcard however long it is,
+//!   so one event's lines keep one length, which the prefix tree routes by. Its [`List`]
+//!   says how it was written, so a template whose lines all held the same count still prints
+//!   each value (`time=<*>,<*>,<*>`).
 
 use super::mask;
 use super::token::Token;
@@ -23,6 +28,46 @@ pub struct Piece {
     pub end: usize,
     /// Whether whitespace preceded the token.
     pub space_before: bool,
+    /// For a wildcard that stands for a list of values, how the list was written.
+    pub list: Option<List>,
+}
+
+/// A list of values one wildcard stands for: how many, and what separated them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct List {
+    pub values: u16,
+    pub separator: Separator,
+}
+
+/// What stood between two values of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Separator {
+    Space,
+    /// A `,` or `;` right after a value, with or without a space after it.
+    Symbol {
+        byte: u8,
+        space_after: bool,
+    },
+}
+
+impl List {
+    /// The list as a template writes it: a wildcard per value, separated as it was.
+    pub fn write(&self, out: &mut String) {
+        for value in 0..self.values {
+            if value > 0 {
+                match self.separator {
+                    Separator::Space => out.push(' '),
+                    Separator::Symbol { byte, space_after } => {
+                        out.push(char::from(byte));
+                        if space_after {
+                            out.push(' ');
+                        }
+                    }
+                }
+            }
+            out.push_str(Token::WILDCARD_TEXT);
+        }
+    }
 }
 
 /// A tokenized message: `tokens[i]` came from `pieces[i]`.
@@ -30,21 +75,88 @@ pub struct Piece {
 pub struct Tokens {
     pub tokens: Vec<Token>,
     pub pieces: Vec<Piece>,
+    /// Whether a value followed a value: only then can there be a list to fold.
+    may_hold_list: bool,
+    /// One past the last value's token, and past the last `,` or `;`.
+    value_end: usize,
+    separator_end: usize,
 }
 
 impl Tokens {
     fn clear(&mut self) {
         self.tokens.clear();
         self.pieces.clear();
+        self.may_hold_list = false;
+        self.value_end = 0;
+        self.separator_end = 0;
     }
 
     fn push(&mut self, token: Token, start: usize, end: usize, space_before: bool) {
+        if token == Token::Wildcard && start < end {
+            let at = self.tokens.len();
+            self.may_hold_list |=
+                self.value_end == at || (self.separator_end == at && self.value_end + 1 == at);
+            self.value_end = at + 1;
+        }
         self.tokens.push(token);
         self.pieces.push(Piece {
             start,
             end,
             space_before,
+            list: None,
         });
+    }
+
+    /// Whether token `at` is a wildcard standing for a value the message holds (not an empty
+    /// one, not a list already).
+    fn holds_value(&self, at: usize) -> bool {
+        self.tokens.get(at) == Some(&Token::Wildcard)
+            && self.pieces[at].start < self.pieces[at].end
+            && self.pieces[at].list.is_none()
+    }
+
+    /// The separator between the value at `at` and a next one, and where that one is.
+    fn next_value(&self, text: &[u8], at: usize) -> Option<(Separator, usize)> {
+        if self.holds_value(at + 1) && self.pieces[at + 1].space_before {
+            return Some((Separator::Space, at + 1));
+        }
+        let piece = self.pieces.get(at + 1)?;
+        let byte = *text.get(piece.start)?;
+        let symbol = piece.end == piece.start + 1 && matches!(byte, b',' | b';');
+        (symbol && !piece.space_before && self.holds_value(at + 2)).then(|| {
+            let space_after = self.pieces[at + 2].space_before;
+            (Separator::Symbol { byte, space_after }, at + 2)
+        })
+    }
+
+    /// Folds every list of values into one wildcard (see the module documentation).
+    fn fold_lists(&mut self, text: &[u8]) {
+        let mut write = 0;
+        let mut read = 0;
+        while read < self.tokens.len() {
+            let (mut last, mut values, mut separator) = (read, 1u16, None);
+            if self.holds_value(read) {
+                while let Some((sep, next)) = self.next_value(text, last) {
+                    if separator.is_some_and(|s| s != sep) || values == u16::MAX {
+                        break;
+                    }
+                    (separator, last, values) = (Some(sep), next, values + 1);
+                }
+            }
+            let mut piece = self.pieces[read];
+            if let Some(separator) = separator {
+                piece.end = self.pieces[last].end;
+                piece.list = Some(List { values, separator });
+            }
+            if write != read || separator.is_some() {
+                self.tokens[write] = self.tokens[read];
+                self.pieces[write] = piece;
+            }
+            write += 1;
+            read = last + 1;
+        }
+        self.tokens.truncate(write);
+        self.pieces.truncate(write);
     }
 
     fn last_is(&self, text: &[u8], byte: u8) -> bool {
@@ -142,6 +254,9 @@ impl Tokenizer {
             limits: *self,
         };
         scan.run(out);
+        if out.may_hold_list {
+            out.fold_lists(message.as_bytes());
+        }
         self.cap(message, out);
     }
 
@@ -203,6 +318,9 @@ impl Scan<'_> {
                     self.emit(out, Token::Wildcard, self.pos, self.pos);
                 }
                 self.emit(out, Token::constant(&[byte]), self.pos, self.pos + 1);
+                if matches!(byte, b',' | b';') {
+                    out.separator_end = out.tokens.len();
+                }
                 self.pos += 1;
                 self.start_word();
                 if byte == b'=' && self.at_word_end() {
@@ -408,16 +526,60 @@ mod tests {
     fn render(message: &str, limits: Tokenizer) -> String {
         let mut out = Tokens::default();
         limits.tokenize(message, &mut out);
-        let words: Vec<&str> = out
+        let words: Vec<String> = out
             .tokens
             .iter()
             .zip(&out.pieces)
-            .map(|(token, piece)| match token {
-                Token::Wildcard => Token::WILDCARD_TEXT,
-                Token::Word(_) | Token::Symbol(_) => &message[piece.start..piece.end],
+            .map(|(token, piece)| match (token, piece.list) {
+                (Token::Wildcard, Some(list)) => {
+                    let mut text = String::new();
+                    list.write(&mut text);
+                    text
+                }
+                (Token::Wildcard, None) => Token::WILDCARD_TEXT.to_owned(),
+                (Token::Word(_) | Token::Symbol(_), _) => {
+                    message[piece.start..piece.end].to_owned()
+                }
             })
             .collect();
         words.join(" ")
+    }
+
+    #[test]
+    fn a_list_of_values_is_one_token() {
+        let lists = |message: &str| {
+            let mut out = Tokens::default();
+            LIMITS.tokenize(message, &mut out);
+            let lists: Vec<_> = out.pieces.iter().map(|p| p.list).collect();
+            (out.tokens.len(), lists)
+        };
+        let list = |values, separator| Some(List { values, separator });
+        let comma = |space_after| Separator::Symbol {
+            byte: b',',
+            space_after,
+        };
+        assert_eq!(
+            lists("delete blk_1 blk_2 blk_3"),
+            (2, vec![None, list(3, Separator::Space)])
+        );
+        assert_eq!(lists("delete blk_1"), (2, vec![None, None]));
+        assert_eq!(
+            lists("time=1,2,3"),
+            (3, vec![None, None, list(3, comma(false))])
+        );
+        assert_eq!(
+            lists("hosts 10.0.0.1, 10.0.0.2 up"),
+            (3, vec![None, list(2, comma(true)), None])
+        );
+        // The separator must stay the same: `1, 2;3` is a list of two, then `;`, then a value.
+        assert_eq!(lists("at 1, 2;3").0, 4);
+        // An address and its port stay two values; a key's value stays after its key.
+        assert_eq!(lists("to 10.0.0.1:80").0, 4);
+        assert_eq!(lists("uid=0 euid=0").0, 6);
+        assert_eq!(
+            render("ask 10.0.0.1:80 to delete  blk_1 blk_2", LIMITS),
+            "ask <*> : <*> to delete <*> <*>"
+        );
     }
 
     #[test]
