@@ -16,6 +16,8 @@ struct Entry {
     /// Neighbours in the use order: `prev` was used more recently, `next` less.
     prev: Slot,
     next: Slot,
+    /// When it was last used, on [`Clusters::clock`].
+    used: u64,
 }
 
 /// A slab of clusters threaded on a doubly linked list from most to least recently used.
@@ -26,6 +28,8 @@ pub struct Clusters {
     newest: Slot,
     oldest: Slot,
     by_id: HashMap<TemplateId, Slot, FastBuild>,
+    /// Uses so far: orders the clusters of one leaf by their last use.
+    clock: u64,
 }
 
 impl Clusters {
@@ -36,6 +40,7 @@ impl Clusters {
             newest: NONE,
             oldest: NONE,
             by_id: HashMap::default(),
+            clock: 0,
         }
     }
 
@@ -50,6 +55,7 @@ impl Clusters {
             cluster: Some(cluster),
             prev: NONE,
             next: NONE,
+            used: 0,
         };
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -88,6 +94,13 @@ impl Clusters {
     }
 
     /// The slot of the least recently used cluster.
+    /// Of `slots`, the one least recently used.
+    pub fn least_recent(&self, slots: impl Iterator<Item = Slot>) -> Option<Slot> {
+        slots
+            .filter(|&slot| self.get(slot).is_some())
+            .min_by_key(|&slot| self.entries[slot as usize].used)
+    }
+
     pub fn oldest(&self) -> Option<Slot> {
         self.get(self.oldest).map(|_| self.oldest)
     }
@@ -113,7 +126,9 @@ impl Clusters {
 
     fn link_newest(&mut self, slot: Slot) {
         let old_newest = self.newest;
+        self.clock += 1;
         let entry = &mut self.entries[slot as usize];
+        entry.used = self.clock;
         entry.prev = NONE;
         entry.next = old_newest;
         match self.entries.get_mut(old_newest as usize) {

@@ -17,7 +17,8 @@
 //! Memory is bounded: at most [`MinerConfig::max_clusters`] clusters, each with at most
 //! [`MinerConfig::max_tokens`] tokens. When a new cluster would exceed the limit, the least
 //! recently used cluster is evicted; its id is never given again, so a pattern that returns
-//! after its eviction gets a new id.
+//! after its eviction gets a new id. The work per message is bounded too: a leaf keeps at
+//! most 256 clusters, and the search beyond it stops at 256 comparisons.
 
 mod cluster;
 mod clusters;
@@ -81,8 +82,12 @@ impl Default for MinerConfig {
     }
 }
 
-/// Clusters on other branches a message that found no template at its leaf is compared with.
+/// Clusters a message that found no template at its leaf is compared with, those at its leaf
+/// included: the rest are on other branches of its length.
 const FALLBACK_BUDGET: usize = 256;
+
+/// Clusters kept at one leaf of the prefix tree.
+const LEAF_CLUSTERS: usize = 256;
 
 /// The id of a template, stable for as long as its cluster is kept. Prints as `T17`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -228,15 +233,24 @@ impl Miner {
         let threshold = self.config.similarity_threshold;
         let leaf = self.tree.find_leaf(tokens);
         let mut best = None;
+        let mut compared = 0;
         if let Some(leaf) = leaf {
-            self.compare(self.tree.clusters(leaf), tokens, &mut best, usize::MAX);
+            let clusters = self.tree.clusters(leaf);
+            compared = clusters.len();
+            self.compare(clusters, tokens, &mut best, usize::MAX);
         }
         if let Some((slot, _)) = best.filter(|(_, sim)| sim.reaches(threshold)) {
             return Some(slot);
         }
+        // The comparisons at the leaf count against the budget, so a message never costs more
+        // than its leaf or the budget, whichever is more.
+        let mut budget = FALLBACK_BUDGET.saturating_sub(compared);
+        if budget == 0 {
+            return None;
+        }
         let mut leaves = std::mem::take(&mut self.leaves);
         self.tree.leaves_of_length(tokens, &mut leaves);
-        let (mut elsewhere, mut budget) = (None, FALLBACK_BUDGET);
+        let mut elsewhere = None;
         for &other in leaves.iter().filter(|&&other| Some(other) != leaf) {
             budget = self.compare(self.tree.clusters(other), tokens, &mut elsewhere, budget);
             if budget == 0 {
@@ -419,7 +433,23 @@ impl Miner {
         let leaf = self.tree.insert(template, slot);
         self.clusters.touch(slot).leaf = leaf;
         self.families.join(family, slot);
+        self.bound_leaf(leaf, slot);
         id
+    }
+
+    /// Keeps a leaf to [`LEAF_CLUSTERS`]: past it, its least recently used cluster but the
+    /// newest is evicted. Every message at a leaf is compared with all of its clusters, and
+    /// text the masking does not catch (random words, ids of letters only) would otherwise
+    /// pile thousands there, each line costing thousands of comparisons.
+    fn bound_leaf(&mut self, leaf: tree::NodeId, newest: Slot) {
+        let clusters = self.tree.clusters(leaf);
+        if clusters.len() <= LEAF_CLUSTERS {
+            return;
+        }
+        let others = clusters.iter().copied().filter(|&slot| slot != newest);
+        if let Some(oldest) = self.clusters.least_recent(others) {
+            self.remove(oldest);
+        }
     }
 
     fn remove(&mut self, slot: Slot) {
@@ -427,5 +457,35 @@ impl Miner {
             self.tree.remove(cluster.leaf, slot);
             self.families.leave(cluster.family, slot);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Words of letters only, which no mask takes for values, each message its own.
+    fn word(n: usize) -> String {
+        let letters = b"abcdefghijklmnopqrstuvwxyz";
+        (0..4)
+            .map(|i| char::from(letters[(n >> (i * 5)) % 26]))
+            .collect()
+    }
+
+    #[test]
+    fn a_leaf_keeps_its_most_recently_used_clusters_only() {
+        let mut miner = Miner::new(MinerConfig::default());
+        let first = miner.add("job started now ok");
+        let ids: Vec<TemplateId> = (0..4 * LEAF_CLUSTERS)
+            .map(|n| {
+                // The first template stays in use; the others are used once each.
+                miner.add("job started now ok");
+                miner.add(&format!("job started {} {}", word(n), word(n + 7919)))
+            })
+            .collect();
+        assert!(miner.len() <= LEAF_CLUSTERS, "{}", miner.len());
+        assert!(miner.template(first).is_some(), "the template in use stays");
+        assert!(miner.template(ids[0]).is_none(), "the oldest went");
+        assert!(miner.template(*ids.last().unwrap()).is_some());
     }
 }
