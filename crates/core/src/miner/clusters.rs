@@ -93,7 +93,6 @@ impl Clusters {
             .expect("the tree lists only slots that hold a cluster")
     }
 
-    /// The slot of the least recently used cluster.
     /// Of `slots`, the one least recently used.
     pub fn least_recent(&self, slots: impl Iterator<Item = Slot>) -> Option<Slot> {
         slots
@@ -101,6 +100,7 @@ impl Clusters {
             .min_by_key(|&slot| self.entries[slot as usize].used)
     }
 
+    /// The slot of the least recently used cluster.
     pub fn oldest(&self) -> Option<Slot> {
         self.get(self.oldest).map(|_| self.oldest)
     }

@@ -122,6 +122,7 @@ pub struct Miner {
     scratch: Tokens,
     differences: Vec<Difference>,
     leaves: Vec<tree::NodeId>,
+    stack: Vec<tree::NodeId>,
 }
 
 impl Miner {
@@ -150,6 +151,7 @@ impl Miner {
             scratch: Tokens::default(),
             differences: Vec::new(),
             leaves: Vec::new(),
+            stack: Vec::new(),
             config,
         }
     }
@@ -249,7 +251,9 @@ impl Miner {
             return None;
         }
         let mut leaves = std::mem::take(&mut self.leaves);
-        self.tree.leaves_of_length(tokens, &mut leaves);
+        // The walk lists the message's own leaf too, so it may stop at the whole budget.
+        self.tree
+            .leaves_of_length(tokens, FALLBACK_BUDGET, &mut leaves, &mut self.stack);
         let mut elsewhere = None;
         for &other in leaves.iter().filter(|&&other| Some(other) != leaf) {
             budget = self.compare(self.tree.clusters(other), tokens, &mut elsewhere, budget);
@@ -313,9 +317,6 @@ impl Miner {
             }
             Verdict::Generalize { echo } => {
                 let id = self.absorb(slot, tokens);
-                if self.routes_by(&self.differences) {
-                    self.relist(slot);
-                }
                 self.merge_covered(slot, family);
                 if let Some(echo) = echo {
                     self.generalize_echo(echo);
@@ -343,13 +344,6 @@ impl Miner {
         self.merge_covered(echo.slot, echo.family);
     }
 
-    /// Whether a word that routes messages in the tree is among `differences`.
-    fn routes_by(&self, differences: &[Difference]) -> bool {
-        differences
-            .iter()
-            .any(|d| (d.position as usize) < self.config.prefix_depth)
-    }
-
     /// Lists a cluster again under its template's path once a word that routed it became a
     /// wildcard, so that messages with other words there find it on the wildcard branch.
     fn relist(&mut self, slot: Slot) {
@@ -360,12 +354,26 @@ impl Miner {
         self.tree.remove(old, slot);
         let leaf = self.tree.insert(&tokens, slot);
         self.clusters.touch(slot).leaf = leaf;
+        self.bound_leaf(leaf, slot);
     }
 
     fn absorb(&mut self, slot: Slot, tokens: &Tokens) -> TemplateId {
+        let depth = self.config.prefix_depth;
         let cluster = self.clusters.touch(slot);
+        let routing_wildcards = |c: &Cluster| {
+            c.tokens
+                .iter()
+                .take(depth)
+                .filter(|&&t| t == Token::Wildcard)
+                .count()
+        };
+        let before = routing_wildcards(cluster);
         cluster.absorb(&tokens.tokens, &tokens.pieces);
-        cluster.id
+        let (id, rerouted) = (cluster.id, routing_wildcards(cluster) > before);
+        if rerouted {
+            self.relist(slot);
+        }
+        id
     }
 
     /// Drops the siblings that the generalized cluster in `slot` now covers: their messages
@@ -464,12 +472,46 @@ impl Miner {
 mod tests {
     use super::*;
 
-    /// Words of letters only, which no mask takes for values, each message its own.
-    fn word(n: usize) -> String {
+    /// Words of letters only, which no mask takes for values: `n` written in base 26.
+    fn word(mut n: usize) -> String {
         let letters = b"abcdefghijklmnopqrstuvwxyz";
         (0..4)
-            .map(|i| char::from(letters[(n >> (i * 5)) % 26]))
+            .map(|_| {
+                let letter = letters[n % 26];
+                n /= 26;
+                char::from(letter)
+            })
             .collect()
+    }
+
+    fn tokens_of(miner: &Miner, message: &str) -> Vec<Token> {
+        let mut tokens = Tokens::default();
+        miner.tokenizer.tokenize(message, &mut tokens);
+        tokens.tokens
+    }
+
+    #[test]
+    fn a_template_whose_routing_token_became_a_wildcard_is_found_on_the_wildcard_branch() {
+        let mut miner = Miner::new(MinerConfig::default());
+        // A symbol first, then a word there: the position turns into a wildcard without
+        // being a word difference.
+        let id = miner.add("( alpha beta gamma delta");
+        assert_eq!(miner.add("omega alpha beta gamma delta"), id);
+        assert_eq!(miner.template(id).unwrap(), "<*> alpha beta gamma delta");
+        let leaf = miner
+            .tree
+            .find_leaf(&tokens_of(&miner, "zeta alpha beta gamma delta"));
+        let slot = leaf.and_then(|leaf| {
+            let clusters = miner.tree.clusters(leaf);
+            clusters
+                .iter()
+                .copied()
+                .find(|&s| miner.clusters.get(s).is_some_and(|c| c.id == id))
+        });
+        assert!(
+            slot.is_some(),
+            "the template is listed where such messages are routed"
+        );
     }
 
     #[test]
@@ -483,7 +525,11 @@ mod tests {
                 miner.add(&format!("job started {} {}", word(n), word(n + 7919)))
             })
             .collect();
-        assert!(miner.len() <= LEAF_CLUSTERS, "{}", miner.len());
+        let leaf = miner
+            .tree
+            .find_leaf(&tokens_of(&miner, "job started now ok"));
+        assert_eq!(miner.tree.clusters(leaf.unwrap()).len(), LEAF_CLUSTERS);
+        assert_eq!(miner.len(), LEAF_CLUSTERS);
         assert!(miner.template(first).is_some(), "the template in use stays");
         assert!(miner.template(ids[0]).is_none(), "the oldest went");
         assert!(miner.template(*ids.last().unwrap()).is_some());

@@ -80,6 +80,10 @@ pub struct Tokens {
     /// One past the last value's token, and past the last `,` or `;`.
     value_end: usize,
     separator_end: usize,
+    /// Tokens a fold of lists would take away, at most: the scan's limit counts without them.
+    foldable: usize,
+    /// Whether the last token is the rest of a message too long to read on (never a list's).
+    rest: bool,
 }
 
 impl Tokens {
@@ -89,13 +93,24 @@ impl Tokens {
         self.may_hold_list = false;
         self.value_end = 0;
         self.separator_end = 0;
+        self.foldable = 0;
+        self.rest = false;
+    }
+
+    /// Tokens left once the lists are folded, or a few more.
+    fn folded_len(&self) -> usize {
+        self.tokens.len() - self.foldable
     }
 
     fn push(&mut self, token: Token, start: usize, end: usize, space_before: bool) {
         if token == Token::Wildcard && start < end {
             let at = self.tokens.len();
-            self.may_hold_list |=
-                self.value_end == at || (self.separator_end == at && self.value_end + 1 == at);
+            if at > 0 && self.value_end == at {
+                self.foldable += 1;
+            } else if self.separator_end == at && self.value_end + 1 == at {
+                self.foldable += 2;
+            }
+            self.may_hold_list |= self.foldable > 0;
             self.value_end = at + 1;
         }
         self.tokens.push(token);
@@ -113,6 +128,7 @@ impl Tokens {
         self.tokens.get(at) == Some(&Token::Wildcard)
             && self.pieces[at].start < self.pieces[at].end
             && self.pieces[at].list.is_none()
+            && !(self.rest && at + 1 == self.tokens.len())
     }
 
     /// The separator between the value at `at` and a next one, and where that one is.
@@ -211,6 +227,10 @@ fn value_pair(word: &[u8]) -> Option<usize> {
     pair.then_some(slash)
 }
 
+/// Tokens read per message before folding lists, in `max_tokens`: a longer list reads as the
+/// rest of the message.
+const SCAN_SLACK: usize = 4;
+
 /// Marks the bytes that may end a word: whitespace, delimiters, `=` and `:`.
 const ENDS_WORD: u8 = 0x80;
 /// Marks sentence punctuation, which [`Scan::flush_word`] splits off the end of a word.
@@ -260,8 +280,9 @@ impl Tokenizer {
         self.cap(message, out);
     }
 
-    /// A word can end in punctuation tokens and so overshoot `max_tokens` by a few: fold the
-    /// overshoot into one trailing wildcard.
+    /// A word can end in punctuation tokens, and a list that did not fold after all was
+    /// counted as one, so the tokens may overshoot `max_tokens`: fold the overshoot into one
+    /// trailing wildcard.
     fn cap(&self, message: &str, out: &mut Tokens) {
         let keep = self.max_tokens.max(1) - 1;
         if out.tokens.len() <= self.max_tokens {
@@ -294,8 +315,12 @@ struct Scan<'a> {
 impl Scan<'_> {
     fn run(&mut self, out: &mut Tokens) {
         while self.pos < self.text.len() {
-            if out.tokens.len() + 1 >= self.limits.max_tokens {
+            // Lists fold to one token each, so the limit counts them as one; a hard bound on
+            // the tokens read keeps the work bounded however long a list is.
+            let max = self.limits.max_tokens;
+            if out.folded_len() + 1 >= max || out.tokens.len() + 1 >= SCAN_SLACK * max {
                 self.finish_with_rest(out);
+                out.rest = true;
                 return;
             }
             let byte = self.text[self.pos];
@@ -543,6 +568,26 @@ mod tests {
             })
             .collect();
         words.join(" ")
+    }
+
+    #[test]
+    fn a_list_longer_than_the_token_limit_keeps_the_words_after_it() {
+        let limits = Tokenizer {
+            max_tokens: 10,
+            max_word_len: 64,
+        };
+        let blocks: Vec<String> = (0..30).map(|i| format!("blk_{i}")).collect();
+        let long = format!("Deleting {} from node alpha", blocks.join(" "));
+        let mut out = Tokens::default();
+        limits.tokenize(&long, &mut out);
+        assert_eq!(out.tokens.len(), 5);
+        assert_eq!(out.pieces[1].list.map(|l| l.values), Some(30));
+        assert_eq!(&long[out.pieces[4].start..out.pieces[4].end], "alpha");
+        // Past what the scan reads, the rest is one wildcard, never a list's value.
+        let endless = format!("Deleting {} from node alpha", vec!["blk_7"; 100].join(" "));
+        limits.tokenize(&endless, &mut out);
+        assert_eq!(out.tokens.len(), 3, "{:?}", out.pieces);
+        assert!(out.pieces[2].list.is_none());
     }
 
     #[test]

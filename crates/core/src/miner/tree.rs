@@ -82,21 +82,34 @@ impl Tree {
         Some(node)
     }
 
-    /// The leaves under the message's length node, depth first, wildcard children first, the
-    /// message's own leaf among them.
-    pub fn leaves_of_length(&self, tokens: &[Token], out: &mut Vec<NodeId>) {
+    /// The leaves under the message's length node, depth first, wildcard children first,
+    /// until they list `budget` clusters; the message's own leaf may be among them. `stack`
+    /// is scratch space, kept by the caller so the search does not allocate.
+    pub fn leaves_of_length(
+        &self,
+        tokens: &[Token],
+        budget: usize,
+        out: &mut Vec<NodeId>,
+        stack: &mut Vec<NodeId>,
+    ) {
         out.clear();
+        stack.clear();
         let Some(&top) = self.nodes[ROOT as usize]
             .children
             .get(&Key::Length(length_key(tokens)))
         else {
             return;
         };
-        let mut stack = vec![top];
+        stack.push(top);
+        let mut listed = 0;
         while let Some(node) = stack.pop() {
             let current = &self.nodes[node as usize];
             if !current.clusters.is_empty() {
                 out.push(node);
+                listed += current.clusters.len();
+                if listed >= budget {
+                    return;
+                }
             }
             let wildcard = current.children.get(&Key::Token(Token::Wildcard)).copied();
             stack.extend(
