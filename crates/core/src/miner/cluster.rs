@@ -167,8 +167,10 @@ impl Cluster {
     /// Takes a message in: every position where it differs from the template becomes a
     /// wildcard (Drain's template update, section III-E), and a wildcard left empty so far
     /// that the message gives a value prints as one from now on.
-    pub fn absorb(&mut self, tokens: &[Token], pieces: &[Piece]) {
+    /// Returns whether a word or symbol became a wildcard.
+    pub fn absorb(&mut self, tokens: &[Token], pieces: &[Piece]) -> bool {
         let mut changed = false;
+        let mut generalized = false;
         for ((mine, theirs), (span, piece)) in self
             .tokens
             .iter_mut()
@@ -177,7 +179,7 @@ impl Cluster {
         {
             if mine != theirs && *mine != Token::Wildcard {
                 *mine = Token::Wildcard;
-                changed = true;
+                generalized = true;
             } else if span.empty && piece.start < piece.end {
                 span.empty = false;
                 changed = true;
@@ -187,10 +189,20 @@ impl Cluster {
                 changed = true;
             }
         }
-        if changed {
+        if changed || generalized {
             self.template = self.render();
         }
         self.size += 1;
+        generalized
+    }
+
+    /// Wildcards among the first `depth` tokens, which route the cluster in the tree.
+    pub fn routing_wildcards(&self, depth: usize) -> usize {
+        self.tokens
+            .iter()
+            .take(depth)
+            .filter(|&&token| token == Token::Wildcard)
+            .count()
     }
 
     /// Turns the word at `position` into a wildcard: another family showed it is a variable.

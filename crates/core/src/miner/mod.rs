@@ -360,17 +360,11 @@ impl Miner {
     fn absorb(&mut self, slot: Slot, tokens: &Tokens) -> TemplateId {
         let depth = self.config.prefix_depth;
         let cluster = self.clusters.touch(slot);
-        let routing_wildcards = |c: &Cluster| {
-            c.tokens
-                .iter()
-                .take(depth)
-                .filter(|&&t| t == Token::Wildcard)
-                .count()
-        };
-        let before = routing_wildcards(cluster);
-        cluster.absorb(&tokens.tokens, &tokens.pieces);
-        let (id, rerouted) = (cluster.id, routing_wildcards(cluster) > before);
-        if rerouted {
+        let before = cluster.routing_wildcards(depth);
+        let generalized = cluster.absorb(&tokens.tokens, &tokens.pieces);
+        let id = cluster.id;
+        // Generalizing is rare: only then can the routing have changed.
+        if generalized && cluster.routing_wildcards(depth) > before {
             self.relist(slot);
         }
         id

@@ -75,12 +75,11 @@ impl List {
 pub struct Tokens {
     pub tokens: Vec<Token>,
     pub pieces: Vec<Piece>,
-    /// Whether a value followed a value: only then can there be a list to fold.
-    may_hold_list: bool,
     /// One past the last value's token, and past the last `,` or `;`.
     value_end: usize,
     separator_end: usize,
-    /// Tokens a fold of lists would take away, at most: the scan's limit counts without them.
+    /// Tokens a fold of lists would take away, at most: the scan's limit counts without them,
+    /// and only when there are some is there a list to fold.
     foldable: usize,
     /// Whether the last token is the rest of a message too long to read on (never a list's).
     rest: bool,
@@ -90,7 +89,6 @@ impl Tokens {
     fn clear(&mut self) {
         self.tokens.clear();
         self.pieces.clear();
-        self.may_hold_list = false;
         self.value_end = 0;
         self.separator_end = 0;
         self.foldable = 0;
@@ -102,15 +100,13 @@ impl Tokens {
         self.tokens.len() - self.foldable
     }
 
+    #[inline(always)]
     fn push(&mut self, token: Token, start: usize, end: usize, space_before: bool) {
         if token == Token::Wildcard && start < end {
             let at = self.tokens.len();
-            if at > 0 && self.value_end == at {
-                self.foldable += 1;
-            } else if self.separator_end == at && self.value_end + 1 == at {
-                self.foldable += 2;
-            }
-            self.may_hold_list |= self.foldable > 0;
+            let after_value = at > 0 && self.value_end == at;
+            let after_separator = self.separator_end == at && self.value_end + 1 == at;
+            self.foldable += usize::from(after_value) + 2 * usize::from(after_separator);
             self.value_end = at + 1;
         }
         self.tokens.push(token);
@@ -274,7 +270,7 @@ impl Tokenizer {
             limits: *self,
         };
         scan.run(out);
-        if out.may_hold_list {
+        if out.foldable > 0 {
             out.fold_lists(message.as_bytes());
         }
         self.cap(message, out);
@@ -318,7 +314,9 @@ impl Scan<'_> {
             // Lists fold to one token each, so the limit counts them as one; a hard bound on
             // the tokens read keeps the work bounded however long a list is.
             let max = self.limits.max_tokens;
-            if out.folded_len() + 1 >= max || out.tokens.len() + 1 >= SCAN_SLACK * max {
+            if out.tokens.len() + 1 >= max
+                && (out.folded_len() + 1 >= max || out.tokens.len() + 1 >= SCAN_SLACK * max)
+            {
                 self.finish_with_rest(out);
                 out.rest = true;
                 return;
