@@ -139,6 +139,23 @@ fn a_list_of_any_length_is_one_value() {
 }
 
 #[test]
+fn wording_two_events_swap_at_once_stays_apart_when_the_stream_knows_the_words() {
+    let mut miner = Miner::new(MinerConfig::default());
+    // `closed` is already wording of another template, unlike a user name seen first.
+    miner.add("connection to peer closed by remote end");
+    let link_opened = miner.add("database link to primary opened");
+    let link_closed = miner.add("database link to primary closed");
+    let cache_opened = miner.add("cache session for worker opened now");
+    let cache_closed = miner.add("cache session for worker closed now");
+    assert_ne!(miner.resolve(link_opened), miner.resolve(link_closed));
+    assert_ne!(miner.resolve(cache_opened), miner.resolve(cache_closed));
+    assert_eq!(
+        miner.template(cache_closed).unwrap(),
+        "cache session for worker closed now"
+    );
+}
+
+#[test]
 fn wording_one_event_swaps_stays_apart() {
     let mut miner = Miner::new(MinerConfig::default());
     let bytes = miner.add("Block rdd_1 stored as bytes in memory");

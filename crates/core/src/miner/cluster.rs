@@ -2,7 +2,7 @@
 
 use super::TemplateId;
 use super::family::Difference;
-use super::token::Token;
+use super::token::{Token, WordHash};
 use super::tokenizer::{List, Piece};
 
 /// How well a message fits a template: constant words of the template that the message
@@ -167,8 +167,8 @@ impl Cluster {
     /// Takes a message in: every position where it differs from the template becomes a
     /// wildcard (Drain's template update, section III-E), and a wildcard left empty so far
     /// that the message gives a value prints as one from now on.
-    /// Returns whether a word or symbol became a wildcard.
-    pub fn absorb(&mut self, tokens: &[Token], pieces: &[Piece]) -> bool {
+    /// Returns whether a word or symbol became a wildcard; the words that did go to `lost`.
+    pub fn absorb(&mut self, tokens: &[Token], pieces: &[Piece], lost: &mut Vec<WordHash>) -> bool {
         let mut changed = false;
         let mut generalized = false;
         for ((mine, theirs), (span, piece)) in self
@@ -178,6 +178,9 @@ impl Cluster {
             .zip(self.spans.iter_mut().zip(pieces))
         {
             if mine != theirs && *mine != Token::Wildcard {
+                if let Token::Word(word) = *mine {
+                    lost.push(word);
+                }
                 *mine = Token::Wildcard;
                 generalized = true;
             } else if span.empty && piece.start < piece.end {
@@ -206,11 +209,15 @@ impl Cluster {
     }
 
     /// Turns the word at `position` into a wildcard: another family showed it is a variable.
-    pub fn generalize(&mut self, position: usize) {
-        if let Some(token @ Token::Word(_)) = self.tokens.get_mut(position) {
-            *token = Token::Wildcard;
-            self.template = self.render();
-        }
+    /// Returns the word it was.
+    pub fn generalize(&mut self, position: usize) -> Option<WordHash> {
+        let token = self.tokens.get_mut(position)?;
+        let Token::Word(word) = *token else {
+            return None;
+        };
+        *token = Token::Wildcard;
+        self.template = self.render();
+        Some(word)
     }
 
     /// Takes in what a sibling it covers held: where the sibling had a value, so does this.

@@ -16,7 +16,10 @@
 //! words within a few messages of each other (`session opened for user news` after
 //! `... for user cyrus`, then `session closed for user news`), the pair is a variable's values,
 //! not wording of either event: both positions become variables at once. Wording belongs to
-//! one event type, so two unrelated templates rarely swap the same two words at the same time.
+//! one event type, so two unrelated templates rarely swap the same two words at the same time;
+//! when they do, it is a word of the stream's vocabulary (`opened`, `closed`, which other
+//! templates hold as constants), while a user or host name first seen there is new to it. So
+//! only a swap to a word no kept template holds as a constant can echo.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -54,6 +57,8 @@ pub struct Swap {
     pub position: u32,
     /// The message count when it was seen.
     at: u64,
+    /// Whether the message's word was no template's constant then: new to the stream.
+    fresh: bool,
 }
 
 /// Swaps remembered, most recent last: splits are rare, so a few cover a long stretch.
@@ -127,6 +132,7 @@ impl Families {
         slot: Slot,
         differences: &[Difference],
         at: u64,
+        is_constant: impl Fn(WordHash) -> bool,
     ) -> Verdict {
         let max_values = self.max_values;
         let entry = self.map.entry(family).or_default();
@@ -149,6 +155,7 @@ impl Families {
                 slot,
                 position: difference.position,
                 at,
+                fresh: !is_constant(message),
             })
         });
         for swap in swaps {
@@ -171,7 +178,7 @@ impl Families {
             .iter()
             .rev()
             .take_while(|seen| swap.at.saturating_sub(seen.at) <= ECHO_WITHIN)
-            .find(|seen| seen.words == swap.words && seen.family != swap.family)
+            .find(|seen| seen.fresh && seen.words == swap.words && seen.family != swap.family)
             .copied()
     }
 
@@ -242,31 +249,31 @@ mod tests {
         let mut families = Families::new(3);
         families.join(1, 0);
         assert_eq!(
-            families.record(1, 0, &[difference(4, "root", "guest")], 0),
+            families.record(1, 0, &[difference(4, "root", "guest")], 0, NONE_CONSTANT),
             Verdict::Split
         );
         assert_eq!(
-            families.record(1, 0, &[difference(4, "root", "test")], 0),
+            families.record(1, 0, &[difference(4, "root", "test")], 0, NONE_CONSTANT),
             Verdict::Split
         );
         assert_eq!(
-            families.record(1, 0, &[difference(4, "guest", "test")], 0),
+            families.record(1, 0, &[difference(4, "guest", "test")], 0, NONE_CONSTANT),
             Verdict::Split
         );
         assert_eq!(
-            families.record(1, 0, &[difference(2, "a", "b")], 0),
+            families.record(1, 0, &[difference(2, "a", "b")], 0, NONE_CONSTANT),
             Verdict::Split
         );
         assert_eq!(
-            families.record(1, 0, &[difference(4, "root", "admin")], 0),
+            families.record(1, 0, &[difference(4, "root", "admin")], 0, NONE_CONSTANT),
             Verdict::Generalize { echo: None }
         );
         assert_eq!(
-            families.record(1, 0, &[difference(4, "root", "guest")], 0),
+            families.record(1, 0, &[difference(4, "root", "guest")], 0, NONE_CONSTANT),
             Verdict::Generalize { echo: None }
         );
         assert_eq!(
-            families.record(1, 0, &[difference(2, "a", "b")], 0),
+            families.record(1, 0, &[difference(2, "a", "b")], 0, NONE_CONSTANT),
             Verdict::Split
         );
     }
@@ -277,22 +284,39 @@ mod tests {
         families.join(1, 0);
         families.join(2, 7);
         assert_eq!(
-            families.record(1, 0, &[difference(4, "cyrus", "news")], 10),
+            families.record(1, 0, &[difference(4, "cyrus", "news")], 10, NONE_CONSTANT),
             Verdict::Split
         );
-        let echo = families.record(2, 7, &[difference(3, "news", "cyrus")], 11);
+        let echo = families.record(2, 7, &[difference(3, "news", "cyrus")], 11, NONE_CONSTANT);
         let Verdict::Generalize { echo: Some(echo) } = echo else {
             panic!("expected a generalization with the first family's swap, got {echo:?}");
         };
         assert_eq!((echo.family, echo.slot, echo.position), (1, 0, 4));
         // Both positions are variables for good now.
         assert_eq!(
-            families.record(1, 0, &[difference(4, "cyrus", "test")], 30),
+            families.record(1, 0, &[difference(4, "cyrus", "test")], 30, NONE_CONSTANT),
             Verdict::Generalize { echo: None }
         );
         assert_eq!(
-            families.record(2, 7, &[difference(3, "cyrus", "test")], 31),
+            families.record(2, 7, &[difference(3, "cyrus", "test")], 31, NONE_CONSTANT),
             Verdict::Generalize { echo: None }
+        );
+    }
+
+    /// No word is any template's constant.
+    const NONE_CONSTANT: fn(WordHash) -> bool = |_| false;
+
+    #[test]
+    fn a_word_other_templates_hold_as_wording_is_no_echo() {
+        let mut families = Families::new(3);
+        families.join(1, 0);
+        families.join(2, 7);
+        let closed = WordHash::of(b"closed");
+        let is_constant = |word| word == closed;
+        families.record(1, 0, &[difference(4, "opened", "closed")], 10, is_constant);
+        assert_eq!(
+            families.record(2, 7, &[difference(3, "opened", "closed")], 11, is_constant),
+            Verdict::Split
         );
     }
 
@@ -301,13 +325,19 @@ mod tests {
         let mut families = Families::new(3);
         families.join(1, 0);
         families.join(2, 7);
-        families.record(1, 0, &[difference(4, "bytes", "values")], 10);
+        families.record(1, 0, &[difference(4, "bytes", "values")], 10, NONE_CONSTANT);
         assert_eq!(
-            families.record(1, 0, &[difference(4, "bytes", "values")], 11),
+            families.record(1, 0, &[difference(4, "bytes", "values")], 11, NONE_CONSTANT),
             Verdict::Split
         );
         assert_eq!(
-            families.record(2, 7, &[difference(1, "bytes", "values")], 12 + ECHO_WITHIN),
+            families.record(
+                2,
+                7,
+                &[difference(1, "bytes", "values")],
+                12 + ECHO_WITHIN,
+                NONE_CONSTANT
+            ),
             Verdict::Split
         );
     }

@@ -41,6 +41,7 @@ use tokenizer::{Tokenizer, Tokens};
 use tree::{Slot, Tree};
 
 pub(crate) use token::FastBuild;
+use token::WordHash;
 
 /// Settings of the miner. Every field has a default that holds across log formats; the
 /// defaults were chosen on the twelve loghub 2k samples with one setting for all of them.
@@ -123,6 +124,10 @@ pub struct Miner {
     differences: Vec<Difference>,
     leaves: Vec<tree::NodeId>,
     stack: Vec<tree::NodeId>,
+    /// How many kept templates hold each word as a constant: a word none holds is new to the
+    /// stream's wording (see the `family` module's echoes).
+    constants: HashMap<WordHash, u32, FastBuild>,
+    lost: Vec<WordHash>,
 }
 
 impl Miner {
@@ -152,6 +157,8 @@ impl Miner {
             differences: Vec::new(),
             leaves: Vec::new(),
             stack: Vec::new(),
+            constants: HashMap::default(),
+            lost: Vec::new(),
             config,
         }
     }
@@ -303,9 +310,11 @@ impl Miner {
             return self.absorb(slot, tokens);
         }
         let family = cluster.family;
+        let constants = &self.constants;
+        let is_constant = |word| constants.contains_key(&word);
         match self
             .families
-            .record(family, slot, &self.differences, self.seen)
+            .record(family, slot, &self.differences, self.seen, is_constant)
         {
             Verdict::Split => {
                 let mut template = cluster.tokens.clone();
@@ -335,9 +344,11 @@ impl Miner {
         if cluster.family != echo.family {
             return; // evicted since, and its slot reused
         }
-        self.clusters
+        let lost = self
+            .clusters
             .touch(echo.slot)
             .generalize(echo.position as usize);
+        self.uncount(lost);
         if (echo.position as usize) < self.config.prefix_depth {
             self.relist(echo.slot);
         }
@@ -361,11 +372,21 @@ impl Miner {
         let depth = self.config.prefix_depth;
         let cluster = self.clusters.touch(slot);
         let before = cluster.routing_wildcards(depth);
-        let generalized = cluster.absorb(&tokens.tokens, &tokens.pieces);
+        let generalized = cluster.absorb(&tokens.tokens, &tokens.pieces, &mut self.lost);
         let id = cluster.id;
-        // Generalizing is rare: only then can the routing have changed.
-        if generalized && cluster.routing_wildcards(depth) > before {
-            self.relist(slot);
+        // Generalizing is rare: only then can the routing or the constants have changed.
+        if generalized {
+            if self
+                .clusters
+                .get(slot)
+                .is_some_and(|c| c.routing_wildcards(depth) > before)
+            {
+                self.relist(slot);
+            }
+            let lost = std::mem::take(&mut self.lost);
+            self.uncount(lost.iter().copied());
+            self.lost = lost;
+            self.lost.clear();
         }
         id
     }
@@ -432,6 +453,9 @@ impl Miner {
         let slot = self
             .clusters
             .insert(Cluster::new(id, family, message, template, pieces));
+        for word in words(template) {
+            *self.constants.entry(word).or_default() += 1;
+        }
         let leaf = self.tree.insert(template, slot);
         self.clusters.touch(slot).leaf = leaf;
         self.families.join(family, slot);
@@ -458,8 +482,29 @@ impl Miner {
         if let Some(cluster) = self.clusters.remove(slot) {
             self.tree.remove(cluster.leaf, slot);
             self.families.leave(cluster.family, slot);
+            self.uncount(words(&cluster.tokens));
         }
     }
+
+    /// Takes words a template no longer holds out of [`Miner::constants`].
+    fn uncount(&mut self, lost: impl IntoIterator<Item = WordHash>) {
+        for word in lost {
+            if let Some(count) = self.constants.get_mut(&word) {
+                *count -= 1;
+                if *count == 0 {
+                    self.constants.remove(&word);
+                }
+            }
+        }
+    }
+}
+
+/// The constant words of a template.
+fn words(tokens: &[Token]) -> impl Iterator<Item = WordHash> + '_ {
+    tokens.iter().filter_map(|token| match *token {
+        Token::Word(word) => Some(word),
+        Token::Wildcard | Token::Symbol(_) => None,
+    })
 }
 
 #[cfg(test)]
