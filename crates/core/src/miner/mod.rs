@@ -344,14 +344,12 @@ impl Miner {
         if cluster.family != echo.family {
             return; // evicted since, and its slot reused
         }
-        let lost = self
-            .clusters
-            .touch(echo.slot)
-            .generalize(echo.position as usize);
-        self.uncount(lost);
-        if (echo.position as usize) < self.config.prefix_depth {
+        let position = echo.position as usize;
+        let lost = self.clusters.touch(echo.slot).generalize(position);
+        if lost.is_some() && position < self.config.prefix_depth {
             self.relist(echo.slot);
         }
+        self.uncount(lost);
         self.merge_covered(echo.slot, echo.family);
     }
 
@@ -373,20 +371,16 @@ impl Miner {
         let cluster = self.clusters.touch(slot);
         let before = cluster.routing_wildcards(depth);
         let generalized = cluster.absorb(&tokens.tokens, &tokens.pieces, &mut self.lost);
+        let rerouted = generalized && cluster.routing_wildcards(depth) > before;
         let id = cluster.id;
         // Generalizing is rare: only then can the routing or the constants have changed.
+        if rerouted {
+            self.relist(slot);
+        }
         if generalized {
-            if self
-                .clusters
-                .get(slot)
-                .is_some_and(|c| c.routing_wildcards(depth) > before)
-            {
-                self.relist(slot);
-            }
-            let lost = std::mem::take(&mut self.lost);
-            self.uncount(lost.iter().copied());
+            let mut lost = std::mem::take(&mut self.lost);
+            self.uncount(lost.drain(..));
             self.lost = lost;
-            self.lost.clear();
         }
         id
     }
